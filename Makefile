@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Each creates the virtual
+# environment on first use (.venv), installs lever_gym with its pinned dependencies, then runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.lever-gym-installed
+# annoy compiles from source; its default -march=native would tie the build to this CPU.
+export ANNOY_COMPILER_ARGS ?= -O3,-ffast-math,-fno-associative-math,-std=c++14,-DANNOYLIB_MULTITHREADED_BUILD
+
+.PHONY: demo test lint install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lever-gym demo
+
+test: $(STAMP)
+	$(BIN)/ruff check lever_gym tests examples benchmarks
+	$(BIN)/ruff format --check lever_gym tests examples benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check lever_gym tests examples benchmarks
+	$(BIN)/ruff format --check lever_gym tests examples benchmarks
+	$(BIN)/ruff format --check lever_gym tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,82 @@
+"""Env step cost and exact-solver time (issue: LeverGrid environments and the exact solver).
+
+Run: python benchmarks/bench_env.py   (writes benchmarks/results/env.md)
+Targets: unwrapped 16x16 step <= 10 us; solve 16x16 with 8 gold, gamma 0.99, <= 2 s on one core.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gymnasium as gym
+import numpy as np
+from _common import median_time, write_table
+
+import lever_gym
+
+STEPS = 100_000
+
+
+def step_cost(env: gym.Env) -> float:
+    """Microseconds per ``step`` (resets excluded) over STEPS random actions."""
+    actions = np.random.default_rng(0).integers(0, 4, STEPS).tolist()
+    env.reset(seed=0)
+    spent = 0.0
+    i = 0
+    while i < STEPS:
+        start = time.perf_counter()
+        while i < STEPS:
+            _, _, term, trunc, _ = env.step(actions[i])
+            i += 1
+            if term or trunc:
+                break
+        spent += time.perf_counter() - start
+        env.reset()
+    return spent / STEPS * 1e6
+
+
+def main() -> None:
+    rows = []
+    for size in (8, 16, 32):
+        eid = lever_gym.env_id(size, "PathGoldHazardLever")
+        wrapped = gym.make(eid)
+        raw = wrapped.unwrapped
+        unwrapped_us = np.median([step_cost(raw) for _ in range(5)])
+        wrapped_us = np.median([step_cost(wrapped) for _ in range(5)])
+        model = raw.model
+        solve_s = median_time(
+            lambda eid=eid: lever_gym.solve(eid, 0.99), repeats=3 if size < 32 else 1
+        )
+        sol = lever_gym.solve(eid, 0.99)
+        rows.append(
+            [
+                f"{size}x{size}",
+                len(raw.layout.gold),
+                model.n_states,
+                f"{unwrapped_us:.2f}",
+                f"{wrapped_us:.2f}",
+                sol.iterations,
+                f"{solve_s:.3f}",
+            ]
+        )
+    write_table(
+        "env",
+        "LeverGrid step cost and exact solve time",
+        [
+            "size",
+            "gold",
+            "states",
+            "step, unwrapped (us, median of 5)",
+            "step, gym.make wrappers (us)",
+            "VI sweeps (gamma 0.99)",
+            "solve (s, median)",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

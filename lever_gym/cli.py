@@ -1,0 +1,70 @@
+"""The ``lever-gym`` command line: a thin layer over the public functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import gymnasium as gym
+
+import lever_gym
+from lever_gym.errors import LeverGymError
+from lever_gym.solve import solve
+
+
+def _cmd_envs(args: argparse.Namespace) -> None:
+    for eid in lever_gym.ENV_IDS:
+        print(eid)
+
+
+def _cmd_solve(args: argparse.Namespace) -> None:
+    env = gym.make(args.env_id, layout_seed=args.layout_seed, render_mode="ansi")
+    start = time.perf_counter()
+    sol = solve(env, args.gamma)
+    took = time.perf_counter() - start
+    model = sol.model
+    env.reset(seed=0)
+    print(env.render())
+    print(
+        f"{args.env_id} layout_seed={args.layout_seed}: {model.n_states} states, "
+        f"value iteration gamma={args.gamma} converged in {sol.iterations} sweeps, {took:.3f} s"
+    )
+    ret = lever_gym.optimal_return(env, args.gamma)
+    print(f"optimal return from the start: {ret:.2f}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    env_id = "LeverGrid-16x16-PathGoldHazardLever-v0"
+    print(f"{len(lever_gym.ENV_IDS)} LeverGrid ids registered, e.g. {env_id}\n")
+    _cmd_solve(argparse.Namespace(env_id=env_id, layout_seed=0, gamma=0.99))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lever-gym`` and its sub-commands."""
+    parser = argparse.ArgumentParser(prog="lever-gym", description=lever_gym.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("envs", help="list every registered LeverGrid id").set_defaults(func=_cmd_envs)
+    p = sub.add_parser("solve", help="solve one env exactly and print its optimal return")
+    p.add_argument("env_id")
+    p.add_argument("--gamma", type=float, default=0.99)
+    p.add_argument("--layout-seed", type=int, default=0)
+    p.set_defaults(func=_cmd_solve)
+    sub.add_parser("demo", help="the main job on the default library").set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (2 on bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (LeverGymError, gym.error.Error) as e:
+        print(f"lever-gym: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

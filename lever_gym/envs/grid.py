@@ -1,0 +1,182 @@
+"""``LeverGridEnv``: a deterministic grid with walls, gold, hazards, a lever and an exit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lever_gym.envs.layout import Layout, check_seed, check_size
+from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
+from lever_gym.envs.render import render_ansi, render_rgb
+from lever_gym.errors import ConfigError
+from lever_gym.objectives import check_weights, objective_name, parse_objective
+
+
+class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
+    """A composite-objective gridworld (the Lever paper's tabular domain, made Markov).
+
+    ## Description
+    An N×N deterministic grid with walls, gold, hazards, one lever, one exit and one
+    start. The layout comes from an ASCII map (``layout=``) or from a seeded generator
+    (``layout_seed=``). The objective is a weight vector over four reward components.
+
+    ## Action Space
+    ``Discrete(4)``: 0 right, 1 down, 2 left, 3 up. A move into a wall or the edge leaves
+    the agent in place.
+
+    ## Observation Space
+    ``Box(0, 1, (2N + 1 + G,), float32)``: row one-hot, column one-hot, lever flag, one bit
+    per gold still on the grid. The observation determines the state.
+
+    ## Starting State
+    The layout's start cell, or with ``random_start=True`` a floor cell drawn from the
+    reset seed.
+
+    ## Rewards
+    ``reward == weights @ info["reward_components"]`` exactly. Components, in order:
+    ``path`` (shaping toward the exit, -0.1 per step, +100 at the exit); ``gold`` (+5 per
+    pick-up, shaping toward the nearest gold then the exit, -0.01 per step, +100 at the
+    exit with all gold, else -10 × fraction left); ``hazard`` (-100 on entering a hazard,
+    +2 per hazard neighbour left behind, shaping toward the exit, -0.1 per step, +100 at
+    the exit); ``lever`` (+20 on pulling it, shaping toward it then the exit, -0.1 per
+    step, +80 at the exit if pulled, else +20). Shaping is the drop in breadth-first
+    distance (hazards count as ``N**2`` away); ``shaping=False`` removes it.
+
+    ## Episode End
+    Terminated on entering the exit or a hazard; truncated by ``TimeLimit`` after
+    ``N**2`` steps (set in the registered spec).
+
+    ## Information
+    ``state`` (int state index), ``cell`` (``row * N + col``), ``reward_components``
+    (float64, shape (4,)), ``is_success`` (exit reached with every weighted goal met).
+
+    ## Arguments
+    ``objective`` (name, e.g. ``"PathGold"``), ``size`` (8, 16 or 32 for generated
+    layouts), ``layout_seed``, ``layout`` (ASCII map, wins over ``layout_seed``),
+    ``weights`` (4 numbers, override the objective's 0/1 weights), ``random_start``,
+    ``shaping``, ``render_mode`` (``"ansi"`` or ``"rgb_array"``).
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        objective: str = "PathGoldHazardLever",
+        *,
+        size: int | None = None,
+        layout_seed: int = 0,
+        layout: str | None = None,
+        weights: list[float] | None = None,
+        random_start: bool = False,
+        shaping: bool = True,
+        render_mode: str | None = None,
+    ) -> None:
+        self.weights = check_weights(weights) if weights is not None else parse_objective(objective)
+        self.objective = objective_name(self.weights)
+        if layout is not None:
+            grid = Layout.from_ascii(layout)
+            if size is not None and size != grid.size:
+                raise ConfigError(
+                    f"layout is {grid.size}x{grid.size} but size={size}; pass size=None "
+                    f"(and max_episode_steps={grid.size**2} to gym.make) or a "
+                    f"{size}x{size} map."
+                )
+        else:
+            grid = Layout.generate(
+                check_size(16 if size is None else size), check_seed(layout_seed, "layout_seed")
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None; "
+                f"got {render_mode!r}."
+            )
+        self.layout = grid
+        self.random_start = bool(random_start)
+        self.shaping = bool(shaping)
+        self.render_mode = render_mode
+        self._model = model_for(grid, self.shaping)
+        self._starts = grid.start_cells() if self.random_start else (grid.start,)
+        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+        self.observation_space = gym.spaces.Box(
+            0.0, 1.0, shape=(self._model.obs_dim,), dtype=np.float32
+        )
+        self._w = tuple(float(x) for x in self.weights)
+        self._state = self._model.start_state
+
+    @property
+    def model(self) -> TabularModel:
+        """The exact tabular model (transitions, reward components) of this layout."""
+        return self._model
+
+    @property
+    def state(self) -> int:
+        """The current state index."""
+        return self._state
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; with ``random_start`` the start cell is drawn from ``seed``."""
+        super().reset(seed=seed)
+        m = self._model
+        start = (
+            self._starts[int(self.np_random.integers(len(self._starts)))]
+            if self.random_start
+            else self.layout.start
+        )
+        self._state = m.state(start, 0, (1 << m.n_gold) - 1)
+        info = {
+            "state": self._state,
+            "cell": start,
+            "reward_components": np.zeros(4),
+            "is_success": False,
+        }
+        return m.observe_one(self._state), info
+
+    def step(
+        self, action: int | np.integer
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Move; returns ``(obs, reward, terminated, False, info)`` (truncation is TimeLimit's)."""
+        a = int(action)
+        if not 0 <= a < N_ACTIONS or a != action:
+            raise ConfigError(f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r}.")
+        m = self._model
+        s = self._state
+        s2 = int(m.next_state[s, a])
+        comps = m.components[s, a].copy()
+        terminated = bool(m.terminated[s, a])
+        self._state = s2
+        w = self._w
+        reward = w[0] * comps[0] + w[1] * comps[1] + w[2] * comps[2] + w[3] * comps[3]
+        success = terminated and bool(m.success(s2, self.weights))
+        info = {
+            "state": s2,
+            "cell": s2 >> (m.n_gold + 1),
+            "reward_components": comps,
+            "is_success": success,
+        }
+        return m.observe_one(s2), float(reward), terminated, False, info
+
+    def render(self) -> str | np.ndarray | None:
+        """Return the ANSI text or the RGB array of the current state, per ``render_mode``."""
+        if self.render_mode == "ansi":
+            return render_ansi(self._model, self._state)
+        if self.render_mode == "rgb_array":
+            return render_rgb(self._model, self._state)
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the (large, cached) model tables."""
+        state = self.__dict__.copy()
+        del state["_model"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore and re-attach the cached model of the layout."""
+        self.__dict__.update(state)
+        self._model = model_for(self.layout, self.shaping)

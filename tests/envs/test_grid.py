@@ -1,0 +1,186 @@
+"""LeverGridEnv over every registered id: the Gymnasium contract, additivity, determinism."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.envs.registration import EnvSpec
+from gymnasium.utils.env_checker import check_env
+
+import lever_gym
+from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.errors import ConfigError, LayoutError, UnknownObjectiveError
+from tests.conftest import TINY_LAYOUTS
+
+ALL_SPECS = [
+    s
+    for s in gym.registry.values()
+    if isinstance(s.entry_point, str) and s.entry_point.startswith("lever_gym.")
+]
+
+
+def rollout(env, seed, steps=120):
+    """Random actions from ``seed``; returns the list of step tuples (resetting as needed)."""
+    obs, info = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    out = [(obs, info)]
+    for _ in range(steps):
+        step = env.step(env.action_space.sample())
+        out.append(step)
+        if step[2] or step[3]:
+            out.append(env.reset())
+    return out
+
+
+def test_every_id_is_registered():
+    assert sorted(s.id for s in ALL_SPECS) == sorted(lever_gym.ENV_IDS)
+    assert len(lever_gym.ENV_IDS) == 45
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=[s.id for s in ALL_SPECS])
+def test_env_contract(spec):
+    env = gym.make(spec.id)
+    base = env.unwrapped
+    check_env(base, skip_render_check=False)
+    assert spec.max_episode_steps == base.layout.size**2
+    w = base.weights
+    assert lever_gym.objective_name(w) == spec.kwargs["objective"]
+    steps = rollout(env, seed=7)
+    model = base.model
+    for item in steps:
+        if len(item) == 2:
+            obs, info = item
+            continue
+        obs, reward, _terminated, _truncated, info = item
+        assert reward == pytest.approx(float(w @ info["reward_components"]), abs=1e-9)
+        assert info["cell"] == int(model.decode(info["state"])[0])
+        assert env.observation_space.contains(obs)
+    # observation determines the state
+    for item in steps:
+        obs, info = item[0], item[-1]
+        assert int(model.states_from_obs(obs)) == info["state"]
+    # same seed, same trajectory
+    again = rollout(gym.make(spec.id), seed=7)
+    for a, b in zip(steps, again, strict=True):
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, dict):
+                assert x.keys() == y.keys()
+                for k in x:
+                    np.testing.assert_array_equal(x[k], y[k])
+            else:
+                np.testing.assert_array_equal(x, y)
+    # pickles, and the spec round-trips through JSON
+    clone = pickle.loads(pickle.dumps(base))
+    assert clone.layout == base.layout and np.array_equal(clone.weights, base.weights)
+    assert EnvSpec.from_json(env.spec.to_json()) == env.spec
+
+
+@pytest.mark.parametrize("size", [8, 16, 32])
+def test_observation_is_a_bijection_of_the_state(size):
+    model = LeverGridEnv("Path", size=size).model
+    for chunk in np.array_split(np.arange(model.n_states), 8):
+        np.testing.assert_array_equal(model.states_from_obs(model.observe(chunk)), chunk)
+
+
+def test_model_tables_match_brute_force_rules():
+    env = LeverGridEnv("PathGoldHazardLever", layout=TINY_LAYOUTS["corridor"])
+    m = env.model
+    lay = env.layout
+    s = m.start_state
+    # step right twice: floor, then gold
+    env.reset(seed=0)
+    env.step(0)
+    _, _, term, _, info = env.step(0)
+    comps = info["reward_components"]
+    assert comps[1] == pytest.approx(5.0 + 1.0 - 0.01)  # pick-up + one step closer + step cost
+    assert int(m.decode(info["state"])[2]) == 0  # the only gold is gone
+    assert not term and s != info["state"]
+    # walking into the hazard ends the episode with the hazard penalty
+    env.reset(seed=0)
+    for a in (1, 1, 1, 0, 0):  # down x3 to row 3, then right onto the hazard at col 2
+        _, _, term, _, info = env.step(a)
+        if term:
+            break
+    assert term and not info["is_success"]
+    assert info["cell"] in lay.hazards
+    assert info["reward_components"][2] <= -100
+
+
+def test_success_requires_every_weighted_goal():
+    layout = TINY_LAYOUTS["open"]  # S.. / L$. / .HE
+    for objective, expect in [("Path", True), ("PathGold", False), ("PathLever", False)]:
+        env = LeverGridEnv(objective, layout=layout)
+        env.reset(seed=0)
+        for a in (0, 0, 1, 1):  # right, right, down, down: straight to the exit
+            *_, term, _, info = env.step(a)
+        assert term and info["is_success"] is expect, objective
+
+
+def test_random_start_draws_from_the_reset_seed():
+    env = LeverGridEnv("Path", size=8, random_start=True)
+    starts = {env.reset(seed=s)[1]["cell"] for s in range(30)}
+    assert len(starts) > 5
+    assert starts <= set(env.layout.start_cells())
+    assert env.reset(seed=3)[1]["cell"] == env.reset(seed=3)[1]["cell"]
+
+
+def test_render_modes():
+    text = gym.make("LeverGrid-8x8-Path-v0", render_mode="ansi")
+    text.reset(seed=0)
+    frame = text.render()
+    assert frame.count("A") == 1 and len(frame.splitlines()) == 8
+    rgb = gym.make("LeverGrid-8x8-Path-v0", render_mode="rgb_array")
+    rgb.reset(seed=0)
+    img = rgb.render()
+    assert img.shape == (128, 128, 3) and img.dtype == np.uint8
+    assert (
+        len(np.unique(img.reshape(-1, 3), axis=0)) >= 6
+    )  # floor, wall, gold, hazard, lever, exit...
+
+
+def test_make_vec_sync():
+    envs = gym.make_vec("LeverGrid-8x8-PathGold-v0", num_envs=3, vectorization_mode="sync")
+    obs, info = envs.reset(seed=0)
+    assert obs.shape == (3, envs.single_observation_space.shape[0])
+    obs, reward, _term, _trunc, info = envs.step(np.array([0, 1, 2]))
+    assert reward.shape == (3,) and info["state"].shape == (3,)
+    envs.close()
+
+
+def test_module_prefixed_id_in_a_fresh_interpreter():
+    code = (
+        "import gymnasium as gym; e = gym.make('lever_gym:LeverGrid-8x8-Path-v0'); "
+        "print(e.reset(seed=0)[0].shape)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(21,)"  # 2 * 8 + 1 + 4 gold
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"objective": "PathGould"}, UnknownObjectiveError, "Did you mean 'PathGold'"),
+        ({"weights": [1, 0, 0]}, UnknownObjectiveError, r"shape \(4,\).*got shape \(3,\)"),
+        ({"weights": [0, 0, 0, 0]}, UnknownObjectiveError, "all zero"),
+        ({"size": 12}, ConfigError, r"size must be one of \[8, 16, 32\]"),
+        ({"layout_seed": -3}, ConfigError, "layout_seed must be an integer"),
+        ({"layout": "S.E\n.X.\n.L.", "size": None}, LayoutError, "unknown character 'X'"),
+        ({"layout": TINY_LAYOUTS["open"], "size": 8}, ConfigError, "layout is 3x3 but size=8"),
+        ({"render_mode": "human"}, ConfigError, "render_mode must be one of"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        LeverGridEnv(**kwargs)
+
+
+def test_bad_action_raises():
+    env = LeverGridEnv("Path", size=8)
+    env.reset(seed=0)
+    with pytest.raises(ConfigError, match=r"action must be an integer in 0..3; got 4"):
+        env.step(4)

@@ -1,0 +1,111 @@
+"""The exact solver against brute force, and its optimal policies on every 8x8 id."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import lever_gym
+from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.errors import ConfigError
+from lever_gym.solve import greedy_return, solve
+from tests.conftest import TINY_LAYOUTS
+
+
+def brute_force(env: LeverGridEnv, gamma: float, depth: int) -> float:
+    """Best discounted return over every action sequence of length <= depth (env.step only)."""
+    best = -np.inf
+
+    def search(d: int, total: float, discount: float) -> None:
+        nonlocal best
+        saved = env.state
+        for a in range(4):
+            env._state = saved
+            _, r, term, _, _ = env.step(a)
+            value = total + discount * r
+            if term or d == 1:
+                best = max(best, value)
+            else:
+                search(d - 1, value, discount * gamma)
+        env._state = saved
+
+    env.reset(seed=0)
+    search(depth, 0.0, 1.0)
+    return best
+
+
+def episode_length(sol) -> int:
+    """Steps of the greedy optimal episode from the start (capped at the horizon)."""
+    m = sol.model
+    s = m.start_state
+    for t in range(1, m.layout.n_cells + 1):
+        a = sol.policy[s]
+        if m.terminated[s, a]:
+            return t
+        s = m.next_state[s, a]
+    return m.layout.n_cells + 1
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.9, 0.99])
+@pytest.mark.parametrize("objective", ["Path", "PathGold", "HazardLever", "PathGoldHazardLever"])
+@pytest.mark.parametrize(("name", "depth"), [("open", 6), ("detour", 7), ("corridor", 8)])
+def test_solver_equals_brute_force(name, depth, objective, gamma):
+    env = LeverGridEnv(objective, layout=TINY_LAYOUTS[name])
+    sol = solve(env, gamma)
+    model = sol.model
+    if gamma > 0:  # the optimal episode must end within `depth` steps for an exact match
+        assert episode_length(sol) <= depth
+    assert sol.values[model.start_state] == pytest.approx(brute_force(env, gamma, depth), abs=1e-9)
+
+
+@pytest.mark.parametrize("objective", lever_gym.OBJECTIVE_NAMES)
+def test_optimal_policy_succeeds_on_every_8x8_id(objective):
+    env_id = lever_gym.env_id(8, objective)
+    sol = solve(env_id, 0.99)
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=0)
+    total, done = 0.0, False
+    while not done:
+        obs, r, term, trunc, info = env.step(sol(obs))
+        total += r
+        done = term or trunc
+    assert info["is_success"]
+    assert total == pytest.approx(lever_gym.optimal_return(env_id, 0.99))
+
+
+def test_solution_predicts_batches():
+    sol = solve("LeverGrid-8x8-PathGold-v0", 0.99)
+    states = np.arange(0, sol.model.n_states, 7)
+    np.testing.assert_array_equal(sol.predict(sol.model.observe(states)), sol.policy[states])
+
+
+def test_gamma_zero_is_one_step_greedy():
+    env = LeverGridEnv("PathGold", size=8)
+    sol = solve(env, 0.0)
+    np.testing.assert_allclose(sol.q, env.model.components @ env.weights)
+
+
+def test_greedy_return_matches_the_env():
+    env = LeverGridEnv("PathGoldHazard", size=8)
+    sol = solve(env, 0.9)
+    expect = greedy_return(sol.model, env.weights, sol.policy, sol.model.start_state, 64)
+    obs, _ = env.reset(seed=0)
+    total = 0.0
+    for _ in range(64):
+        obs, r, term, _, _ = env.step(sol(obs))
+        total += r
+        if term:
+            break
+    assert total == pytest.approx(expect, abs=1e-9)
+
+
+@pytest.mark.parametrize("gamma", [1.0, -0.1])
+def test_bad_gamma(gamma):
+    with pytest.raises(ConfigError, match=r"gamma must be in \[0, 1\)"):
+        solve("LeverGrid-8x8-Path-v0", gamma)
+
+
+def test_solve_rejects_other_envs():
+    with pytest.raises(ConfigError, match="expected a LeverGrid env; got CartPoleEnv"):
+        solve(gym.make("CartPole-v1"))
