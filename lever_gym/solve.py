@@ -72,7 +72,7 @@ def value_iteration(
     """Iterate ``Q = R·w + γ (1 - done) max Q[next]`` until the largest change is ≤ ``tol``."""
     if not 0.0 <= gamma < 1.0:
         raise ConfigError(f"gamma must be in [0, 1); got {gamma!r}.")
-    reward = model.components @ np.asarray(weights, dtype=np.float64)
+    reward = model.reward(weights)
     if gamma == 0.0:
         return reward, 1
     cont = gamma * ~model.terminated
@@ -105,7 +105,7 @@ def greedy_return(
     model: TabularModel, weights: np.ndarray, policy: np.ndarray, start: int, horizon: int
 ) -> float:
     """Undiscounted return of following ``policy`` (action per state) from ``start``."""
-    reward = model.components @ weights
+    reward = model.reward(weights)
     s, total = start, 0.0
     for _ in range(horizon):
         a = int(policy[s])

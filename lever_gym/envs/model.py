@@ -137,6 +137,13 @@ class TabularModel:
         states = (cell * 2 + lever) * (1 << self.n_gold) + mask
         return states.reshape(o.shape[:-1])
 
+    def reward(self, weights: np.ndarray) -> np.ndarray:
+        """(n_states, 4) scalar rewards ``weights @ components``, summed in component order
+        exactly as ``LeverGridEnv.step`` sums them (so both give identical floats)."""
+        w = np.asarray(weights, dtype=np.float64)
+        c = self.components
+        return c[..., 0] * w[0] + c[..., 1] * w[1] + c[..., 2] * w[2] + c[..., 3] * w[3]
+
     def success(self, states: np.ndarray | int, weights: np.ndarray) -> np.ndarray:
         """Whether each state meets every active goal: at the exit, all gold if gold is
         weighted, the lever pulled if the lever is weighted (hazards end the episode)."""

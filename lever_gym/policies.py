@@ -1,0 +1,36 @@
+"""``TabularPolicy``: a Q-table over a layout's states (or cells), usable in any loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lever_gym.envs.model import TabularModel
+from lever_gym.train import key_index
+
+
+@dataclass(frozen=True, eq=False)
+class TabularPolicy:
+    """Greedy policy of a Q-table; rows are states (``key="state"``) or cells (``"cell"``)."""
+
+    model: TabularModel
+    q: np.ndarray
+    key: str = "state"
+
+    def state_q(self) -> np.ndarray:
+        """(n_states, 4) Q-values per Markov state (cell-keyed tables are broadcast)."""
+        return self.q if self.key == "state" else self.q[key_index(self.model, self.key)]
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q-values (shape ``(..., 4)``) of one observation or a batch."""
+        states = self.model.states_from_obs(obs)
+        return self.q[states if self.key == "state" else self.model.decode(states)[0]]
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions (ties to the lowest action) for a batch of observations."""
+        return np.argmax(self.q_values(obs), axis=-1)
+
+    def __call__(self, obs: np.ndarray) -> int:
+        """Greedy action for one observation."""
+        return int(np.argmax(self.q_values(obs)))

@@ -1,0 +1,226 @@
+"""Tabular Q-learning and SARSA on a LeverGrid's tabular model, compiled with numba.
+
+The inner loop reads the env's own tables (next state, reward, termination), so a trained
+Q-table is identical to what stepping the real env with the same random draws would give
+(a test checks this). Random draws come in chunks of ``CHUNK`` episodes from
+``np.random.default_rng(seed)``: per chunk, the start indices (with ``random_start``), then
+one uniform per step that decides exploration and, when exploring, the action.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numba
+import numpy as np
+
+from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.errors import ConfigError
+from lever_gym.solve import greedy_return, value_iteration
+
+ALGORITHMS = ("q_learning", "sarsa", "expert")
+KEYS = ("state", "cell")
+CHUNK = 1000
+BUDGETS = {"X1": 10_000, "X5": 50_000, "X10": 100_000}
+"""The paper's episode budgets."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """How one library policy is trained."""
+
+    algorithm: str = "q_learning"
+    """``q_learning``, ``sarsa`` (textbook, on-policy next action) or ``expert`` (exact solver)."""
+    gamma: float = 0.99
+    episodes: int = 10_000
+    """Episode budget (ignored by ``expert``)."""
+    alpha: float = 0.1
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    """ε decays geometrically per episode from ``epsilon_start`` to this at the last episode."""
+    snapshot_every: int | None = None
+    """Keep a copy of Q every this many episodes (``None``: only the final one)."""
+    key: str = "state"
+    """``state`` (Markov state) or ``cell`` (position only, as in the paper)."""
+    random_start: bool = True
+    """Start episodes from a random floor cell (else the layout's start)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Validate every field, naming the valid range."""
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}.")
+        if self.key not in KEYS:
+            raise ConfigError(f"key must be one of {KEYS}; got {self.key!r}.")
+        if not 0.0 <= self.gamma < 1.0:
+            raise ConfigError(f"gamma must be in [0, 1); got {self.gamma!r}.")
+        if (
+            isinstance(self.episodes, bool)
+            or not isinstance(self.episodes, int)
+            or self.episodes <= 0
+        ):
+            raise ConfigError(
+                f"episodes (the budget) must be a positive integer; got {self.episodes!r}."
+            )
+        if not 0.0 < self.alpha <= 1.0:
+            raise ConfigError(f"alpha must be in (0, 1]; got {self.alpha!r}.")
+        if not 0.0 < self.epsilon_end <= self.epsilon_start <= 1.0:
+            raise ConfigError(
+                "need 0 < epsilon_end <= epsilon_start <= 1; got "
+                f"{self.epsilon_start!r} -> {self.epsilon_end!r}."
+            )
+        every = self.snapshot_every
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, int) or every <= 0
+        ):
+            raise ConfigError(f"snapshot_every must be a positive integer or None; got {every!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Q after ``episode`` training episodes."""
+
+    episode: int
+    q: np.ndarray
+    seconds: float
+    """Training wall-clock up to this snapshot (evaluation excluded)."""
+    greedy_return: float
+    """Undiscounted return of the greedy policy from the layout's start."""
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """The outcome of ``train``: snapshots in episode order, the last being final."""
+
+    config: TrainConfig
+    snapshots: list[Snapshot] = field(default_factory=list)
+    steps: int = 0
+
+    @property
+    def q(self) -> np.ndarray:
+        """The final Q-table."""
+        return self.snapshots[-1].q
+
+    @property
+    def seconds(self) -> float:
+        """Total training wall-clock."""
+        return self.snapshots[-1].seconds
+
+
+def key_index(model: TabularModel, key: str) -> np.ndarray:
+    """Row of the Q-table used for each state: the state itself, or its cell."""
+    states = np.arange(model.n_states, dtype=np.int64)
+    return states if key == "state" else model.decode(states)[0]
+
+
+def q_rows(model: TabularModel, key: str) -> int:
+    """Number of Q-table rows for ``key``."""
+    return model.n_states if key == "state" else model.layout.n_cells
+
+
+def epsilons(config: TrainConfig) -> np.ndarray:
+    """Per-episode ε: geometric from ``epsilon_start`` to ``epsilon_end`` over the budget."""
+    return np.geomspace(config.epsilon_start, config.epsilon_end, config.episodes)
+
+
+def chunk_draws(
+    rng: np.random.Generator, n_episodes: int, horizon: int, n_starts: int, random_start: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start indices (into the start cells) and per-step uniforms for ``n_episodes``."""
+    starts = (
+        rng.integers(n_starts, size=n_episodes) if random_start else np.zeros(n_episodes, np.int64)
+    )
+    return starts, rng.random((n_episodes, horizon + 1))
+
+
+def start_states(model: TabularModel, random_start: bool) -> np.ndarray:
+    """State index of each possible start (one when starts are fixed)."""
+    cells = model.layout.start_cells() if random_start else (model.layout.start,)
+    full = (1 << model.n_gold) - 1
+    return np.array([model.state(c, 0, full) for c in cells], dtype=np.int64)
+
+
+@numba.njit(cache=True, inline="always")
+def _choose(q: np.ndarray, k: int, u: float, eps: float) -> int:
+    if u < eps:
+        return min(int(u / eps * 4.0), 3)
+    best = 0
+    for a in range(1, 4):
+        if q[k, a] > q[k, best]:
+            best = a
+    return best
+
+
+@numba.njit(cache=True)
+def _learn(q, key, nxt, reward, term, starts, uniforms, eps, alpha, gamma, sarsa, horizon):
+    steps = 0
+    for e in range(starts.shape[0]):
+        s = starts[e]
+        k = key[s]
+        a = _choose(q, k, uniforms[e, 0], eps[e])
+        for t in range(horizon):
+            s2 = nxt[s, a]
+            k2 = key[s2]
+            r = reward[s, a]
+            steps += 1
+            if term[s, a]:
+                q[k, a] += alpha * (r - q[k, a])
+                break
+            a2 = _choose(q, k2, uniforms[e, t + 1], eps[e])
+            if sarsa:
+                target = r + gamma * q[k2, a2]
+            else:
+                best = q[k2, 0]
+                for b in range(1, 4):
+                    best = max(best, q[k2, b])
+                target = r + gamma * best
+            q[k, a] += alpha * (target - q[k, a])
+            s, k, a = s2, k2, a2
+    return steps
+
+
+def train(model: TabularModel, weights: np.ndarray, config: TrainConfig) -> TrainResult:
+    """Train one tabular policy for ``weights`` on ``model``; see ``TrainConfig``."""
+    reward = model.reward(weights)
+    horizon = model.layout.n_cells
+    start = model.start_state
+    if config.algorithm == "expert":
+        t0 = time.perf_counter()
+        q, _ = value_iteration(model, weights, config.gamma)
+        seconds = time.perf_counter() - t0
+        if config.key == "cell":
+            raise ConfigError("the expert is exact on Markov states; use key='state'.")
+        ret = greedy_return(model, weights, np.argmax(q, axis=1), start, horizon)
+        return TrainResult(config, [Snapshot(0, q, seconds, ret)], 0)
+    key = key_index(model, config.key)
+    q = np.zeros((q_rows(model, config.key), N_ACTIONS))
+    eps = epsilons(config)
+    starts = start_states(model, config.random_start)
+    rng = np.random.default_rng(config.seed)
+    every = config.snapshot_every or config.episodes
+    args = (model.next_state, reward, model.terminated)
+    # zero episodes: loads (or compiles) the kernel for these array types, outside the timing
+    _learn(q, key, *args, starts[:0], np.zeros((0, 1)), eps[:0], 0.1, 0.9, False, 0)
+    snapshots: list[Snapshot] = []
+    spent, steps, done = 0.0, 0, 0
+    while done < config.episodes:
+        n = min(CHUNK, config.episodes - done, every - done % every)
+        idx, uniforms = chunk_draws(rng, n, horizon, len(starts), config.random_start)
+        t0 = time.perf_counter()
+        steps += _learn(
+            q, key, *args, starts[idx], uniforms, eps[done : done + n],
+            config.alpha, config.gamma, config.algorithm == "sarsa", horizon,
+        )  # fmt: skip
+        spent += time.perf_counter() - t0
+        done += n
+        if done % every == 0 or done == config.episodes:
+            policy = np.argmax(q, axis=1)[key]
+            ret = greedy_return(model, weights, policy, start, horizon)
+            snapshots.append(Snapshot(done, q.copy(), spent, ret))
+    return TrainResult(config, snapshots, steps)
