@@ -13,9 +13,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gymnasium as gym
 import numpy as np
-from _common import median_time, write_table
 
 import lever_gym
+
+from _common import median_time, write_table
 
 STEPS = 100_000
 

@@ -19,18 +19,46 @@ __version__ = "0.1.0"
 
 register_envs()
 
+# Heavier parts (numba, minari, d3rlpy, annoy) load on first use, keeping `import lever_gym`
+# down to registration.
+_LAZY = {
+    "BuildConfig": "lever_gym.library",
+    "DataConfig": "lever_gym.data",
+    "Library": "lever_gym.library",
+    "PolicyRecord": "lever_gym.library",
+    "TabularPolicy": "lever_gym.policies",
+    "TrainConfig": "lever_gym.train",
+    "to_d3rlpy": "lever_gym.data",
+    "train": "lever_gym.train",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lever_gym' has no attribute {name!r}")
+
+
 __all__ = [
     "COMPONENTS",
     "ENV_IDS",
     "OBJECTIVE_NAMES",
+    "BuildConfig",
     "ConfigError",
+    "DataConfig",
     "Layout",
     "LayoutError",
     "LeverGridEnv",
     "LeverGymError",
+    "Library",
     "LibraryError",
+    "PolicyRecord",
     "RetrievalError",
     "Solution",
+    "TabularPolicy",
+    "TrainConfig",
     "UnknownObjectiveError",
     "__version__",
     "env_id",
@@ -38,4 +66,6 @@ __all__ = [
     "optimal_return",
     "parse_objective",
     "solve",
+    "to_d3rlpy",
+    "train",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -10,8 +11,11 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 import lever_gym
+from lever_gym.data import DataConfig
 from lever_gym.errors import LeverGymError
+from lever_gym.library import BuildConfig, Library
 from lever_gym.solve import solve
+from lever_gym.train import ALGORITHMS, BUDGETS, KEYS
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
@@ -35,6 +39,44 @@ def _cmd_solve(args: argparse.Namespace) -> None:
     print(f"optimal return from the start: {ret:.2f}")
 
 
+def _budget(text: str) -> int:
+    if text in BUDGETS:
+        return BUDGETS[text]
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"budget must be an episode count or one of {sorted(BUDGETS)}; got {text!r}"
+        ) from None
+
+
+def _cmd_build_library(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    config = BuildConfig(
+        sizes=tuple(args.sizes),
+        layout_seeds=tuple(args.layout_seeds),
+        objectives=tuple(args.objectives),
+        gammas=tuple(args.gammas),
+        budgets=tuple(args.budgets),
+        snapshots=args.snapshots,
+        algorithm=args.algorithm,
+        key=args.key,
+        data=DataConfig(episodes=args.episodes, epsilon=args.epsilon),
+        seed=args.seed,
+    )
+    start = time.perf_counter()
+    with tqdm(total=len(config.runs()), unit="run", desc="build-library") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        lib = Library.build(args.out, config, workers=args.workers, progress=progress)
+    print(
+        f"{len(lib)} policies in {args.out} ({time.perf_counter() - start:.1f} s); {lib.verify()}"
+    )
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     env_id = "LeverGrid-16x16-PathGoldHazardLever-v0"
     print(f"{len(lever_gym.ENV_IDS)} LeverGrid ids registered, e.g. {env_id}\n")
@@ -51,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gamma", type=float, default=0.99)
     p.add_argument("--layout-seed", type=int, default=0)
     p.set_defaults(func=_cmd_solve)
+    defaults = BuildConfig()
+    p = sub.add_parser("build-library", help="train building blocks and write a policy library")
+    p.add_argument("--out", default="datasets", help="library folder (default: datasets)")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(defaults.sizes))
+    p.add_argument("--layout-seeds", type=int, nargs="+", default=list(defaults.layout_seeds))
+    p.add_argument("--objectives", nargs="+", default=list(defaults.objectives))
+    p.add_argument("--gammas", type=float, nargs="+", default=list(defaults.gammas))
+    p.add_argument(
+        "--budgets", type=_budget, nargs="+", default=list(defaults.budgets),
+        help="episode budgets: counts or X1, X5, X10",
+    )  # fmt: skip
+    p.add_argument("--snapshots", type=int, default=defaults.snapshots)
+    p.add_argument("--algorithm", default=defaults.algorithm, choices=ALGORITHMS)
+    p.add_argument("--key", default=defaults.key, choices=KEYS)
+    p.add_argument("--episodes", type=int, default=defaults.data.episodes, help="per dataset")
+    p.add_argument("--epsilon", type=float, default=defaults.data.epsilon, help="dataset ε")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(func=_cmd_build_library)
     sub.add_parser("demo", help="the main job on the default library").set_defaults(func=_cmd_demo)
     return parser
 

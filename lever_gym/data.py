@@ -30,7 +30,7 @@ from lever_gym.train import _choose, start_states
 class DataConfig:
     """How a policy's behaviour dataset is collected; episodes and ε set its coverage."""
 
-    episodes: int = 50
+    episodes: int = 20
     epsilon: float = 0.1
     """Probability of a uniformly random action at each step."""
     random_start: bool = True
@@ -250,6 +250,49 @@ def compact_hdf5(path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _episode_arrays(ds: Any) -> Iterator[tuple[np.ndarray, ...]]:
+    """(observations, actions, reward_components, terminations, truncations) per episode.
+
+    Reads an hdf5-backed dataset straight from its file (five reads per episode instead of
+    Minari's generic decoding); other storages go through ``iterate_episodes``.
+    """
+    import h5py
+
+    path = Path(ds.storage.data_path) / "main_data.hdf5"
+    if ds.storage.metadata.get("data_format") == "hdf5" and path.is_file():
+        with h5py.File(path, "r") as f:
+            for i in ds.episode_indices:
+                g = f[f"episode_{i}"]
+                infos = g.get("infos")
+                if infos is None or "reward_components" not in infos:
+                    raise _no_components(ds)
+                yield (
+                    g["observations"][()],
+                    g["actions"][()],
+                    infos["reward_components"][()],
+                    g["terminations"][()],
+                    g["truncations"][()],
+                )
+        return
+    for ep in ds.iterate_episodes():
+        if not ep.infos or "reward_components" not in ep.infos:
+            raise _no_components(ds)
+        yield (
+            ep.observations,
+            ep.actions,
+            ep.infos["reward_components"],
+            ep.terminations,
+            ep.truncations,
+        )
+
+
+def _no_components(ds: Any) -> LibraryError:
+    return LibraryError(
+        f"dataset {ds.spec.dataset_id!r} has no per-step infos['reward_components']; "
+        "to_d3rlpy relabels rewards from them (lever_gym library datasets have them)."
+    )
+
+
 def to_d3rlpy(datasets: Iterable[Any] | Any, objective: str | Sequence[float] | np.ndarray) -> Any:
     """A d3rlpy ``MDPDataset`` of one or many library datasets, rewards relabelled.
 
@@ -271,20 +314,14 @@ def to_d3rlpy(datasets: Iterable[Any] | Any, objective: str | Sequence[float] | 
     dims = set()
     for item in items:
         ds = minari.load_dataset(item) if isinstance(item, str) else item
-        for ep in ds.iterate_episodes():
-            comps = ep.infos.get("reward_components") if ep.infos else None
-            if comps is None:
-                raise LibraryError(
-                    f"dataset {ds.id!r} has no per-step infos['reward_components']; "
-                    "to_d3rlpy relabels rewards from them (lever_gym library datasets have them)."
-                )
-            obs.append(ep.observations[:-1])
-            act.append(ep.actions)
+        for o, a, comps, te, tr in _episode_arrays(ds):
+            obs.append(o[:-1])
+            act.append(a)
             c = comps[1:]
             rew.append(c[:, 0] * w[0] + c[:, 1] * w[1] + c[:, 2] * w[2] + c[:, 3] * w[3])
-            term.append(ep.terminations)
-            tout.append(ep.truncations & ~ep.terminations)
-            dims.add(ep.observations.shape[1])
+            term.append(te)
+            tout.append(tr & ~te)
+            dims.add(o.shape[1])
     if len(dims) > 1:
         raise ConfigError(
             f"datasets mix observation sizes {sorted(dims)}: combine datasets of one grid size."

@@ -309,7 +309,7 @@ class Library:
         the previous manifest in place. ``progress(done, total)`` is called per run.
         """
         config = config or BuildConfig()
-        root = Path(out)
+        root = Path(out).resolve()
         root.mkdir(parents=True, exist_ok=True)
         if (root / MANIFEST).exists():
             previous = cls.load(root).manifest["config"]

@@ -19,9 +19,11 @@ def test_environments_page_lists_the_registry():
     assert environments_table() in page
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/quickstart.md", "docs/environments.md"])
-def test_python_blocks_run(page, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/quickstart.md", "docs/environments.md", "docs/library.md"]
+)
+def test_python_blocks_run(page, monkeypatch):
+    monkeypatch.chdir(ROOT)  # pages refer to the default library as "datasets"
     text = (ROOT / page).read_text()
     namespace: dict = {}  # blocks of one page run in sequence, like a reader would
     for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
@@ -30,6 +32,7 @@ def test_python_blocks_run(page, tmp_path, monkeypatch):
 
 EXAMPLES = {
     "01_evaluation_loop.py": ["--episodes", "2"],
+    "02_minari_d3rlpy.py": ["--steps", "50"],
 }
 
 

@@ -100,7 +100,8 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self.shaping = bool(shaping)
         self.render_mode = render_mode
         self._model = model_for(grid, self.shaping)
-        self._starts = grid.start_cells() if self.random_start else (grid.start,)
+        self._floor = grid.start_cells()
+        self._starts = self._floor if self.random_start else (grid.start,)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.observation_space = gym.spaces.Box(
             0.0, 1.0, shape=(self._model.obs_dim,), dtype=np.float32
@@ -121,14 +122,24 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode; with ``random_start`` the start cell is drawn from ``seed``."""
+        """Start an episode; with ``random_start`` the start cell is drawn from ``seed``.
+
+        ``options={"start_cell": c}`` starts from floor cell ``c`` instead (one of
+        ``layout.start_cells()``).
+        """
         super().reset(seed=seed)
         m = self._model
-        start = (
-            self._starts[int(self.np_random.integers(len(self._starts)))]
-            if self.random_start
-            else self.layout.start
-        )
+        if options and "start_cell" in options:
+            start = options["start_cell"]
+            if start not in self._floor:
+                raise ConfigError(
+                    f"start_cell must be a floor cell reachable from the start (one of "
+                    f"layout.start_cells()); got {start!r}."
+                )
+        elif self.random_start:
+            start = self._starts[int(self.np_random.integers(len(self._starts)))]
+        else:
+            start = self.layout.start
         self._state = m.state(start, 0, (1 << m.n_gold) - 1)
         info = {
             "state": self._state,

@@ -1,0 +1,51 @@
+"""The lever-gym command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from lever_gym.cli import main
+from lever_gym.library import Library
+
+
+def test_envs_lists_every_id(capsys):
+    assert main(["envs"]) == 0
+    assert len(capsys.readouterr().out.split()) == 45
+
+
+def test_solve_prints_the_optimum(capsys):
+    assert main(["solve", "LeverGrid-8x8-PathGold-v0", "--gamma", "0.9"]) == 0
+    assert "optimal return from the start" in capsys.readouterr().out
+
+
+def test_build_library_writes_a_verified_library(tmp_path, capsys):
+    out = tmp_path / "lib"
+    args = ["build-library", "--out", str(out), "--sizes", "8", "--layout-seeds", "1"]
+    args += ["--objectives", "Path", "Lever", "--gammas", "0", "--budgets", "400"]
+    args += ["--episodes", "3", "--workers", "1"]
+    assert main(args) == 0
+    assert "library verified" in capsys.readouterr().out
+    lib = Library.load(out)
+    assert len(lib) == 2 * 2 and lib.config.budgets == (400,)
+    assert (out / "README.md").read_text().count("lever/8x8-s1/") == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["solve", "LeverGrid-8x8-Pathh-v0"], "doesn't exist"),
+        (["build-library", "--objectives", "PathGoldHazardLever"], "never a library"),
+        (["build-library", "--budgets", "0"], "budgets must be positive"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(args, message, capsys, tmp_path):
+    if args[0] == "build-library":
+        args = [*args, "--out", str(tmp_path / "x")]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_budget_name_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["build-library", "--budgets", "X7"])
+    assert "budget must be an episode count or one of" in capsys.readouterr().err

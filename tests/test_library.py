@@ -1,0 +1,226 @@
+"""The policy library: Minari compatibility, determinism, resume, integrity, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import minari
+import numpy as np
+import pytest
+
+import lever_gym.library as library_module
+from lever_gym.data import DataConfig
+from lever_gym.errors import ConfigError, LibraryError, UnknownObjectiveError
+from lever_gym.library import BuildConfig, Library, sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_LIBRARY = ROOT / "datasets"
+SMALL = BuildConfig(
+    sizes=(8,),
+    layout_seeds=(0, 1),
+    objectives=("Path", "Gold", "PathGold"),
+    gammas=(0.0, 0.99),
+    budgets=(1000,),
+    snapshots=2,
+    data=DataConfig(episodes=5),
+    seed=3,
+)
+
+
+@pytest.fixture(scope="module")
+def small_library(tmp_path_factory):
+    """A small library built once for this module."""
+    return Library.build(tmp_path_factory.mktemp("lib") / "library", SMALL)
+
+
+def snapshot_files(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root``."""
+    return {str(p.relative_to(root)): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def replay_matches(ds) -> int:
+    """Replay every episode's actions in ``recover_environment()``; return steps checked."""
+    env = ds.recover_environment()
+    checked = 0
+    seeds = [m["seed"] for m in ds.storage.get_episode_metadata(ds.episode_indices)]
+    for ep, seed in zip(ds.iterate_episodes(), seeds, strict=True):
+        obs, info = env.reset(seed=int(seed))
+        np.testing.assert_array_equal(obs, ep.observations[0])
+        for t, a in enumerate(ep.actions):
+            obs, reward, term, trunc, info = env.step(int(a))
+            np.testing.assert_array_equal(obs, ep.observations[t + 1])
+            assert reward == ep.rewards[t]
+            np.testing.assert_array_equal(
+                info["reward_components"], ep.infos["reward_components"][t + 1]
+            )
+            assert info["state"] == ep.infos["state"][t + 1]
+            assert term == ep.terminations[t] and trunc == ep.truncations[t]
+            checked += 1
+    return checked
+
+
+def test_every_listed_dataset_loads_and_replays(small_library, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(small_library.root))
+    listed = set(minari.list_local_datasets())
+    assert listed == {r.dataset_id for r in small_library}
+    for record in small_library:
+        ds = minari.load_dataset(record.dataset_id)
+        assert ds.total_episodes == record.n_episodes
+        assert ds.total_steps == record.n_transitions
+        env = ds.recover_environment()
+        assert env.unwrapped.layout == small_library.model(record).layout
+        assert replay_matches(ds) == record.n_transitions
+
+
+def test_default_library_is_intact_and_replays(monkeypatch):
+    lib = Library.load(DEFAULT_LIBRARY)
+    report = lib.verify()
+    assert report.ok, str(report)
+    assert len(lib) == len(lib.config.runs()) * lib.config.snapshots
+    assert "PathGoldHazardLever" not in {r.objective for r in lib}
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(DEFAULT_LIBRARY))
+    for record in lib.records[:: max(1, len(lib) // 12)]:
+        assert replay_matches(minari.load_dataset(record.dataset_id)) == record.n_transitions
+
+
+def test_same_config_and_seed_give_identical_manifests(small_library, tmp_path):
+    again = Library.build(tmp_path / "again", SMALL)
+    first = json.loads((small_library.root / "manifest.json").read_text())
+    second = json.loads((again.root / "manifest.json").read_text())
+    assert first == second
+    assert (small_library.root / "manifest.json").read_bytes() == (
+        again.root / "manifest.json"
+    ).read_bytes()
+
+
+def test_records_carry_what_the_library_promises(small_library):
+    record = small_library.records[0]
+    q, support = small_library.arrays(record)
+    model = small_library.model(record)
+    assert q.shape == (model.n_states, 4) and support.shape == (model.n_states, 4)
+    assert support.sum() == record.n_transitions
+    assert small_library.train_seconds(record) > 0
+    assert set(record.files) == {
+        f"{record.dataset_id}/{f}"
+        for f in ("policy.npz", "data/main_data.hdf5", "data/metadata.json")
+    }
+    assert len(small_library.filter(objective="Gold", gamma=0.99)) == 2 * 2
+    assert len(small_library.filter(layout_seed=1, objective=["Path", "Gold"])) == 2 * 2 * 2
+    assert small_library[record.id] == record
+    policy = small_library.policy(record)
+    obs = model.observe(model.start_state)
+    assert policy(obs) == int(np.argmax(q[model.start_state]))
+
+
+def test_interrupted_build_resumes_without_redoing_finished_policies(tmp_path, monkeypatch):
+    out = tmp_path / "lib"
+    calls = {"n": 0}
+    real = library_module._build_run
+
+    def failing(job):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(library_module, "_build_run", failing)
+    with pytest.raises(KeyboardInterrupt):
+        Library.build(out, SMALL)
+    assert not (out / "manifest.json").exists()
+    assert not list(out.glob(".staging-*"))
+    finished = snapshot_files(out)
+    assert len([p for p in finished if p.endswith("policy.json")]) == 3 * 2
+    monkeypatch.setattr(library_module, "_build_run", real)
+    lib = Library.build(out, SMALL)
+    after = snapshot_files(out)
+    for path, digest in finished.items():
+        assert after[path] == digest  # finished policies (timings included) were kept
+    assert lib.verify().ok and len(lib) == len(SMALL.runs()) * 2
+
+
+def test_library_folder_is_movable(small_library, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(small_library.root, moved)
+    lib = Library.load(moved)
+    assert lib.verify().ok
+    lib.arrays(lib.records[-1])
+
+
+def test_verify_reports_missing_and_altered_files(small_library, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(small_library.root, copy)
+    lib = Library.load(copy)
+    a, b = lib.records[0], lib.records[1]
+    (copy / a.dataset_id / "policy.npz").unlink()
+    hdf5 = copy / b.dataset_id / "data" / "main_data.hdf5"
+    hdf5.write_bytes(hdf5.read_bytes()[:-10] + b"0123456789")
+    report = lib.verify()
+    assert report.missing == (f"{a.dataset_id}/policy.npz",)
+    assert report.altered == (f"{b.dataset_id}/data/main_data.hdf5",)
+    assert "missing:" in str(report) and not report.ok
+
+
+def test_corrupt_files_raise_and_change_nothing(small_library, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(small_library.root, copy)
+    lib = Library.load(copy)
+    record = lib.records[2]
+    npz = copy / record.dataset_id / "policy.npz"
+    npz.write_bytes(npz.read_bytes()[: len(npz.read_bytes()) // 2])
+    hdf5 = copy / record.dataset_id / "data" / "main_data.hdf5"
+    hdf5.write_bytes(hdf5.read_bytes().replace(b"episode_0", b"episode_9", 1))
+    before = snapshot_files(copy)
+    with pytest.raises(LibraryError, match="differs from the manifest's sha256"):
+        lib.arrays(record)
+    with pytest.raises(LibraryError, match="differs from the manifest's sha256"):
+        lib.dataset(record)
+    assert snapshot_files(copy) == before
+
+
+def test_newer_schema_and_missing_library_are_refused(small_library, tmp_path):
+    with pytest.raises(LibraryError, match=r"no library at .*expected manifest\.json"):
+        Library.load(tmp_path / "nowhere")
+    copy = tmp_path / "copy"
+    shutil.copytree(small_library.root, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["schema_version"] = 99
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    before = snapshot_files(copy)
+    with pytest.raises(LibraryError, match="schema version 99; this lever_gym reads up to 1"):
+        Library.load(copy)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(LibraryError, match="is not a lever_gym manifest"):
+        Library.load(copy)
+    assert snapshot_files(copy).keys() == before.keys()
+
+
+def test_building_over_another_config_is_refused(small_library, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(small_library.root, copy)
+    before = snapshot_files(copy)
+    with pytest.raises(LibraryError, match="another config"):
+        Library.build(copy, BuildConfig(sizes=(8,), layout_seeds=(5,), objectives=("Path",)))
+    assert snapshot_files(copy) == before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"objectives": ("Path", "Treasure")},
+            UnknownObjectiveError,
+            "unknown objective 'Treasure'",
+        ),
+        ({"objectives": ("PathGoldHazardLever",)}, UnknownObjectiveError, "never a library"),
+        ({"sizes": (12,)}, ConfigError, "size must be one of"),
+        ({"budgets": (0,)}, ConfigError, "budgets must be positive"),
+        ({"budgets": (1001,), "snapshots": 2}, ConfigError, "not a multiple of snapshots"),
+        ({"layout_seeds": ()}, ConfigError, "layout_seeds must be a non-empty tuple"),
+        ({"gammas": (1.5,)}, ConfigError, r"gammas must lie in \[0, 1\)"),
+    ],
+)
+def test_bad_build_config(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        BuildConfig(**kwargs)
