@@ -250,11 +250,13 @@ def compact_hdf5(path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _episode_arrays(ds: Any) -> Iterator[tuple[np.ndarray, ...]]:
-    """(observations, actions, reward_components, terminations, truncations) per episode.
+def read_episodes(ds: Any, fields: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
+    """Yield, per episode of a Minari dataset, the requested arrays.
 
-    Reads an hdf5-backed dataset straight from its file (five reads per episode instead of
-    Minari's generic decoding); other storages go through ``iterate_episodes``.
+    Fields are ``observations``, ``actions``, ``rewards``, ``terminations``,
+    ``truncations`` or ``infos/<key>``. An hdf5-backed dataset is read straight from its file
+    (one read per field and episode instead of Minari's generic decoding); other storages go
+    through ``iterate_episodes``.
     """
     import h5py
 
@@ -262,35 +264,39 @@ def _episode_arrays(ds: Any) -> Iterator[tuple[np.ndarray, ...]]:
     if ds.storage.metadata.get("data_format") == "hdf5" and path.is_file():
         with h5py.File(path, "r") as f:
             for i in ds.episode_indices:
-                g = f[f"episode_{i}"]
-                infos = g.get("infos")
-                if infos is None or "reward_components" not in infos:
-                    raise _no_components(ds)
-                yield (
-                    g["observations"][()],
-                    g["actions"][()],
-                    infos["reward_components"][()],
-                    g["terminations"][()],
-                    g["truncations"][()],
-                )
+                group = f[f"episode_{i}"]
+                missing = [k for k in fields if k not in group]
+                if missing:
+                    raise _missing_fields(ds, missing)
+                yield {k: group[k][()] for k in fields}
         return
     for ep in ds.iterate_episodes():
-        if not ep.infos or "reward_components" not in ep.infos:
-            raise _no_components(ds)
-        yield (
-            ep.observations,
-            ep.actions,
-            ep.infos["reward_components"],
-            ep.terminations,
-            ep.truncations,
-        )
+        out = {}
+        for k in fields:
+            if k.startswith("infos/"):
+                infos = ep.infos or {}
+                if k[6:] not in infos:
+                    raise _missing_fields(ds, [k])
+                out[k] = infos[k[6:]]
+            else:
+                out[k] = getattr(ep, k)
+        yield out
 
 
-def _no_components(ds: Any) -> LibraryError:
+def _missing_fields(ds: Any, missing: list[str]) -> LibraryError:
     return LibraryError(
-        f"dataset {ds.spec.dataset_id!r} has no per-step infos['reward_components']; "
-        "to_d3rlpy relabels rewards from them (lever_gym library datasets have them)."
+        f"dataset {ds.spec.dataset_id!r} has no {', '.join(missing)}; lever_gym reads per-step "
+        "infos['state'] and infos['reward_components'] (lever_gym library datasets have them)."
     )
+
+
+D3RLPY_FIELDS = (
+    "observations",
+    "actions",
+    "infos/reward_components",
+    "terminations",
+    "truncations",
+)
 
 
 def to_d3rlpy(datasets: Iterable[Any] | Any, objective: str | Sequence[float] | np.ndarray) -> Any:
@@ -314,7 +320,9 @@ def to_d3rlpy(datasets: Iterable[Any] | Any, objective: str | Sequence[float] | 
     dims = set()
     for item in items:
         ds = minari.load_dataset(item) if isinstance(item, str) else item
-        for o, a, comps, te, tr in _episode_arrays(ds):
+        for ep in read_episodes(ds, D3RLPY_FIELDS):
+            o, a, comps = ep["observations"], ep["actions"], ep["infos/reward_components"]
+            te, tr = ep["terminations"], ep["truncations"]
             obs.append(o[:-1])
             act.append(a)
             c = comps[1:]

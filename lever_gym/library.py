@@ -19,6 +19,7 @@ policy and can be resumed: finished policies are kept, the rest are built.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,12 +36,21 @@ import gymnasium as gym
 import numpy as np
 
 from lever_gym.data import DataConfig, collect, write_dataset
+from lever_gym.embed import (
+    EmbedConfig,
+    Predictor,
+    canonical_states,
+    embed,
+    fit_predictor,
+)
+from lever_gym.empirical import EmpiricalModel
 from lever_gym.envs.layout import Layout, check_seed, check_size
 from lever_gym.envs.model import TabularModel, model_for
 from lever_gym.envs.registration import env_id
 from lever_gym.errors import ConfigError, LibraryError, UnknownObjectiveError
 from lever_gym.objectives import OBJECTIVE_NAMES, objective_weights
 from lever_gym.policies import TabularPolicy
+from lever_gym.retrieval import AnnoyBackend, LayoutIndex, index_paths, load_layout_index
 from lever_gym.train import ALGORITHMS, BUDGETS, KEYS, TrainConfig, key_index, train
 
 SCHEMA_VERSION = 1
@@ -75,6 +85,9 @@ class BuildConfig:
     alpha: float = 0.1
     random_start: bool = True
     data: DataConfig = field(default_factory=DataConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    n_trees: int = 16
+    """Trees of each layout's Annoy index."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -131,6 +144,8 @@ class BuildConfig:
             value = data[f.name]
             if f.name == "data":
                 value = DataConfig(**value)
+            elif f.name == "embed":
+                value = EmbedConfig(**value)
             elif isinstance(value, list):
                 value = tuple(value)
             kwargs[f.name] = value
@@ -180,6 +195,8 @@ class PolicyRecord:
     train_steps: int
     greedy_return: float
     """Undiscounted return of the greedy policy from the layout's start, own objective."""
+    greedy_components: tuple[float, ...]
+    """The same rollout's return per component (path, gold, hazard, lever)."""
     n_episodes: int
     n_transitions: int
     files: dict[str, str] = field(default_factory=dict)
@@ -204,6 +221,7 @@ class PolicyRecord:
         """Inverse of ``to_dict``."""
         data = dict(data)
         data["weights"] = tuple(data["weights"])
+        data["greedy_components"] = tuple(data["greedy_components"])
         return cls(**data)
 
 
@@ -239,6 +257,17 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` if the block succeeds."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     """Result of ``Library.verify``: files listed in the manifest that are gone or changed."""
@@ -268,6 +297,9 @@ class Library:
         self.config = BuildConfig.from_dict(manifest["config"])
         self.records = [PolicyRecord.from_dict(r) for r in manifest["policies"]]
         self._by_id = {r.id: r for r in self.records}
+        self._indexes: dict[tuple[int, int, str], LayoutIndex] = {}
+        self._empirical: dict[tuple[int, int], EmpiricalModel] = {}
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- opening and building ---------------------------------------------------------------
 
@@ -335,11 +367,13 @@ class Library:
                     progress(i + 1, len(jobs))
         from lever_gym import __version__
 
+        index_files = _build_indexes(root, [PolicyRecord.from_dict(r) for r in records], config)
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "lever_gym_version": __version__,
             "config": config.to_dict(),
             "policies": records,
+            "index_files": index_files,
         }
         write_json_atomic(root / MANIFEST, manifest)
         lib = cls(root, manifest)
@@ -404,15 +438,19 @@ class Library:
             return float("nan")
 
     def arrays(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
-        """``(q, support)`` of a policy, checked against the manifest's sha256."""
-        rel = f"{record.directory}/policy.npz"
-        path = self._checked(record, rel)
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                q, support = npz["q"], npz["support"]
-        except (OSError, ValueError, KeyError) as e:
-            raise LibraryError(f"{path} is unreadable ({e}); rebuild the library.") from e
-        return q, support
+        """``(q, support)`` of a policy, checked against the manifest's sha256 (cached)."""
+        if record.id not in self._arrays:
+            rel = f"{record.directory}/policy.npz"
+            path = self._checked(record, rel)
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    q, support = npz["q"], npz["support"]
+            except (OSError, ValueError, KeyError) as e:
+                raise LibraryError(f"{path} is unreadable ({e}); rebuild the library.") from e
+            for arr in (q, support):
+                arr.setflags(write=False)
+            self._arrays[record.id] = (q, support)
+        return self._arrays[record.id]
 
     def policy(self, record: PolicyRecord) -> TabularPolicy:
         """The greedy ``TabularPolicy`` of a library policy."""
@@ -428,14 +466,64 @@ class Library:
     def verify(self) -> VerifyReport:
         """Check every file the manifest lists: present, and with the recorded sha256."""
         missing, altered = [], []
-        for record in self.records:
-            for rel, digest in record.files.items():
-                path = self.root / rel
-                if not path.is_file():
-                    missing.append(rel)
-                elif sha256(path) != digest:
-                    altered.append(rel)
+        listed = [f for r in self.records for f in r.files.items()]
+        for rel, digest in listed + list(self.manifest.get("index_files", {}).items()):
+            path = self.root / rel
+            if not path.is_file():
+                missing.append(rel)
+            elif sha256(path) != digest:
+                altered.append(rel)
         return VerifyReport(tuple(missing), tuple(altered))
+
+    def layout_index(self, size: int, layout_seed: int, backend: str = "annoy") -> LayoutIndex:
+        """The retrieval index of one layout (files checked against the manifest)."""
+        key = (size, layout_seed, backend)
+        if key not in self._indexes:
+            if (size, layout_seed) not in self.layouts():
+                raise LibraryError(
+                    f"the library at {self.root} has no {size}x{size} layout {layout_seed}; it "
+                    f"holds {', '.join(f'{n}x{n} layout {s}' for n, s in self.layouts())}."
+                )
+            for path in index_paths(self.root, size, layout_seed).values():
+                if path.is_file():
+                    self._check_index_file(path)
+            self._indexes[key] = load_layout_index(self.root, size, layout_seed, backend)
+        return self._indexes[key]
+
+    def empirical(self, size: int, layout_seed: int) -> EmpiricalModel:
+        """The union of the layout's datasets as an empirical model (from the index files)."""
+        key = (size, layout_seed)
+        if key not in self._empirical:
+            path = index_paths(self.root, size, layout_seed)["arrays"]
+            self.layout_index(size, layout_seed, "exact")
+            with np.load(path, allow_pickle=False) as npz:
+                self._empirical[key] = EmpiricalModel(
+                    npz["keys"], npz["next_state"], npz["components"], npz["terminated"],
+                    npz["counts"], npz["starts"],
+                )  # fmt: skip
+        return self._empirical[key]
+
+    def predictor(self) -> Predictor:
+        """The embedding-to-return predictor fitted on this library's policies."""
+        path = self.root / "index" / "predictor.json"
+        self._check_index_file(path)
+        data = json.loads(path.read_text())
+        return Predictor(
+            np.array(data["mean"]),
+            np.array(data["scale"]),
+            np.array(data["coef"]),
+            data["cv_mae"],
+            data["cv_nmae"],
+        )
+
+    def _check_index_file(self, path: Path) -> None:
+        rel = path.relative_to(self.root).as_posix()
+        digest = self.manifest.get("index_files", {}).get(rel)
+        if digest is None or sha256(path) != digest:
+            raise LibraryError(
+                f"{path} does not match the manifest (missing from it, edited or truncated); "
+                "rebuild the library's index with `lever-gym build-library`."
+            )
 
     def describe(self) -> str:
         """Markdown summary of the library (the content of its README.md)."""
@@ -564,6 +652,7 @@ def _build_run(job: tuple[str, dict[str, Any], dict[str, Any]]) -> list[dict[str
                 data_seed=data_seed,
                 train_steps=result.steps,
                 greedy_return=round(snap.greedy_return, 10),
+                greedy_components=tuple(round(float(x), 10) for x in snap.greedy_components),
                 n_episodes=len(episodes.actions),
                 n_transitions=episodes.n_transitions,
             )
@@ -581,3 +670,56 @@ def _build_run(job: tuple[str, dict[str, Any], dict[str, Any]]) -> list[dict[str
             shutil.rmtree(staging, ignore_errors=True)
         records.append(record_d)
     return records
+
+
+def _build_indexes(root: Path, records: list[PolicyRecord], config: BuildConfig) -> dict[str, str]:
+    """Embed every policy from its own dataset, write one index per layout and the predictor.
+
+    Returns the written files (relative path -> sha256) for the manifest.
+    """
+    import minari
+
+    files: dict[str, Path] = {}
+    embeddings, labels, owns = [], [], []
+    layouts = dict.fromkeys((r.size, r.layout_seed) for r in records)
+    for size, layout_seed in layouts:
+        members = [r for r in records if (r.size, r.layout_seed) == (size, layout_seed)]
+        model = model_for(Layout.generate(size, layout_seed), True)
+        own = [
+            EmpiricalModel.from_dataset(minari.MinariDataset(root / r.directory / "data"))
+            for r in members
+        ]
+        union = EmpiricalModel.union(own)
+        canonical = canonical_states(union, config.embed)
+        matrix = np.array([embed(e, model, canonical, config.embed) for e in own])
+        paths = index_paths(root, size, layout_seed)
+        paths["folder"].mkdir(parents=True, exist_ok=True)
+        with atomic_path(paths["arrays"]) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh, embeddings=matrix, canonical=canonical, keys=union.keys,
+                next_state=union.next_state, components=union.components,
+                terminated=union.terminated, counts=union.counts, starts=union.starts,
+            )  # fmt: skip
+        with atomic_path(paths["annoy"]) as tmp:
+            AnnoyBackend.build(matrix, n_trees=config.n_trees, seed=config.seed).save(tmp)
+        write_json_atomic(
+            paths["meta"],
+            {"ids": [r.id for r in members], "dim": config.embed.dim, "metric": "dot",
+             "n_trees": config.n_trees, "seed": config.seed, "embed": config.embed.to_dict()},
+        )  # fmt: skip
+        files.update({str(p): p for k, p in paths.items() if k != "folder"})
+        embeddings.append(matrix)
+        labels += [r.greedy_components for r in members]
+        owns += [r.weights for r in members]
+    predictor = fit_predictor(
+        np.vstack(embeddings), np.array(labels), np.array(owns), seed=config.seed
+    )
+    path = root / "index" / "predictor.json"
+    write_json_atomic(
+        path,
+        {"mean": predictor.mean.tolist(), "scale": predictor.scale.tolist(),
+         "coef": predictor.coef.tolist(), "cv_mae": predictor.cv_mae,
+         "cv_nmae": predictor.cv_nmae, "n_policies": len(labels)},
+    )  # fmt: skip
+    files[str(path)] = path
+    return {Path(k).relative_to(root).as_posix(): sha256(p) for k, p in sorted(files.items())}

@@ -116,6 +116,21 @@ def greedy_return(
     return total
 
 
+def greedy_components(
+    model: TabularModel, policy: np.ndarray, start: int, horizon: int
+) -> np.ndarray:
+    """Per-component undiscounted returns (shape ``(4,)``) of ``policy`` from ``start``."""
+    total = np.zeros(4)
+    s = start
+    for _ in range(horizon):
+        a = int(policy[s])
+        total += model.components[s, a]
+        if model.terminated[s, a]:
+            break
+        s = int(model.next_state[s, a])
+    return total
+
+
 def optimal_return(env: gym.Env | str, gamma: float = 0.99, **env_kwargs: Any) -> float:
     """Undiscounted return, from the start and within ``size**2`` steps, of the optimal policy."""
     sol = solve(env, gamma, **env_kwargs)

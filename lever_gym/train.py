@@ -18,7 +18,7 @@ import numpy as np
 
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
-from lever_gym.solve import greedy_return, value_iteration
+from lever_gym.solve import greedy_components, greedy_return, value_iteration
 
 ALGORITHMS = ("q_learning", "sarsa", "expert")
 KEYS = ("state", "cell")
@@ -92,6 +92,8 @@ class Snapshot:
     """Training wall-clock up to this snapshot (evaluation excluded)."""
     greedy_return: float
     """Undiscounted return of the greedy policy from the layout's start."""
+    greedy_components: np.ndarray
+    """Its per-component returns (path, gold, hazard, lever)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,8 +198,10 @@ def train(model: TabularModel, weights: np.ndarray, config: TrainConfig) -> Trai
         seconds = time.perf_counter() - t0
         if config.key == "cell":
             raise ConfigError("the expert is exact on Markov states; use key='state'.")
-        ret = greedy_return(model, weights, np.argmax(q, axis=1), start, horizon)
-        return TrainResult(config, [Snapshot(0, q, seconds, ret)], 0)
+        policy = np.argmax(q, axis=1)
+        ret = greedy_return(model, weights, policy, start, horizon)
+        comps = greedy_components(model, policy, start, horizon)
+        return TrainResult(config, [Snapshot(0, q, seconds, ret, comps)], 0)
     key = key_index(model, config.key)
     q = np.zeros((q_rows(model, config.key), N_ACTIONS))
     eps = epsilons(config)
@@ -222,5 +226,6 @@ def train(model: TabularModel, weights: np.ndarray, config: TrainConfig) -> Trai
         if done % every == 0 or done == config.episodes:
             policy = np.argmax(q, axis=1)[key]
             ret = greedy_return(model, weights, policy, start, horizon)
-            snapshots.append(Snapshot(done, q.copy(), spent, ret))
+            comps = greedy_components(model, policy, start, horizon)
+            snapshots.append(Snapshot(done, q.copy(), spent, ret, comps))
     return TrainResult(config, snapshots, steps)

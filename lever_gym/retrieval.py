@@ -1,0 +1,152 @@
+"""Retrieval: an index per layout over the library's behavioural embeddings.
+
+Items are the layout's policies; the query for an objective ``w`` is ``[w, 0, ..., 0]``
+under the inner-product metric, so neighbours rank by ``ψ_r · w``, the embedding's estimate
+of each policy's value under ``w``. Two backends share one interface: Annoy (seeded,
+``n_jobs=1``, saved and memory-mapped) and an exact numpy search used to check it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from lever_gym.errors import ConfigError, LibraryError, RetrievalError
+
+BACKENDS = ("annoy", "exact")
+METRIC = "dot"
+
+
+class Backend(Protocol):
+    """Nearest-neighbour search over the rows of an embedding matrix."""
+
+    def query(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best rows for ``vector`` (largest inner product first) and their scores."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class ExactBackend:
+    """Brute force: every inner product, stable order on ties."""
+
+    vectors: np.ndarray
+
+    def query(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See ``Backend.query``."""
+        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+        order = np.argsort(-scores, kind="stable")[:n]
+        return order, scores[order]
+
+
+class AnnoyBackend:
+    """An Annoy forest (metric ``dot``) over float32 vectors."""
+
+    def __init__(self, index: object, dim: int) -> None:
+        """Wrap a built or loaded ``annoy.AnnoyIndex``."""
+        self.index = index
+        self.dim = dim
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, *, n_trees: int = 16, seed: int = 0) -> AnnoyBackend:
+        """Build with a fixed seed and one thread, so the forest is the same on every machine."""
+        from annoy import AnnoyIndex
+
+        index = AnnoyIndex(vectors.shape[1], METRIC)
+        index.set_seed(seed)
+        for i, v in enumerate(np.asarray(vectors, dtype=np.float32)):
+            index.add_item(i, v)
+        index.build(n_trees, n_jobs=1)
+        return cls(index, vectors.shape[1])
+
+    @classmethod
+    def load(cls, path: Path, dim: int) -> AnnoyBackend:
+        """Memory-map a saved forest; raise ``LibraryError`` if the file is unreadable."""
+        from annoy import AnnoyIndex
+
+        index = AnnoyIndex(dim, METRIC)
+        try:
+            index.load(str(path))
+        except OSError as e:
+            raise LibraryError(f"cannot read the Annoy index {path} ({e}); rebuild it.") from e
+        return cls(index, dim)
+
+    def save(self, path: Path) -> None:
+        """Write the forest to ``path``."""
+        self.index.save(str(path))
+
+    def query(
+        self, vector: np.ndarray, n: int, search_k: int = -1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """See ``Backend.query``; ``search_k`` trades accuracy for speed as in Annoy."""
+        ids, dist = self.index.get_nns_by_vector(
+            np.asarray(vector, dtype=np.float32).tolist(), n, search_k, include_distances=True
+        )
+        return np.array(ids, dtype=np.int64), np.array(dist)
+
+
+@dataclass(frozen=True, eq=False)
+class LayoutIndex:
+    """The retrieval index of one layout: policy ids, their embeddings, a backend."""
+
+    size: int
+    layout_seed: int
+    ids: tuple[str, ...]
+    embeddings: np.ndarray
+    canonical: np.ndarray
+    """The canonical states the embeddings average over."""
+    backend: Backend
+
+    def query(self, weights: np.ndarray, n: int | None = None) -> list[tuple[str, float]]:
+        """Policy ids ranked by estimated value under ``weights`` (best first) with scores."""
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (4,):
+            raise RetrievalError(f"query weights must have shape (4,); got {w.shape}.")
+        vector = np.zeros(self.embeddings.shape[1], dtype=np.float32)
+        vector[:4] = w
+        rows, scores = self.backend.query(vector, len(self.ids) if n is None else n)
+        return [(self.ids[r], float(s)) for r, s in zip(rows, scores, strict=True)]
+
+
+def index_paths(root: Path, size: int, layout_seed: int) -> dict[str, Path]:
+    """Files of one layout's index under a library root."""
+    folder = root / "index" / f"{size}x{size}-s{layout_seed}"
+    return {
+        "folder": folder,
+        "annoy": folder / "annoy.ann",
+        "arrays": folder / "embeddings.npz",
+        "meta": folder / "index.json",
+    }
+
+
+def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> LayoutIndex:
+    """Open a layout's index with the ``annoy`` or ``exact`` backend."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}; got {backend!r}.")
+    paths = index_paths(root, size, layout_seed)
+    if not paths["meta"].is_file():
+        raise LibraryError(
+            f"the library at {root} has no retrieval index for {size}x{size} layout "
+            f"{layout_seed}; rebuild it with `lever-gym build-library`."
+        )
+    meta = json.loads(paths["meta"].read_text())
+    with np.load(paths["arrays"], allow_pickle=False) as npz:
+        embeddings, canonical = npz["embeddings"], npz["canonical"]
+    chosen: Backend = (
+        ExactBackend(embeddings.astype(np.float32))
+        if backend == "exact"
+        else AnnoyBackend.load(paths["annoy"], embeddings.shape[1])
+    )
+    return LayoutIndex(size, layout_seed, tuple(meta["ids"]), embeddings, canonical, chosen)
+
+
+def recall_at_k(approx: Backend, exact: Backend, queries: np.ndarray, k: int) -> float:
+    """Mean fraction of the exact top-``k`` that ``approx`` returns in its top-``k``."""
+    hits = [
+        len(set(approx.query(q, k)[0].tolist()) & set(exact.query(q, k)[0].tolist())) / k
+        for q in queries
+    ]
+    return float(np.mean(hits))
