@@ -11,9 +11,11 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 import lever_gym
+from lever_gym.compose import OPERATORS, SUPPORT_MODES
+from lever_gym.composed import SCORINGS, STRATEGIES
 from lever_gym.data import DataConfig
 from lever_gym.errors import LeverGymError
-from lever_gym.library import BuildConfig, Library
+from lever_gym.library import DEFAULT_LIBRARY, BuildConfig, Library
 from lever_gym.solve import solve
 from lever_gym.train import ALGORITHMS, BUDGETS, KEYS
 
@@ -77,6 +79,39 @@ def _cmd_build_library(args: argparse.Namespace) -> None:
     )
 
 
+def _size(text: str) -> int:
+    head, _, tail = text.lower().partition("x")
+    if not head.isdigit() or (tail and tail != head):
+        raise argparse.ArgumentTypeError(f"size must look like 16 or 16x16; got {text!r}")
+    return int(head)
+
+
+def _cmd_compose(args: argparse.Namespace) -> None:
+    from lever_gym.composed import LeverComposedPolicy
+    from lever_gym.envs.registration import env_id
+    from lever_gym.evaluate import evaluate
+    from lever_gym.objectives import objective_name, parse_objective
+
+    options = {"operator": args.operator, "support": args.support}
+    policy = LeverComposedPolicy.from_library(
+        args.library, args.objective, size=args.size, layout_seed=args.layout_seed,
+        gamma=args.gamma, parts=args.parts, strategy=args.strategy, k=args.k,
+        scoring=args.scoring, seed=args.seed, **options,
+    )  # fmt: skip
+    print(policy.summary())
+    info = policy.info
+    weights = parse_objective(args.objective)
+    eid = env_id(info["size"], objective_name(weights))
+    kwargs = {"layout_seed": info["layout_seed"], "random_start": args.random_start}
+    if list(weights) != list(parse_objective(objective_name(weights))):
+        kwargs["weights"] = weights.tolist()
+    result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)
+    start = "random starts" if args.random_start else "the fixed start"
+    print(f"evaluation in {eid} ({args.episodes} seeded episodes from {start}): {result}")
+    if args.save:
+        print(f"saved to {policy.save(args.save)}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     env_id = "LeverGrid-16x16-PathGoldHazardLever-v0"
     print(f"{len(lever_gym.ENV_IDS)} LeverGrid ids registered, e.g. {env_id}\n")
@@ -112,6 +147,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.set_defaults(func=_cmd_build_library)
+    p = sub.add_parser("compose", help="compose library policies for an objective and evaluate")
+    p.add_argument(
+        "--objective", required=True, help="e.g. path+gold+hazard, an env id, a sentence"
+    )
+    p.add_argument("--size", type=_size, default=None, help="16 or 16x16")
+    p.add_argument("--layout-seed", type=int, default=None)
+    p.add_argument("--library", default=str(DEFAULT_LIBRARY))
+    p.add_argument("--gamma", type=float, default=None, help="library gamma (default: every)")
+    p.add_argument("--parts", default=None, help="a split such as PG+HL (default: scored)")
+    p.add_argument("--strategy", default="hybrid", choices=STRATEGIES)
+    p.add_argument("--k", type=int, default=3)
+    p.add_argument("--scoring", default="rollout", choices=SCORINGS)
+    p.add_argument("--operator", default="sum", choices=OPERATORS)
+    p.add_argument("--support", default="exclude", choices=SUPPORT_MODES)
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--random-start", action="store_true", help="evaluate from random starts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save", default=None, help="folder to save the composed policy in")
+    p.set_defaults(func=_cmd_compose)
     sub.add_parser("demo", help="the main job on the default library").set_defaults(func=_cmd_demo)
     return parser
 

@@ -54,6 +54,10 @@ from lever_gym.retrieval import AnnoyBackend, LayoutIndex, index_paths, load_lay
 from lever_gym.train import ALGORITHMS, BUDGETS, KEYS, TrainConfig, key_index, train
 
 SCHEMA_VERSION = 1
+DEFAULT_LIBRARY = Path(
+    os.environ.get("LEVER_GYM_LIBRARY", Path(__file__).resolve().parents[1] / "datasets")
+)
+"""The default library: ``datasets/`` beside the package (or ``$LEVER_GYM_LIBRARY``)."""
 MANIFEST = "manifest.json"
 NAMESPACE = "lever"
 BUILDING_BLOCKS: tuple[str, ...] = (

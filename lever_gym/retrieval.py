@@ -45,10 +45,12 @@ class ExactBackend:
 class AnnoyBackend:
     """An Annoy forest (metric ``dot``) over float32 vectors."""
 
-    def __init__(self, index: object, dim: int) -> None:
-        """Wrap a built or loaded ``annoy.AnnoyIndex``."""
+    def __init__(self, index: object, dim: int, search_k: int = -1) -> None:
+        """Wrap a built or loaded ``annoy.AnnoyIndex``; ``search_k`` as in Annoy (-1: its
+        default, ``n_trees * n``)."""
         self.index = index
         self.dim = dim
+        self.search_k = search_k
 
     @classmethod
     def build(cls, vectors: np.ndarray, *, n_trees: int = 16, seed: int = 0) -> AnnoyBackend:
@@ -63,7 +65,7 @@ class AnnoyBackend:
         return cls(index, vectors.shape[1])
 
     @classmethod
-    def load(cls, path: Path, dim: int) -> AnnoyBackend:
+    def load(cls, path: Path, dim: int, search_k: int = -1) -> AnnoyBackend:
         """Memory-map a saved forest; raise ``LibraryError`` if the file is unreadable."""
         from annoy import AnnoyIndex
 
@@ -72,18 +74,16 @@ class AnnoyBackend:
             index.load(str(path))
         except OSError as e:
             raise LibraryError(f"cannot read the Annoy index {path} ({e}); rebuild it.") from e
-        return cls(index, dim)
+        return cls(index, dim, search_k)
 
     def save(self, path: Path) -> None:
         """Write the forest to ``path``."""
         self.index.save(str(path))
 
-    def query(
-        self, vector: np.ndarray, n: int, search_k: int = -1
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """See ``Backend.query``; ``search_k`` trades accuracy for speed as in Annoy."""
+    def query(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See ``Backend.query``."""
         ids, dist = self.index.get_nns_by_vector(
-            np.asarray(vector, dtype=np.float32).tolist(), n, search_k, include_distances=True
+            np.asarray(vector, dtype=np.float32).tolist(), n, self.search_k, include_distances=True
         )
         return np.array(ids, dtype=np.int64), np.array(dist)
 
@@ -138,7 +138,10 @@ def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> 
     chosen: Backend = (
         ExactBackend(embeddings.astype(np.float32))
         if backend == "exact"
-        else AnnoyBackend.load(paths["annoy"], embeddings.shape[1])
+        # a layout holds tens of policies: let the search visit every leaf of the forest
+        else AnnoyBackend.load(
+            paths["annoy"], embeddings.shape[1], search_k=meta["n_trees"] * len(meta["ids"])
+        )
     )
     return LayoutIndex(size, layout_seed, tuple(meta["ids"]), embeddings, canonical, chosen)
 

@@ -49,3 +49,18 @@ def test_unknown_budget_name_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         main(["build-library", "--budgets", "X7"])
     assert "budget must be an episode count or one of" in capsys.readouterr().err
+
+
+def test_compose_prints_choice_and_evaluation(capsys, tmp_path):
+    args = ["compose", "--objective", "path+gold+hazard", "--size", "8x8", "--layout-seed", "1"]
+    args += ["--episodes", "5", "--save", str(tmp_path / "p")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "chosen" in out and "evaluation in LeverGrid-8x8-PathGoldHazard-v0" in out
+    assert (tmp_path / "p" / "policy.npz").is_file()
+
+
+def test_compose_unknown_layout_is_a_clear_error(capsys):
+    args = ["compose", "--objective", "path+gold", "--size", "16x16", "--layout-seed", "3"]
+    assert main(args) == 2
+    assert "has no 16x16 layout 3" in capsys.readouterr().err

@@ -1,0 +1,163 @@
+"""LeverComposedPolicy: offline building, quality on the default library, I/O and errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from lever_gym.composed import LeverComposedPolicy
+from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.errors import (
+    ConfigError,
+    LeverGymError,
+    LibraryError,
+    RetrievalError,
+    UnknownObjectiveError,
+)
+from lever_gym.evaluate import evaluate
+from lever_gym.library import Library
+
+DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return Library.load(DEFAULT)
+
+
+@pytest.mark.parametrize("layout_seed", [0, 1, 2])
+def test_path_gold_hazard_8x8_reaches_a_normalised_score_of_0_8(lib, layout_seed):
+    env_id = "LeverGrid-8x8-PathGoldHazard-v0"
+    policy = LeverComposedPolicy.from_library(lib, env_id, layout_seed=layout_seed)
+    result = evaluate(policy, env_id, n_episodes=5, seed=0, layout_seed=layout_seed)
+    print(f"layout {layout_seed}: normalised score {result.normalised_score:.3f}")
+    assert result.normalised_score >= 0.8
+
+
+def test_building_never_steps_an_environment(lib, monkeypatch):
+    def refuse(self, action):
+        raise AssertionError("env.step called while building a composed policy")
+
+    monkeypatch.setattr(LeverGridEnv, "step", refuse)
+    env = gym.make("LeverGrid-8x8-PathGoldLever-v0", layout_seed=1)
+    policy = LeverComposedPolicy.from_library(lib, env, strategy="exhaustive")
+    assert policy.info["layout_seed"] == 1 and policy.info["objective"] == "PathGoldLever"
+    LeverComposedPolicy.from_library(
+        lib, "LeverGrid-16x16-PathGoldHazardLever-v0", scoring="predictor"
+    )
+
+
+def test_retrieval_stays_on_the_layout_and_skips_the_target(lib):
+    policy = LeverComposedPolicy.from_library(
+        lib, "path+gold+hazard", size=8, layout_seed=2, strategy="exhaustive"
+    )
+    info = policy.explain()
+    listed = [pid for cands in info["candidates"].values() for pid, _ in cands]
+    assert listed and all(pid.startswith("8x8-s2/") for pid in listed)
+    assert all(lib[pid].objective != "PathGoldHazard" for pid in listed)
+    assert "PathGoldHazard" not in info["splits_considered"]
+
+
+def test_policy_interfaces_agree(lib):
+    policy = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGold-v0", layout_seed=0)
+    envs = gym.make_vec("LeverGrid-8x8-PathGold-v0", num_envs=4, vectorization_mode="sync")
+    obs, _ = envs.reset(seed=0)
+    batch = policy.predict(obs)
+    assert batch.shape == (4,) and batch.dtype == np.int64
+    assert [policy(o) for o in obs] == batch.tolist()
+    q = policy.q_values(obs)
+    assert q.shape == (4, 4)
+    for row, a in zip(q, batch, strict=True):
+        assert row[a] == np.max(row)
+    with pytest.raises(ConfigError, match="observation must end in dimension 21"):
+        policy.predict(np.zeros((2, 5)))
+    with pytest.raises(ConfigError, match="observation must end in dimension 21"):
+        policy(np.zeros(7))
+
+
+def test_explain_reports_choices_scores_and_timings(lib):
+    policy = LeverComposedPolicy.from_library(
+        lib, "PathGoldHazardLever", size=16, layout_seed=0, gamma=0.0, parts="PG+HL"
+    )
+    info = policy.explain()
+    assert info["chosen"]["parts"] == "PathGold+HazardLever" and info["chosen"]["gamma"] == 0.0
+    assert len(info["combinations"]) == 2 * 2  # hybrid k=3, two snapshots per part
+    assert set(info["seconds"]) == {"retrieval", "scoring", "composition"}
+    assert 0.0 <= info["coverage"]["start_rollout_coverage"] <= 1.0
+    assert info["compose"]["operator"] == "sum"
+    assert "chosen" in policy.summary()
+
+
+def test_same_seed_same_policy_and_save_load(lib, tmp_path):
+    a = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGoldHazardLever-v0", layout_seed=1)
+    b = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGoldHazardLever-v0", layout_seed=1)
+    assert a.info["chosen"] == b.info["chosen"]
+    a.save(tmp_path / "policy")
+    c = LeverComposedPolicy.load(tmp_path / "policy")
+    states = np.arange(a.model.n_states)
+    obs = a.model.observe(states)
+    np.testing.assert_array_equal(a.predict(obs), c.predict(obs))
+    np.testing.assert_array_equal(a.q_values(obs), c.q_values(obs))
+    np.testing.assert_array_equal(a.support_keys, c.support_keys)
+    assert c.info["chosen"] == a.info["chosen"]
+    with pytest.raises(LibraryError, match="no readable composed policy"):
+        LeverComposedPolicy.load(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    ("objective", "kwargs", "error", "message"),
+    [
+        (
+            "PathGould",
+            {"size": 8, "layout_seed": 0},
+            UnknownObjectiveError,
+            "Did you mean 'PathGold'",
+        ),
+        ("PathGold", {"size": 32, "layout_seed": 0}, LibraryError, "has no 32x32 layout 0"),
+        ("PathGold", {}, ConfigError, "say which layout"),
+        (
+            "PathGold",
+            {"size": 8, "layout_seed": 0, "strategy": "greedy"},
+            ConfigError,
+            "strategy must be",
+        ),
+        ("PathGold", {"size": 8, "layout_seed": 0, "k": 0}, ConfigError, "k must be a positive"),
+        (
+            "PathGold",
+            {"size": 8, "layout_seed": 0, "gamma": 0.5},
+            LibraryError,
+            "no policies with gamma 0.5",
+        ),
+        ("PathGold", {"size": 8, "layout_seed": 0, "parts": "PG"}, RetrievalError, "target itself"),
+        (
+            "PathGold",
+            {"size": 8, "layout_seed": 0, "operator": "avg"},
+            ConfigError,
+            "operator must be",
+        ),
+    ],
+)
+def test_bad_input(lib, objective, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        LeverComposedPolicy.from_library(lib, objective, **kwargs)
+
+
+def test_empty_library_and_uncovered_objective(tmp_path, lib):
+    with pytest.raises(LibraryError, match="no library at"):
+        LeverComposedPolicy.from_library(tmp_path, "PathGold", size=8, layout_seed=0)
+    small = Library.load(DEFAULT)
+    small.records = [r for r in small.records if r.objective in ("Path", "Gold")]
+    with pytest.raises(RetrievalError, match="no building block for hazard"):
+        LeverComposedPolicy.from_library(small, "PathGoldHazard", size=8, layout_seed=0)
+
+
+def test_corrupted_index_is_a_clear_error(tmp_path):
+    copy = tmp_path / "lib"
+    shutil.copytree(DEFAULT, copy)
+    (copy / "index" / "8x8-s0" / "embeddings.npz").write_bytes(b"broken")
+    with pytest.raises(LeverGymError, match="does not match the manifest"):
+        LeverComposedPolicy.from_library(copy, "PathGold", size=8, layout_seed=0)
