@@ -20,7 +20,14 @@ def test_environments_page_lists_the_registry():
 
 
 @pytest.mark.parametrize(
-    "page", ["README.md", "docs/quickstart.md", "docs/environments.md", "docs/library.md"]
+    "page",
+    [
+        "README.md",
+        "docs/quickstart.md",
+        "docs/environments.md",
+        "docs/library.md",
+        "docs/method.md",
+    ],
 )
 def test_python_blocks_run(page, monkeypatch):
     monkeypatch.chdir(ROOT)  # pages refer to the default library as "datasets"
@@ -33,6 +40,7 @@ def test_python_blocks_run(page, monkeypatch):
 EXAMPLES = {
     "01_evaluation_loop.py": ["--episodes", "2"],
     "02_minari_d3rlpy.py": ["--steps", "50"],
+    "03_compose_policy.py": ["--size", "8", "--episodes", "2"],
 }
 
 
