@@ -1,7 +1,7 @@
 """Compose a policy for a new objective from the default library, offline, and run it in a
 plain Gymnasium loop and in a gym.make_vec loop.
 
-Run: python examples/03_compose_policy.py [--objective path+gold+hazard] [--size 16] [--layout-seed 1]
+Run: python examples/03_compose_policy.py [--objective path+gold+hazard] [--size 16]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lever_gym.compose import ComposeConfig, Components, compose_table, compose_values
+from lever_gym.compose import Components, ComposeConfig, compose_table, compose_values
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
 from lever_gym.train import TrainConfig, train
