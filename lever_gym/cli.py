@@ -11,9 +11,11 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 import lever_gym
+from lever_gym.bench import SUITES
 from lever_gym.compose import OPERATORS, SUPPORT_MODES
 from lever_gym.composed import SCORINGS, STRATEGIES
 from lever_gym.data import DataConfig
+from lever_gym.decompose import SETUPS
 from lever_gym.errors import LeverGymError
 from lever_gym.library import DEFAULT_LIBRARY, BuildConfig, Library
 from lever_gym.solve import solve
@@ -112,10 +114,49 @@ def _cmd_compose(args: argparse.Namespace) -> None:
         print(f"saved to {policy.save(args.save)}")
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from lever_gym.bench import run_benchmark, suite_config
+
+    config = suite_config(
+        args.suite,
+        sizes=tuple(args.sizes) if args.sizes else None,
+        layout_seeds=tuple(args.layout_seeds) if args.layout_seeds else None,
+        gammas=tuple(args.gammas) if args.gammas else None,
+        setups=tuple(args.setups) if args.setups else None,
+        protocols=tuple(args.protocols) if args.protocols else None,
+        scratch_budgets=tuple(args.scratch_budgets) if args.scratch_budgets else None,
+        offline_algos=tuple(args.offline_algos) if args.offline_algos is not None else None,
+        episodes=args.episodes,
+        offline_steps=args.offline_steps,
+        offline_layouts=args.offline_layouts,
+        failure_case=False if args.no_failure_case else None,
+        workers=args.workers,
+    )
+    library = Library.load(args.library) if args.library else None
+    start = time.perf_counter()
+    with tqdm(total=1, unit="cell", desc="benchmark") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        out = run_benchmark(config, args.out, progress, library)
+    print((out / "summary.md").read_text())
+    print(f"wrote {out} in {time.perf_counter() - start:.0f} s")
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
-    env_id = "LeverGrid-16x16-PathGoldHazardLever-v0"
-    print(f"{len(lever_gym.ENV_IDS)} LeverGrid ids registered, e.g. {env_id}\n")
-    _cmd_solve(argparse.Namespace(env_id=env_id, layout_seed=0, gamma=0.99))
+    """A slice of the benchmark on the default library: 8x8, its three layouts, both gammas,
+    every setup, the fixed start, 20 episodes, DiscreteCQL for 300 steps on layout 0."""
+    args = build_parser().parse_args(
+        ["benchmark", "--suite", "quick", "--library", str(DEFAULT_LIBRARY), "--sizes", "8",
+         "--layout-seeds", "0", "1", "2", "--protocols", "fixed", "--episodes", "20",
+         "--offline-algos", "cql", "--offline-steps", "300", "--offline-layouts", "1",
+         "--no-failure-case", "--out", args.out]
+    )  # fmt: skip
+    _cmd_benchmark(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,7 +207,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", default=None, help="folder to save the composed policy in")
     p.set_defaults(func=_cmd_compose)
-    sub.add_parser("demo", help="the main job on the default library").set_defaults(func=_cmd_demo)
+    p = sub.add_parser("benchmark", help="the paper's comparison with statistics and plots")
+    p.add_argument("--suite", default="quick", choices=sorted(SUITES))
+    p.add_argument("--out", default="results/benchmark")
+    p.add_argument("--library", default=None, help="compose from this library (else build one)")
+    p.add_argument("--sizes", type=int, nargs="+")
+    p.add_argument("--layout-seeds", type=int, nargs="+")
+    p.add_argument("--gammas", type=float, nargs="+")
+    p.add_argument("--setups", nargs="+", help=f"among {', '.join(SETUPS)}")
+    p.add_argument("--protocols", nargs="+", help="fixed and/or random")
+    p.add_argument("--scratch-budgets", type=_budget, nargs="+")
+    p.add_argument("--offline-algos", nargs="*", help="cql bcq bc (none: skip d3rlpy)")
+    p.add_argument("--offline-steps", type=int)
+    p.add_argument("--offline-layouts", type=int)
+    p.add_argument("--episodes", type=int)
+    p.add_argument("--no-failure-case", action="store_true")
+    p.add_argument("--workers", type=int)
+    p.set_defaults(func=_cmd_benchmark)
+    p = sub.add_parser("demo", help="a slice of the benchmark on the default library")
+    p.add_argument("--out", default="results/demo")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

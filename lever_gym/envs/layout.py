@@ -36,6 +36,12 @@ PRESETS: dict[int, Counts] = {
 }
 """Generator counts per size, after the paper's (gold capped to keep the state space tabular)."""
 
+DETOUR_LAYOUT_SEED = 132
+"""The designed failure case: on 16x16, ``Layout.generate(16, 132)`` puts the exit 4 steps
+from the start and the lever 40 steps off that path (44 steps start -> lever -> exit), the
+longest such detour among seeds 0-199. Objectives with the lever need value propagated along
+a detour that a policy heading for the exit never records."""
+
 LEGEND = {
     ".": "floor",
     "#": "wall",

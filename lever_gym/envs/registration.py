@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-from lever_gym.envs.layout import PRESETS
+from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, PRESETS
 from lever_gym.objectives import OBJECTIVE_NAMES
 
 ENTRY_POINT = "lever_gym.envs.grid:LeverGridEnv"
@@ -15,22 +15,33 @@ def env_id(size: int, objective: str) -> str:
     return f"LeverGrid-{size}x{size}-{objective}-v0"
 
 
-ENV_IDS: tuple[str, ...] = tuple(env_id(n, o) for n in PRESETS for o in OBJECTIVE_NAMES)
-"""Every registered id: sizes 8, 16, 32 times the 15 named objectives."""
+def detour_id(objective: str) -> str:
+    """The id of ``objective`` on the designed failure-case layout (see ``DETOUR_LAYOUT_SEED``)."""
+    return f"LeverGrid-16x16-Detour-{objective}-v0"
+
+
+ENV_IDS: tuple[str, ...] = tuple(env_id(n, o) for n in PRESETS for o in OBJECTIVE_NAMES) + tuple(
+    detour_id(o) for o in OBJECTIVE_NAMES
+)
+"""Every registered id: sizes 8, 16, 32 times the 15 named objectives, then the 15 on the
+16x16 detour layout."""
+
+
+def _table() -> list[tuple[str, int, str, int]]:
+    """``(id, size, objective, layout_seed)`` of every registered id, in ``ENV_IDS`` order."""
+    table = [(env_id(n, o), n, o, 0) for n in PRESETS for o in OBJECTIVE_NAMES]
+    return table + [(detour_id(o), 16, o, DETOUR_LAYOUT_SEED) for o in OBJECTIVE_NAMES]
 
 
 def register_envs() -> None:
     """Register every id in ``ENV_IDS`` (idempotent)."""
-    for size in PRESETS:
-        for objective in OBJECTIVE_NAMES:
-            eid = env_id(size, objective)
-            if eid in registry:
-                continue
+    for eid, size, objective, layout_seed in _table():
+        if eid not in registry:
             register(
                 id=eid,
                 entry_point=ENTRY_POINT,
                 max_episode_steps=size * size,
-                kwargs={"objective": objective, "size": size, "layout_seed": 0},
+                kwargs={"objective": objective, "size": size, "layout_seed": layout_seed},
             )
 
 
@@ -41,8 +52,9 @@ def environments_table() -> str:
     from lever_gym.objectives import objective_weights
 
     lines = [
-        "| id | size | objective | weights (path, gold, hazard, lever) | max steps | obs dim |",
-        "|---|---|---|---|---|---|",
+        "| id | size | layout_seed | objective | weights (path, gold, hazard, lever) "
+        "| max steps | obs dim |",
+        "|---|---|---|---|---|---|---|",
     ]
     for eid in ENV_IDS:
         spec = gym.spec(eid)
@@ -50,6 +62,7 @@ def environments_table() -> str:
         w = ", ".join(f"{x:g}" for x in objective_weights(objective))
         dim = 2 * size + 1 + PRESETS[size].gold
         lines.append(
-            f"| `{eid}` | {size}x{size} | {objective} | ({w}) | {spec.max_episode_steps} | {dim} |"
+            f"| `{eid}` | {size}x{size} | {spec.kwargs['layout_seed']} | {objective} | ({w}) | "
+            f"{spec.max_episode_steps} | {dim} |"
         )
     return "\n".join(lines) + "\n"

@@ -39,7 +39,7 @@ def rollout(env, seed, steps=120):
 
 def test_every_id_is_registered():
     assert sorted(s.id for s in ALL_SPECS) == sorted(lever_gym.ENV_IDS)
-    assert len(lever_gym.ENV_IDS) == 45
+    assert len(lever_gym.ENV_IDS) == 60
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=[s.id for s in ALL_SPECS])

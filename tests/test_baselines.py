@@ -1,0 +1,61 @@
+"""Baselines: scratch training, d3rlpy learners, best single policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lever_gym import baselines
+from lever_gym.errors import ConfigError
+from lever_gym.evaluate import evaluate
+from lever_gym.library import Library
+from lever_gym.objectives import objective_weights
+
+DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+
+
+def test_scratch_is_timed_and_seeded():
+    lib = Library.load(DEFAULT)
+    model = lib.model(lib.filter(size=8, layout_seed=0)[0])
+    w = objective_weights("PathGoldHazard")
+    a = baselines.scratch(model, w, 2000, seed=3)
+    b = baselines.scratch(model, w, 2000, seed=3)
+    assert a.seconds > 0
+    np.testing.assert_array_equal(a.policy.q, b.policy.q)
+
+
+def test_best_single_uses_recorded_components():
+    lib = Library.load(DEFAULT)
+    records = lib.filter(size=8, layout_seed=0, gamma=0.99)
+    w = objective_weights("PathGold")
+    record, base = baselines.best_single(lib, records, w)
+    assert np.dot(record.greedy_components, w) == max(
+        np.dot(r.greedy_components, w) for r in records
+    )
+    assert evaluate(base.policy, "LeverGrid-8x8-PathGold-v0", 2).mean_return == pytest.approx(
+        np.dot(record.greedy_components, w), abs=1e-6
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", baselines.OFFLINE_ALGOS)
+def test_d3rlpy_learners_train_and_wrap(algo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lib = Library.load(DEFAULT)
+    datasets = [lib.dataset(r) for r in lib.filter(size=8, layout_seed=0, gamma=0.99)[:4]]
+    base = baselines.offline_rl(datasets, objective_weights("PathGold"), algo, n_steps=200)
+    assert base.seconds > 0 and not (tmp_path / "d3rlpy_logs").exists()
+    obs = lib.model(lib.filter(size=8, layout_seed=0)[0]).observe(np.arange(0, 2048, 37))
+    np.testing.assert_array_equal(base.policy.predict(obs), base.policy.algo.predict(obs))
+    assert [base.policy(o) for o in obs[:5]] == base.policy.algo.predict(obs[:5]).tolist()
+    result = evaluate(base.policy, "LeverGrid-8x8-PathGold-v0", 2)
+    assert np.isfinite(result.mean_return)
+
+
+def test_offline_rl_rejects_bad_input():
+    with pytest.raises(ConfigError, match="algo must be one of"):
+        baselines.offline_rl([], np.ones(4), "dqn")
+    with pytest.raises(ConfigError, match="n_steps must be positive"):
+        baselines.offline_rl([], np.ones(4), "cql", n_steps=0)
