@@ -20,7 +20,7 @@ import numpy as np
 
 import lever_gym
 from lever_gym.composed import LeverComposedPolicy
-from lever_gym.evaluate import evaluate
+from lever_gym.evaluation import evaluate
 from lever_gym.library import DEFAULT_LIBRARY
 from lever_gym.retrieval import AnnoyBackend, ExactBackend, recall_at_k
 from lever_gym.train import TrainConfig, train

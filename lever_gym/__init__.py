@@ -12,6 +12,7 @@ from lever_gym.errors import (
     RetrievalError,
     UnknownObjectiveError,
 )
+from lever_gym.evaluation import EvalResult, evaluate
 from lever_gym.objectives import COMPONENTS, OBJECTIVE_NAMES, objective_name, parse_objective
 from lever_gym.solve import Solution, optimal_return, solve
 
@@ -28,8 +29,8 @@ _LAZY = {
     "PolicyRecord": "lever_gym.library",
     "TabularPolicy": "lever_gym.policies",
     "TrainConfig": "lever_gym.train",
+    "LeverComposedPolicy": "lever_gym.composed",
     "to_d3rlpy": "lever_gym.data",
-    "train": "lever_gym.train",
 }
 
 
@@ -48,8 +49,10 @@ __all__ = [
     "BuildConfig",
     "ConfigError",
     "DataConfig",
+    "EvalResult",
     "Layout",
     "LayoutError",
+    "LeverComposedPolicy",
     "LeverGridEnv",
     "LeverGymError",
     "Library",
@@ -62,10 +65,10 @@ __all__ = [
     "UnknownObjectiveError",
     "__version__",
     "env_id",
+    "evaluate",
     "objective_name",
     "optimal_return",
     "parse_objective",
     "solve",
     "to_d3rlpy",
-    "train",
 ]

@@ -25,7 +25,7 @@ from lever_gym.decompose import SETUPS, parse_parts
 from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, check_seed, check_size
 from lever_gym.envs.registration import env_id
 from lever_gym.errors import ConfigError
-from lever_gym.evaluate import evaluate
+from lever_gym.evaluation import evaluate
 from lever_gym.library import BuildConfig, Library
 from lever_gym.objectives import objective_name, objective_weights
 from lever_gym.solve import solve

@@ -91,7 +91,7 @@ def _size(text: str) -> int:
 def _cmd_compose(args: argparse.Namespace) -> None:
     from lever_gym.composed import LeverComposedPolicy
     from lever_gym.envs.registration import env_id
-    from lever_gym.evaluate import evaluate
+    from lever_gym.evaluation import evaluate
     from lever_gym.objectives import objective_name, parse_objective
 
     options = {"operator": args.operator, "support": args.support}

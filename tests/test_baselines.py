@@ -9,7 +9,7 @@ import pytest
 
 from lever_gym import baselines
 from lever_gym.errors import ConfigError
-from lever_gym.evaluate import evaluate
+from lever_gym.evaluation import evaluate
 from lever_gym.library import Library
 from lever_gym.objectives import objective_weights
 

@@ -18,7 +18,7 @@ from lever_gym.errors import (
     RetrievalError,
     UnknownObjectiveError,
 )
-from lever_gym.evaluate import evaluate
+from lever_gym.evaluation import evaluate
 from lever_gym.library import Library
 
 DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
