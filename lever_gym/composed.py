@@ -26,7 +26,6 @@ from lever_gym.compose import (
     Components,
     ComposeConfig,
     ComposedQ,
-    compose_table,
     sample_uniforms,
     score_rollouts,
 )
@@ -450,8 +449,10 @@ def _predicted(
 ) -> float:
     """Predicted return of the composed policy from its embedding on the recorded data
     (the same ``EmbedConfig`` as the library's policies)."""
-    actions, _, _ = compose_table(comp, config, members)
     states, taken = emp.state_of_rows(), emp.keys & 3
+    composed = ComposedQ(comp, config, members)
+    composed.ensure(states)  # only the recorded states are needed
+    actions = composed.actions
     in_members = np.zeros(len(states), dtype=bool)
     for m in members:
         in_members |= np.asarray(comp.counts[m])[states, taken] > 0

@@ -129,17 +129,20 @@ def successor_features(
     nxt = np.minimum(nxt, len(uniq) - 1)
     known = (uniq[nxt] == emp.next_state) & ~emp.terminated
     cumulant = np.concatenate([emp.components, feats[own]], axis=1)
-    p = probabilities[:, None]
     psi = np.zeros((len(uniq), config.dim))
     bound = max(float(np.abs(cumulant).max(initial=0.0)) / (1 - config.gamma), config.tol)
     sweeps = 1
     if config.gamma > 0:  # the error after k sweeps is at most bound * gamma**k
         sweeps = max(1, int(np.ceil(np.log(config.tol / bound) / np.log(config.gamma))) + 1)
+    from scipy.sparse import csr_matrix
+
+    rows = np.arange(len(own))
+    weighted = csr_matrix((probabilities, (row_state, rows)), shape=(len(uniq), len(own)))
+    to_next = csr_matrix((known.astype(np.float64), (rows, nxt)), shape=(len(own), len(uniq)))
+    reward = weighted @ cumulant  # ψ = Σ_rows p (φ + γ ψ[next]) as sparse products
+    step = (weighted @ to_next) * config.gamma
     for _ in range(sweeps):
-        cont = np.where(known[:, None], psi[nxt], 0.0)
-        value = p * (cumulant + config.gamma * cont)
-        psi = np.zeros_like(psi)
-        np.add.at(psi, row_state, value)
+        psi = reward + step @ psi
     out = np.zeros((len(states), config.dim))
     idx = np.minimum(np.searchsorted(uniq, states), len(uniq) - 1)
     hit = uniq[idx] == states
