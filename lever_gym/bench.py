@@ -32,6 +32,9 @@ from lever_gym.solve import solve
 from lever_gym.train import BUDGETS
 
 PROTOCOLS = ("fixed", "random")
+FAILURE_SETUPS = ("P+L",)
+"""Run on the detour layout only, besides the six setups: PathLever from Path and Lever, the
+objective whose optimum is the detour itself."""
 VECTOR_ENVS = 10
 STRATEGIES = ("targeted", "exhaustive", "hybrid")
 COLUMNS = (
@@ -60,7 +63,8 @@ class BenchConfig:
     episodes: int = 100
     protocols: tuple[str, ...] = PROTOCOLS
     failure_case: bool = True
-    """Add the detour layout (16x16, ``DETOUR_LAYOUT_SEED``) when 16 is among the sizes."""
+    """Add the detour layout (16x16, ``DETOUR_LAYOUT_SEED``) when 16 is among the sizes, with
+    the six setups and ``FAILURE_SETUPS``; offline learners always run on it."""
     library: BuildConfig | None = field(default=None)
     """Library to build (default: the building blocks at X1 for these sizes/layouts/γ)."""
     seed: int = 0
@@ -173,7 +177,7 @@ def run_benchmark(
         (size, seed, failure, gamma, setup, protocol)
         for size, seed, failure in config.layouts()
         for gamma in config.gammas
-        for setup in config.setups
+        for setup in config.setups + (FAILURE_SETUPS if failure else ())
         for protocol in config.protocols
     ]
     rows: list[dict[str, Any]] = []
@@ -248,7 +252,7 @@ def _cell(
             (f"scratch-{label}", scratch_cache[key].policy, scratch_cache[key].seconds, {})
         )
     offline_layouts = [s for n, s, _ in config.layouts() if n == size][: config.offline_layouts]
-    if config.offline_algos and seed in offline_layouts:
+    if config.offline_algos and (seed in offline_layouts or failure):
         source = hybrid or methods[0][1]
         ids = [pid for cands in source.info["candidates"].values() for pid, _ in cands]
         datasets = [lib.dataset(lib[pid]) for pid in dict.fromkeys(ids)]
