@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -506,8 +506,3 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "return_vs_coverage.png", dpi=90)
     plt.close(fig)
-
-
-def config_dict(config: BenchConfig) -> dict[str, Any]:
-    """JSON-plain form of a config."""
-    return asdict(config)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lever_gym.envs.model import TabularModel
-from lever_gym.train import key_index
 
 
 @dataclass(frozen=True, eq=False)
@@ -17,10 +16,6 @@ class TabularPolicy:
     model: TabularModel
     q: np.ndarray
     key: str = "state"
-
-    def state_q(self) -> np.ndarray:
-        """(n_states, 4) Q-values per Markov state (cell-keyed tables are broadcast)."""
-        return self.q if self.key == "state" else self.q[key_index(self.model, self.key)]
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Q-values (shape ``(..., 4)``) of one observation or a batch."""
