@@ -1,74 +1,56 @@
 """lever_gym: inference-time policy reuse under support constraints, as a Gymnasium plugin.
 
-``import lever_gym`` registers every ``LeverGrid-{8x8,16x16,32x32}-{Objective}-v0`` id.
+``import lever_gym`` registers every ``LeverGrid-*`` id. The package is organised in
+pipeline stages (``envs`` → ``mdp`` → ``train`` → ``data`` → ``library`` → ``reuse`` →
+``eval`` → ``experiments``); the names below are its public surface. Heavier parts
+(numba, minari, d3rlpy, annoy) load on first use.
 """
 
-from lever_gym.envs import ENV_IDS, Layout, LeverGridEnv, env_id, register_envs
-from lever_gym.errors import (
-    ConfigError,
-    LayoutError,
-    LeverGymError,
-    LibraryError,
-    RetrievalError,
-    UnknownObjectiveError,
-)
-from lever_gym.evaluation import EvalResult, evaluate
-from lever_gym.objectives import COMPONENTS, OBJECTIVE_NAMES, objective_name, parse_objective
-from lever_gym.solve import Solution, optimal_return, solve
+import importlib
 
-__version__ = "0.1.0"
+from lever_gym.envs.registration import ENV_IDS, register_envs
+from lever_gym.version import __version__
 
 register_envs()
 
-# Heavier parts (numba, minari, d3rlpy, annoy) load on first use, keeping `import lever_gym`
-# down to registration.
-_LAZY = {
-    "BuildConfig": "lever_gym.library",
-    "DataConfig": "lever_gym.data",
-    "Library": "lever_gym.library",
-    "PolicyRecord": "lever_gym.library",
-    "TabularPolicy": "lever_gym.policies",
-    "TrainConfig": "lever_gym.train",
-    "LeverComposedPolicy": "lever_gym.composed",
-    "to_d3rlpy": "lever_gym.data",
+_EXPORTS = {
+    "COMPONENTS": "lever_gym.objective",
+    "OBJECTIVE_NAMES": "lever_gym.objective",
+    "Objective": "lever_gym.objective",
+    "env_id": "lever_gym.objective",
+    "Policy": "lever_gym.policy",
+    "ConfigError": "lever_gym.errors",
+    "LayoutError": "lever_gym.errors",
+    "LeverGymError": "lever_gym.errors",
+    "LibraryError": "lever_gym.errors",
+    "RetrievalError": "lever_gym.errors",
+    "UnknownObjectiveError": "lever_gym.errors",
+    "Layout": "lever_gym.envs.layout",
+    "LeverGridEnv": "lever_gym.envs.grid",
+    "Solution": "lever_gym.mdp.solve",
+    "solve": "lever_gym.mdp.solve",
+    "optimal_return": "lever_gym.mdp.solve",
+    "TabularPolicy": "lever_gym.train.policy",
+    "TrainConfig": "lever_gym.train.tabular",
+    "DataConfig": "lever_gym.data.collect",
+    "to_d3rlpy": "lever_gym.data.convert",
+    "BuildConfig": "lever_gym.library.config",
+    "PolicyRecord": "lever_gym.library.config",
+    "Library": "lever_gym.library.store",
+    "LeverComposedPolicy": "lever_gym.reuse.composed",
+    "EvalResult": "lever_gym.eval.evaluate",
+    "evaluate": "lever_gym.eval.evaluate",
 }
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'lever_gym' has no attribute {name!r}")
 
 
-__all__ = [
-    "COMPONENTS",
-    "ENV_IDS",
-    "OBJECTIVE_NAMES",
-    "BuildConfig",
-    "ConfigError",
-    "DataConfig",
-    "EvalResult",
-    "Layout",
-    "LayoutError",
-    "LeverComposedPolicy",
-    "LeverGridEnv",
-    "LeverGymError",
-    "Library",
-    "LibraryError",
-    "PolicyRecord",
-    "RetrievalError",
-    "Solution",
-    "TabularPolicy",
-    "TrainConfig",
-    "UnknownObjectiveError",
-    "__version__",
-    "env_id",
-    "evaluate",
-    "objective_name",
-    "optimal_return",
-    "parse_objective",
-    "solve",
-    "to_d3rlpy",
-]
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = ["ENV_IDS", "__version__", "register_envs", *_EXPORTS]

@@ -10,20 +10,24 @@ from collections.abc import Sequence
 
 import gymnasium as gym
 
-import lever_gym
-from lever_gym.bench import SUITES
-from lever_gym.compose import OPERATORS, SUPPORT_MODES
-from lever_gym.composed import SCORINGS, STRATEGIES
-from lever_gym.data import DataConfig
-from lever_gym.decompose import SETUPS
+from lever_gym.data.collect import DataConfig
+from lever_gym.envs.registration import ENV_IDS
 from lever_gym.errors import LeverGymError
-from lever_gym.library import DEFAULT_LIBRARY, BuildConfig, Library
-from lever_gym.solve import solve
-from lever_gym.train import ALGORITHMS, BUDGETS, KEYS
+from lever_gym.experiments.suite import SUITES
+from lever_gym.library.config import BuildConfig
+from lever_gym.library.store import DEFAULT_LIBRARY, Library
+from lever_gym.mdp.rollout import greedy_trajectory
+from lever_gym.mdp.solve import solve
+from lever_gym.reuse.decompose import SETUPS
+from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
+from lever_gym.reuse.retrieval import STRATEGIES
+from lever_gym.reuse.scoring import SCORINGS
+from lever_gym.train.tabular import ALGORITHMS, BUDGETS, KEYS
+from lever_gym.version import __version__
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
-    for eid in lever_gym.ENV_IDS:
+    for eid in ENV_IDS:
         print(eid)
 
 
@@ -39,8 +43,8 @@ def _cmd_solve(args: argparse.Namespace) -> None:
         f"{args.env_id} layout_seed={args.layout_seed}: {model.n_states} states, "
         f"value iteration gamma={args.gamma} converged in {sol.iterations} sweeps, {took:.3f} s"
     )
-    ret = lever_gym.optimal_return(env, args.gamma)
-    print(f"optimal return from the start: {ret:.2f}")
+    path = greedy_trajectory(model, sol.policy, model.start_state, model.layout.n_cells)
+    print(f"optimal return from the start: {path.total(model, sol.weights):.2f}")
 
 
 def _budget(text: str) -> int:
@@ -89,24 +93,23 @@ def _size(text: str) -> int:
 
 
 def _cmd_compose(args: argparse.Namespace) -> None:
-    from lever_gym.composed import LeverComposedPolicy
-    from lever_gym.envs.registration import env_id
-    from lever_gym.evaluation import evaluate
-    from lever_gym.objectives import objective_name, parse_objective
+    from lever_gym.eval.evaluate import evaluate
+    from lever_gym.objective import Objective
+    from lever_gym.reuse.composed import LeverComposedPolicy
 
-    options = {"operator": args.operator, "support": args.support}
+    options = {"operator": args.operator, "support_mode": args.support_mode}
     policy = LeverComposedPolicy.from_library(
         args.library, args.objective, size=args.size, layout_seed=args.layout_seed,
         gamma=args.gamma, parts=args.parts, strategy=args.strategy, k=args.k,
         scoring=args.scoring, seed=args.seed, **options,
     )  # fmt: skip
     print(policy.summary())
-    info = policy.info
-    weights = parse_objective(args.objective)
-    eid = env_id(info["size"], objective_name(weights))
-    kwargs = {"layout_seed": info["layout_seed"], "random_start": args.random_start}
-    if list(weights) != list(parse_objective(objective_name(weights))):
-        kwargs["weights"] = weights.tolist()
+    info = policy.explanation
+    objective = Objective.parse(args.objective)
+    eid = objective.env_id(info.size)
+    kwargs = {"layout_seed": info.layout_seed, "random_start": args.random_start}
+    if not objective.is_unit:
+        kwargs["weights"] = list(objective.weights)
     result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)
     start = "random starts" if args.random_start else "the fixed start"
     print(f"evaluation in {eid} ({args.episodes} seeded episodes from {start}): {result}")
@@ -117,7 +120,7 @@ def _cmd_compose(args: argparse.Namespace) -> None:
 def _cmd_benchmark(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from lever_gym.bench import run_benchmark, suite_config
+    from lever_gym.experiments.suite import run_benchmark, suite_config
 
     config = suite_config(
         args.suite,
@@ -161,7 +164,10 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lever-gym`` and its sub-commands."""
-    parser = argparse.ArgumentParser(prog="lever-gym", description=lever_gym.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lever-gym", description="Inference-time policy reuse under support constraints."
+    )
+    parser.add_argument("--version", action="version", version=f"lever-gym {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("envs", help="list every registered LeverGrid id").set_defaults(func=_cmd_envs)
     p = sub.add_parser("solve", help="solve one env exactly and print its optimal return")
@@ -201,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--scoring", default="rollout", choices=SCORINGS)
     p.add_argument("--operator", default="sum", choices=OPERATORS)
-    p.add_argument("--support", default="exclude", choices=SUPPORT_MODES)
+    p.add_argument("--support-mode", default="exclude", choices=SUPPORT_MODES)
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--random-start", action="store_true", help="evaluate from random starts")
     p.add_argument("--seed", type=int, default=0)

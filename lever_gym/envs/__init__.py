@@ -1,17 +1,1 @@
-"""LeverGrid: layouts, the tabular model, the env, its rendering and registration."""
-
-from lever_gym.envs.grid import LeverGridEnv
-from lever_gym.envs.layout import PRESETS, Layout
-from lever_gym.envs.model import TabularModel, model_for
-from lever_gym.envs.registration import ENV_IDS, env_id, register_envs
-
-__all__ = [
-    "ENV_IDS",
-    "PRESETS",
-    "Layout",
-    "LeverGridEnv",
-    "TabularModel",
-    "env_id",
-    "model_for",
-    "register_envs",
-]
+"""Stage 1, the environment: layouts, the exact tabular model, the env, rendering, ids."""

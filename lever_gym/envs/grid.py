@@ -7,11 +7,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from lever_gym.envs.layout import Layout, check_seed, check_size
+import lever_gym.checks as checks
+from lever_gym.envs.layout import Layout, check_size
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.render import render_ansi, render_rgb
 from lever_gym.errors import ConfigError
-from lever_gym.objectives import check_weights, objective_name, parse_objective
+from lever_gym.objective import N_COMPONENTS, Objective, weighted
+
+RESET_OPTIONS = ("start_cell",)
 
 
 class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
@@ -53,10 +56,12 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     (float64, shape (4,)), ``is_success`` (exit reached with every weighted goal met).
 
     ## Arguments
-    ``objective`` (name, e.g. ``"PathGold"``), ``size`` (8, 16 or 32 for generated
-    layouts), ``layout_seed``, ``layout`` (ASCII map, wins over ``layout_seed``),
-    ``weights`` (4 numbers, override the objective's 0/1 weights), ``random_start``,
-    ``shaping``, ``render_mode`` (``"ansi"`` or ``"rgb_array"``).
+    ``objective`` (a name such as ``"PathGold"``, or anything ``Objective.parse`` reads),
+    ``size`` (8, 16 or 32 for generated layouts), ``layout_seed``, ``layout`` (ASCII map,
+    wins over ``layout_seed``), ``weights`` (one number per component, overriding the
+    objective's 0/1 weights), ``random_start``, ``shaping``, ``render_mode`` (``"ansi"``
+    or ``"rgb_array"``). ``env.objective`` is the parsed ``Objective``; ``env.weights``
+    its weights as an array.
 
     ## Version History
     * v0: initial release.
@@ -66,7 +71,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(
         self,
-        objective: str = "PathGoldHazardLever",
+        objective: str | Objective = "PathGoldHazardLever",
         *,
         size: int | None = None,
         layout_seed: int = 0,
@@ -76,8 +81,9 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         shaping: bool = True,
         render_mode: str | None = None,
     ) -> None:
-        self.weights = check_weights(weights) if weights is not None else parse_objective(objective)
-        self.objective = objective_name(self.weights)
+        self.objective = Objective(weights) if weights is not None else Objective.parse(objective)
+        self.weights = self.objective.vector
+        layout_seed = checks.seed(layout_seed, "layout_seed")
         if layout is not None:
             grid = Layout.from_ascii(layout)
             if size is not None and size != grid.size:
@@ -87,17 +93,15 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
                     f"{size}x{size} map."
                 )
         else:
-            grid = Layout.generate(
-                check_size(16 if size is None else size), check_seed(layout_seed, "layout_seed")
-            )
+            grid = Layout.generate(check_size(16 if size is None else size), layout_seed)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None; "
                 f"got {render_mode!r}."
             )
         self.layout = grid
-        self.random_start = bool(random_start)
-        self.shaping = bool(shaping)
+        self.random_start = checks.boolean(random_start, "random_start")
+        self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode
         self._model = model_for(grid, self.shaping)
         self._floor = grid.start_cells()
@@ -106,7 +110,6 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = gym.spaces.Box(
             0.0, 1.0, shape=(self._model.obs_dim,), dtype=np.float32
         )
-        self._w = tuple(float(x) for x in self.weights)
         self._state = self._model.start_state
 
     @property
@@ -125,13 +128,20 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         """Start an episode; with ``random_start`` the start cell is drawn from ``seed``.
 
         ``options={"start_cell": c}`` starts from floor cell ``c`` instead (one of
-        ``layout.start_cells()``).
+        ``layout.start_cells()``); other option keys are refused.
         """
         super().reset(seed=seed)
         m = self._model
+        unknown = sorted(set(options or {}) - set(RESET_OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown reset option(s) {', '.join(map(repr, unknown))}; LeverGrid reads "
+                f"{', '.join(map(repr, RESET_OPTIONS))}."
+            )
         if options and "start_cell" in options:
             start = options["start_cell"]
-            if start not in self._floor:
+            is_int = isinstance(start, int | np.integer) and not isinstance(start, bool)
+            if not is_int or start not in self._floor:
                 raise ConfigError(
                     f"start_cell must be a floor cell reachable from the start (one of "
                     f"layout.start_cells()); got {start!r}."
@@ -144,7 +154,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         info = {
             "state": self._state,
             "cell": start,
-            "reward_components": np.zeros(4),
+            "reward_components": np.zeros(N_COMPONENTS),
             "is_success": False,
         }
         return m.observe_one(self._state), info
@@ -153,8 +163,15 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self, action: int | np.integer
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move; returns ``(obs, reward, terminated, False, info)`` (truncation is TimeLimit's)."""
+        if isinstance(action, np.ndarray) and action.shape == ():
+            action = action.item()
+        if isinstance(action, bool) or not isinstance(action, int | np.integer):
+            raise ConfigError(
+                f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r} "
+                f"({type(action).__name__})."
+            )
         a = int(action)
-        if not 0 <= a < N_ACTIONS or a != action:
+        if not 0 <= a < N_ACTIONS:
             raise ConfigError(f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r}.")
         m = self._model
         s = self._state
@@ -162,9 +179,8 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         comps = m.components[s, a].copy()
         terminated = bool(m.terminated[s, a])
         self._state = s2
-        w = self._w
-        reward = w[0] * comps[0] + w[1] * comps[1] + w[2] * comps[2] + w[3] * comps[3]
-        success = terminated and bool(m.success(s2, self.weights))
+        reward = weighted(comps, self.objective.weights)
+        success = terminated and bool(m.success(s2, self.objective))
         info = {
             "state": s2,
             "cell": s2 >> (m.n_gold + 1),
@@ -191,3 +207,18 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         """Restore and re-attach the cached model of the layout."""
         self.__dict__.update(state)
         self._model = model_for(self.layout, self.shaping)
+
+
+def lever_env(env: gym.Env | str, **env_kwargs: Any) -> LeverGridEnv:
+    """The ``LeverGridEnv`` behind ``env``: an env, a wrapped env, or an id plus kwargs."""
+    if isinstance(env, str):
+        env = gym.make(env, **env_kwargs)
+    elif env_kwargs:
+        raise ConfigError("env_kwargs are only accepted with an env id, not an env instance.")
+    base = getattr(env, "unwrapped", None)
+    if not isinstance(base, LeverGridEnv):
+        raise ConfigError(
+            f"expected a LeverGrid env or id (e.g. 'LeverGrid-8x8-PathGold-v0'); got "
+            f"{type(env).__name__}."
+        )
+    return base

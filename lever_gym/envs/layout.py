@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import lever_gym.checks as checks
 from lever_gym.errors import ConfigError, LayoutError
 
 MIN_SIZE, MAX_SIZE = 3, 64
@@ -136,8 +137,8 @@ class Layout:
         Re-draws until every non-wall, non-hazard cell is reachable from the start without
         crossing a hazard or the exit, so every object can be reached in one episode.
         """
-        check_size(size)
-        check_seed(seed, "layout_seed")
+        size = check_size(size)
+        seed = checks.seed(seed, "layout_seed")
         counts = PRESETS[size]
         rng = np.random.default_rng(seed)
         n_cells = size * size
@@ -239,13 +240,11 @@ def check_size(size: object) -> int:
     if isinstance(size, bool) or not isinstance(size, int | np.integer) or int(size) not in PRESETS:
         raise ConfigError(
             f"size must be one of {sorted(PRESETS)} for generated layouts; got {size!r}. "
-            "Pass layout=<ASCII map> for other sizes."
+            "Give an ASCII map (layout=) for other sizes."
         )
     return int(size)
 
 
-def check_seed(seed: object, name: str = "seed") -> int:
-    """Validate a seed: a non-negative integer below 2**63."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
-        raise ConfigError(f"{name} must be an integer in [0, 2**63); got {seed!r}.")
-    return int(seed)
+def preset_obs_dim(size: int) -> int:
+    """Observation length of a generated layout: row and column one-hots, lever, gold bits."""
+    return 2 * size + 1 + PRESETS[check_size(size)].gold

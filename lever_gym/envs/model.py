@@ -16,6 +16,7 @@ import numpy as np
 
 from lever_gym.envs.layout import MOVES, Layout
 from lever_gym.errors import ConfigError
+from lever_gym.objective import COMPONENTS, Objective, weighted
 
 N_ACTIONS = len(MOVES)
 
@@ -52,11 +53,11 @@ class TabularModel:
     layout: Layout
     shaping: bool
     next_state: np.ndarray
-    """(n_states, 4) int64: the state after each action."""
+    """(n_states, N_ACTIONS) int64: the state after each action."""
     components: np.ndarray
-    """(n_states, 4, 4) float64: reward components (path, gold, hazard, lever) of each move."""
+    """(n_states, N_ACTIONS, N_COMPONENTS) float64: reward components of each move."""
     terminated: np.ndarray
-    """(n_states, 4) bool: the move ends the episode (exit or hazard entered)."""
+    """(n_states, N_ACTIONS) bool: the move ends the episode (exit or hazard entered)."""
 
     @property
     def n_gold(self) -> int:
@@ -146,21 +147,19 @@ class TabularModel:
         states = (cell * 2 + lever) * (1 << self.n_gold) + mask
         return states.reshape(o.shape[:-1])
 
-    def reward(self, weights: np.ndarray) -> np.ndarray:
-        """(n_states, 4) scalar rewards ``weights @ components``, summed in component order
-        exactly as ``LeverGridEnv.step`` sums them (so both give identical floats)."""
-        w = np.asarray(weights, dtype=np.float64)
-        c = self.components
-        return c[..., 0] * w[0] + c[..., 1] * w[1] + c[..., 2] * w[2] + c[..., 3] * w[3]
+    def reward(self, weights: Objective | np.ndarray) -> np.ndarray:
+        """(n_states, N_ACTIONS) scalar rewards under ``weights`` (see ``weighted``)."""
+        w = weights.weights if isinstance(weights, Objective) else weights
+        return weighted(self.components, w)
 
-    def success(self, states: np.ndarray | int, weights: np.ndarray) -> np.ndarray:
+    def success(self, states: np.ndarray | int, objective: Objective) -> np.ndarray:
         """Whether each state meets every active goal: at the exit, all gold if gold is
         weighted, the lever pulled if the lever is weighted (hazards end the episode)."""
         cell, lever, mask = self.decode(states)
         ok = cell == self.layout.exit
-        if weights[1] != 0:
+        if objective.weight("gold") != 0:
             ok &= mask == 0
-        if weights[3] != 0:
+        if objective.weight("lever") != 0:
             ok &= lever == 1
         return ok
 
@@ -247,7 +246,8 @@ def model_for(layout: Layout, shaping: bool = True) -> TabularModel:
     lever_exit = np.where(lever2 == 1, t.lever_exit_on, t.lever_exit_off)
     lever_c = pulled * t.lever_pickup + sh * lever_shape + t.lever_step + at_exit * lever_exit
 
-    components = np.stack([path, gold, hazard, lever_c], axis=-1)
+    by_name = {"path": path, "gold": gold, "hazard": hazard, "lever": lever_c}
+    components = np.stack([by_name[c] for c in COMPONENTS], axis=-1)
     next_state = ((c2 * 2 + lever2) << n_gold) + mask2
     terminated = at_exit | at_hazard
 

@@ -1,4 +1,4 @@
-"""Retrieval: an index per layout over the library's behavioural embeddings.
+"""The library's retrieval index: one per layout, over its policies' embeddings.
 
 Items are the layout's policies; the query for an objective ``w`` is ``[w, 0, ..., 0]``
 under the inner-product metric, so neighbours rank by ``ψ_r · w``, the embedding's estimate
@@ -15,7 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from lever_gym.errors import ConfigError, LibraryError, RetrievalError
+import lever_gym.checks as checks
+from lever_gym.errors import LibraryError, RetrievalError
+from lever_gym.objective import N_COMPONENTS, Objective
 
 BACKENDS = ("annoy", "exact")
 METRIC = "dot"
@@ -100,13 +102,12 @@ class LayoutIndex:
     """The canonical states the embeddings average over."""
     backend: Backend
 
-    def query(self, weights: np.ndarray, n: int | None = None) -> list[tuple[str, float]]:
-        """Policy ids ranked by estimated value under ``weights`` (best first) with scores."""
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (4,):
-            raise RetrievalError(f"query weights must have shape (4,); got {w.shape}.")
+    def query(self, objective: Objective, n: int | None = None) -> list[tuple[str, float]]:
+        """Policy ids ranked by estimated value under ``objective`` (best first), with scores."""
+        if not isinstance(objective, Objective):
+            raise RetrievalError(f"query needs an Objective; got {type(objective).__name__}.")
         vector = np.zeros(self.embeddings.shape[1], dtype=np.float32)
-        vector[:4] = w
+        vector[:N_COMPONENTS] = objective.weights
         rows, scores = self.backend.query(vector, len(self.ids) if n is None else n)
         return [(self.ids[r], float(s)) for r, s in zip(rows, scores, strict=True)]
 
@@ -124,8 +125,7 @@ def index_paths(root: Path, size: int, layout_seed: int) -> dict[str, Path]:
 
 def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> LayoutIndex:
     """Open a layout's index with the ``annoy`` or ``exact`` backend."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {BACKENDS}; got {backend!r}.")
+    checks.one_of(backend, BACKENDS, "backend")
     paths = index_paths(root, size, layout_seed)
     if not paths["meta"].is_file():
         raise LibraryError(
@@ -144,12 +144,3 @@ def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> 
         )
     )
     return LayoutIndex(size, layout_seed, tuple(meta["ids"]), embeddings, canonical, chosen)
-
-
-def recall_at_k(approx: Backend, exact: Backend, queries: np.ndarray, k: int) -> float:
-    """Mean fraction of the exact top-``k`` that ``approx`` returns in its top-``k``."""
-    hits = [
-        len(set(approx.query(q, k)[0].tolist()) & set(exact.query(q, k)[0].tolist())) / k
-        for q in queries
-    ]
-    return float(np.mean(hits))

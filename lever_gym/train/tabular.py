@@ -16,9 +16,12 @@ from typing import Any
 import numba
 import numpy as np
 
+import lever_gym.checks as checks
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
-from lever_gym.solve import greedy_components, greedy_return, value_iteration
+from lever_gym.mdp.rollout import greedy_trajectory
+from lever_gym.mdp.solve import value_iteration
+from lever_gym.objective import Objective
 
 ALGORITHMS = ("q_learning", "sarsa", "expert")
 KEYS = ("state", "cell")
@@ -50,32 +53,17 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Validate every field, naming the valid range."""
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}.")
-        if self.key not in KEYS:
-            raise ConfigError(f"key must be one of {KEYS}; got {self.key!r}.")
-        if not 0.0 <= self.gamma < 1.0:
-            raise ConfigError(f"gamma must be in [0, 1); got {self.gamma!r}.")
-        if (
-            isinstance(self.episodes, bool)
-            or not isinstance(self.episodes, int)
-            or self.episodes <= 0
-        ):
-            raise ConfigError(
-                f"episodes (the budget) must be a positive integer; got {self.episodes!r}."
-            )
-        if not 0.0 < self.alpha <= 1.0:
-            raise ConfigError(f"alpha must be in (0, 1]; got {self.alpha!r}.")
-        if not 0.0 < self.epsilon_end <= self.epsilon_start <= 1.0:
-            raise ConfigError(
-                "need 0 < epsilon_end <= epsilon_start <= 1; got "
-                f"{self.epsilon_start!r} -> {self.epsilon_end!r}."
-            )
-        every = self.snapshot_every
-        if every is not None and (
-            isinstance(every, bool) or not isinstance(every, int) or every <= 0
-        ):
-            raise ConfigError(f"snapshot_every must be a positive integer or None; got {every!r}.")
+        checks.one_of(self.algorithm, ALGORITHMS, "algorithm")
+        checks.one_of(self.key, KEYS, "key")
+        checks.gamma(self.gamma)
+        checks.positive_int(self.episodes, "episodes (the budget)")
+        checks.real(self.alpha, "alpha", 0.0, 1.0, closed="right")
+        checks.real(self.epsilon_end, "epsilon_end", 0.0, 1.0, closed="right")
+        checks.real(self.epsilon_start, "epsilon_start", self.epsilon_end, 1.0)
+        if self.snapshot_every is not None:
+            checks.positive_int(self.snapshot_every, "snapshot_every")
+        checks.boolean(self.random_start, "random_start")
+        checks.seed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form."""
@@ -93,7 +81,7 @@ class Snapshot:
     greedy_return: float
     """Undiscounted return of the greedy policy from the layout's start."""
     greedy_components: np.ndarray
-    """Its per-component returns (path, gold, hazard, lever)."""
+    """Its return per component, in ``COMPONENTS`` order."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,11 +137,12 @@ def start_states(model: TabularModel, random_start: bool) -> np.ndarray:
 
 
 @numba.njit(cache=True, inline="always")
-def _choose(q: np.ndarray, k: int, u: float, eps: float) -> int:
+def choose(q: np.ndarray, k: int, u: float, eps: float) -> int:
+    """ε-greedy action of row ``k``: uniform ``u`` below ``eps`` picks the action, else argmax."""
     if u < eps:
-        return min(int(u / eps * 4.0), 3)
+        return min(int(u / eps * N_ACTIONS), N_ACTIONS - 1)
     best = 0
-    for a in range(1, 4):
+    for a in range(1, N_ACTIONS):
         if q[k, a] > q[k, best]:
             best = a
     return best
@@ -165,7 +154,7 @@ def _learn(q, key, nxt, reward, term, starts, uniforms, eps, alpha, gamma, sarsa
     for e in range(starts.shape[0]):
         s = starts[e]
         k = key[s]
-        a = _choose(q, k, uniforms[e, 0], eps[e])
+        a = choose(q, k, uniforms[e, 0], eps[e])
         for t in range(horizon):
             s2 = nxt[s, a]
             k2 = key[s2]
@@ -174,12 +163,12 @@ def _learn(q, key, nxt, reward, term, starts, uniforms, eps, alpha, gamma, sarsa
             if term[s, a]:
                 q[k, a] += alpha * (r - q[k, a])
                 break
-            a2 = _choose(q, k2, uniforms[e, t + 1], eps[e])
+            a2 = choose(q, k2, uniforms[e, t + 1], eps[e])
             if sarsa:
                 target = r + gamma * q[k2, a2]
             else:
                 best = q[k2, 0]
-                for b in range(1, 4):
+                for b in range(1, N_ACTIONS):
                     best = max(best, q[k2, b])
                 target = r + gamma * best
             q[k, a] += alpha * (target - q[k, a])
@@ -187,22 +176,29 @@ def _learn(q, key, nxt, reward, term, starts, uniforms, eps, alpha, gamma, sarsa
     return steps
 
 
-def train(model: TabularModel, weights: np.ndarray, config: TrainConfig) -> TrainResult:
-    """Train one tabular policy for ``weights`` on ``model``; see ``TrainConfig``."""
-    reward = model.reward(weights)
+def _evaluate(
+    model: TabularModel, objective: Objective, q: np.ndarray, key: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Greedy return and per-component returns of ``q`` from the layout's start."""
+    path = greedy_trajectory(
+        model, np.argmax(q, axis=1)[key], model.start_state, model.layout.n_cells
+    )
+    return path.total(model, objective), path.components(model)
+
+
+def train(model: TabularModel, objective: Objective, config: TrainConfig) -> TrainResult:
+    """Train one tabular policy for ``objective`` on ``model``; see ``TrainConfig``."""
+    reward = model.reward(objective)
     horizon = model.layout.n_cells
-    start = model.start_state
+    key = key_index(model, config.key)
     if config.algorithm == "expert":
-        t0 = time.perf_counter()
-        q, _ = value_iteration(model, weights, config.gamma)
-        seconds = time.perf_counter() - t0
         if config.key == "cell":
             raise ConfigError("the expert is exact on Markov states; use key='state'.")
-        policy = np.argmax(q, axis=1)
-        ret = greedy_return(model, weights, policy, start, horizon)
-        comps = greedy_components(model, policy, start, horizon)
+        t0 = time.perf_counter()
+        q, _ = value_iteration(model, objective, config.gamma)
+        seconds = time.perf_counter() - t0
+        ret, comps = _evaluate(model, objective, q, key)
         return TrainResult(config, [Snapshot(0, q, seconds, ret, comps)], 0)
-    key = key_index(model, config.key)
     q = np.zeros((q_rows(model, config.key), N_ACTIONS))
     eps = epsilons(config)
     starts = start_states(model, config.random_start)
@@ -224,8 +220,6 @@ def train(model: TabularModel, weights: np.ndarray, config: TrainConfig) -> Trai
         spent += time.perf_counter() - t0
         done += n
         if done % every == 0 or done == config.episodes:
-            policy = np.argmax(q, axis=1)[key]
-            ret = greedy_return(model, weights, policy, start, horizon)
-            comps = greedy_components(model, policy, start, horizon)
+            ret, comps = _evaluate(model, objective, q, key)
             snapshots.append(Snapshot(done, q.copy(), spent, ret, comps))
     return TrainResult(config, snapshots, steps)

@@ -19,8 +19,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import lever_gym.checks as checks
+from lever_gym.envs.model import N_ACTIONS
 from lever_gym.errors import ConfigError
-from lever_gym.solve import solve
+from lever_gym.mdp.solve import solve
+from lever_gym.objective import N_COMPONENTS
+from lever_gym.policy import Policy
 
 CONFIDENCE = 0.95
 
@@ -31,7 +35,7 @@ class EvalResult:
 
     returns: np.ndarray
     components: np.ndarray
-    """(n, 4) return per reward component."""
+    """(n, N_COMPONENTS) return per reward component."""
     success: np.ndarray
     lengths: np.ndarray
     coverage: np.ndarray | None
@@ -84,7 +88,7 @@ def bootstrap_ci(values: np.ndarray, seed: int, resamples: int = 2000) -> tuple[
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
-def as_action_fn(policy: Any) -> Callable[[np.ndarray], int]:
+def as_action_fn(policy: Policy | Callable[[np.ndarray], int]) -> Callable[[np.ndarray], int]:
     """A callable ``obs -> action`` for a callable policy or an object with ``predict``."""
     if callable(policy):
         return lambda obs: int(policy(obs))
@@ -107,7 +111,7 @@ def run_episodes(
     """Returns, components, success, lengths (and visited pairs) of seeded episodes."""
     env = gym.make(env_id, **env_kwargs)
     returns = np.zeros(n_episodes)
-    comps = np.zeros((n_episodes, 4))
+    comps = np.zeros((n_episodes, N_COMPONENTS))
     success = np.zeros(n_episodes, dtype=bool)
     lengths = np.zeros(n_episodes, dtype=np.int64)
     pairs: list[list[tuple[int, int]]] = []
@@ -137,7 +141,7 @@ def run_vector_episodes(
     ``gym.make_vec`` env with ``policy.predict`` on observation batches."""
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
     returns = np.zeros(n_episodes)
-    comps = np.zeros((n_episodes, 4))
+    comps = np.zeros((n_episodes, N_COMPONENTS))
     success = np.zeros(n_episodes, dtype=bool)
     lengths = np.zeros(n_episodes, dtype=np.int64)
     pairs: list[list[tuple[int, int]]] = [[] for _ in range(n_episodes)]
@@ -173,14 +177,14 @@ def reference_returns(
     optimum = solve(env_id, 0.99, **env_kwargs)
     rng = np.random.default_rng(seed)
     random_returns = run_episodes(
-        lambda obs: int(rng.integers(4)), env_id, n_episodes, seed, env_kwargs
+        lambda obs: int(rng.integers(N_ACTIONS)), env_id, n_episodes, seed, env_kwargs
     )[0]
     optimal_returns = run_episodes(optimum, env_id, n_episodes, seed, env_kwargs)[0]
     return float(random_returns.mean()), float(optimal_returns.mean())
 
 
 def evaluate(
-    policy: Any,
+    policy: Policy | Callable[[np.ndarray], int],
     env_id: str,
     n_episodes: int = 100,
     seed: int = 0,
@@ -193,10 +197,9 @@ def evaluate(
     ``num_envs > 1`` steps a ``gym.make_vec`` env with ``policy.predict`` (same episodes,
     same results). ``env_kwargs`` go to ``gym.make`` (``layout_seed``, ``random_start``...).
     """
-    import lever_gym  # noqa: F401  (registers the ids)
-
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ConfigError(f"n_episodes must be a positive integer; got {n_episodes!r}.")
+    n_episodes = checks.positive_int(n_episodes, "n_episodes")
+    num_envs = checks.positive_int(num_envs, "num_envs")
+    seed = checks.seed(seed)
     record = hasattr(policy, "covers")
     if num_envs > 1:
         if not hasattr(policy, "predict"):

@@ -11,14 +11,17 @@ from lever_gym.envs.model import TabularModel
 
 @dataclass(frozen=True, eq=False)
 class TabularPolicy:
-    """Greedy policy of a Q-table; rows are states (``key="state"``) or cells (``"cell"``)."""
+    """Greedy policy of a Q-table; rows are states (``key="state"``) or cells (``"cell"``).
+
+    Holds plain arrays only, so it pickles and crosses process boundaries.
+    """
 
     model: TabularModel
     q: np.ndarray
     key: str = "state"
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
-        """Q-values (shape ``(..., 4)``) of one observation or a batch."""
+        """Q-values (shape ``(..., N_ACTIONS)``) of one observation or a batch."""
         states = self.model.states_from_obs(obs)
         return self.q[states if self.key == "state" else self.model.decode(states)[0]]
 

@@ -1,7 +1,7 @@
 """The exact solver: value iteration on a LeverGrid's tabular model.
 
-``solve`` gives optimal Q-values for any objective weights and discount, the ground
-truth that library policies, composed policies and baselines are measured against.
+``solve`` gives optimal Q-values for any objective and discount, the ground truth that
+library policies, composed policies and baselines are measured against.
 """
 
 from __future__ import annotations
@@ -12,20 +12,23 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from lever_gym.envs.grid import LeverGridEnv
+import lever_gym.checks as checks
+from lever_gym.envs.grid import lever_env
 from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
+from lever_gym.mdp.rollout import greedy_trajectory
+from lever_gym.objective import Objective
 
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """Optimal Q-values of one model, objective and discount."""
+    """Optimal Q-values of one model, objective and discount (a ``Policy``)."""
 
     model: TabularModel
     weights: np.ndarray
     gamma: float
     q: np.ndarray
-    """(n_states, 4) float64 optimal action values."""
+    """(n_states, N_ACTIONS) float64 optimal action values."""
     iterations: int
 
     @property
@@ -47,32 +50,17 @@ class Solution:
         return self.policy[self.model.states_from_obs(obs)]
 
 
-def unwrap_env(env: gym.Env | str, **env_kwargs: Any) -> LeverGridEnv:
-    """Return the ``LeverGridEnv`` behind ``env`` (an env, a wrapped env or an id)."""
-    if isinstance(env, str):
-        import lever_gym  # noqa: F401  (registers ids for bare names)
-
-        env = gym.make(env, **env_kwargs)
-    elif env_kwargs:
-        raise ConfigError("env_kwargs are only accepted with an env id, not an env instance.")
-    base = env.unwrapped
-    if not isinstance(base, LeverGridEnv):
-        raise ConfigError(f"expected a LeverGrid env; got {type(base).__name__}.")
-    return base
-
-
 def value_iteration(
     model: TabularModel,
-    weights: np.ndarray,
+    objective: Objective,
     gamma: float,
     *,
     tol: float = 1e-9,
     max_iterations: int = 100_000,
 ) -> tuple[np.ndarray, int]:
     """Iterate ``Q = R·w + γ (1 - done) max Q[next]`` until the largest change is ≤ ``tol``."""
-    if not 0.0 <= gamma < 1.0:
-        raise ConfigError(f"gamma must be in [0, 1); got {gamma!r}.")
-    reward = model.reward(weights)
+    gamma = checks.gamma(gamma)
+    reward = model.reward(objective)
     if gamma == 0.0:
         return reward, 1
     cont = gamma * ~model.terminated
@@ -95,44 +83,14 @@ def value_iteration(
 def solve(
     env: gym.Env | str, gamma: float = 0.99, *, tol: float = 1e-9, **env_kwargs: Any
 ) -> Solution:
-    """Optimal Q-values of a LeverGrid env (or id plus kwargs) under its own weights."""
-    base = unwrap_env(env, **env_kwargs)
-    q, iterations = value_iteration(base.model, base.weights, float(gamma), tol=tol)
+    """Optimal Q-values of a LeverGrid env (or id plus kwargs) under its own objective."""
+    base = lever_env(env, **env_kwargs)
+    q, iterations = value_iteration(base.model, base.objective, gamma, tol=tol)
     return Solution(base.model, base.weights.copy(), float(gamma), q, iterations)
-
-
-def greedy_return(
-    model: TabularModel, weights: np.ndarray, policy: np.ndarray, start: int, horizon: int
-) -> float:
-    """Undiscounted return of following ``policy`` (action per state) from ``start``."""
-    reward = model.reward(weights)
-    s, total = start, 0.0
-    for _ in range(horizon):
-        a = int(policy[s])
-        total += float(reward[s, a])
-        if model.terminated[s, a]:
-            break
-        s = int(model.next_state[s, a])
-    return total
-
-
-def greedy_components(
-    model: TabularModel, policy: np.ndarray, start: int, horizon: int
-) -> np.ndarray:
-    """Per-component undiscounted returns (shape ``(4,)``) of ``policy`` from ``start``."""
-    total = np.zeros(4)
-    s = start
-    for _ in range(horizon):
-        a = int(policy[s])
-        total += model.components[s, a]
-        if model.terminated[s, a]:
-            break
-        s = int(model.next_state[s, a])
-    return total
 
 
 def optimal_return(env: gym.Env | str, gamma: float = 0.99, **env_kwargs: Any) -> float:
     """Undiscounted return, from the start and within ``size**2`` steps, of the optimal policy."""
     sol = solve(env, gamma, **env_kwargs)
     m = sol.model
-    return greedy_return(m, sol.weights, sol.policy, m.start_state, m.layout.n_cells)
+    return greedy_trajectory(m, sol.policy, m.start_state, m.layout.n_cells).total(m, sol.weights)

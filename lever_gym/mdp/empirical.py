@@ -9,15 +9,19 @@ the same outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from lever_gym.data import read_episodes
+from lever_gym.envs.model import N_ACTIONS
 
-FIELDS = ("actions", "terminations", "infos/state", "infos/reward_components")
+
+def visit_counts(states: np.ndarray, actions: np.ndarray, n_states: int) -> np.ndarray:
+    """(n_states, N_ACTIONS) int32 number of times each state-action pair occurs."""
+    keys = np.asarray(states, dtype=np.int64) * N_ACTIONS + np.asarray(actions, dtype=np.int64)
+    counts = np.bincount(keys, minlength=n_states * N_ACTIONS)
+    return counts.astype(np.int32).reshape(n_states, N_ACTIONS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,36 +29,15 @@ class EmpiricalModel:
     """Recorded transitions, one row per distinct ``(state, action)``, sorted by ``key``."""
 
     keys: np.ndarray
-    """(n,) int64 ``state * 4 + action``, sorted and unique."""
+    """(n,) int64 ``state * N_ACTIONS + action``, sorted and unique."""
     next_state: np.ndarray
     components: np.ndarray
-    """(n, 4) float64 reward components."""
+    """(n, N_COMPONENTS) float64 reward components."""
     terminated: np.ndarray
     counts: np.ndarray
     """(n,) int64 visits."""
     starts: np.ndarray
     """Sorted distinct first states of the recorded episodes."""
-
-    @classmethod
-    def from_dataset(cls, ds: Any) -> EmpiricalModel:
-        """Read the transitions of one Minari dataset (per-step ``infos`` are required)."""
-        s, a, s2, comps, done, starts = [], [], [], [], [], []
-        for ep in read_episodes(ds, FIELDS):
-            states = ep["infos/state"].astype(np.int64)
-            s.append(states[:-1])
-            s2.append(states[1:])
-            a.append(ep["actions"].astype(np.int64))
-            comps.append(ep["infos/reward_components"][1:])
-            done.append(ep["terminations"].astype(bool))
-            starts.append(states[:1])
-        return cls.from_arrays(
-            np.concatenate(s),
-            np.concatenate(a),
-            np.concatenate(s2),
-            np.concatenate(comps),
-            np.concatenate(done),
-            np.concatenate(starts),
-        )
 
     @classmethod
     def from_arrays(
@@ -68,7 +51,7 @@ class EmpiricalModel:
         counts: np.ndarray | None = None,
     ) -> EmpiricalModel:
         """Build from per-transition arrays (duplicates are merged and counted)."""
-        keys = states * 4 + actions
+        keys = states * N_ACTIONS + actions
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         weight = np.ones(len(keys), dtype=np.int64) if counts is None else counts
         return cls(
@@ -85,7 +68,7 @@ class EmpiricalModel:
         """All pairs of ``models``; counts add up."""
         return cls.from_arrays(
             np.concatenate([m.state_of_rows() for m in models]),
-            np.concatenate([m.keys & 3 for m in models]),
+            np.concatenate([m.actions_of_rows() for m in models]),
             np.concatenate([m.next_state for m in models]),
             np.concatenate([m.components for m in models]),
             np.concatenate([m.terminated for m in models]),
@@ -95,11 +78,15 @@ class EmpiricalModel:
 
     def state_of_rows(self) -> np.ndarray:
         """State of each row."""
-        return self.keys >> 2
+        return self.keys // N_ACTIONS
+
+    def actions_of_rows(self) -> np.ndarray:
+        """Action of each row."""
+        return self.keys % N_ACTIONS
 
     def rows(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Row of each ``(state, action)``, or -1 where the data never saw it."""
-        keys = np.asarray(states, dtype=np.int64) * 4 + np.asarray(actions, dtype=np.int64)
+        keys = np.asarray(states, dtype=np.int64) * N_ACTIONS + np.asarray(actions, np.int64)
         idx = np.searchsorted(self.keys, keys)
         idx = np.minimum(idx, max(len(self.keys) - 1, 0))
         found = (self.keys[idx] == keys) if len(self.keys) else np.zeros(keys.shape, bool)
@@ -108,15 +95,3 @@ class EmpiricalModel:
     def states(self) -> np.ndarray:
         """Sorted distinct states with at least one recorded action."""
         return np.unique(self.state_of_rows())
-
-    def support(self, n_states: int) -> np.ndarray:
-        """(n_states, 4) int64 visit counts (0 off the data)."""
-        dense = np.zeros(n_states * 4, dtype=np.int64)
-        dense[self.keys] = self.counts
-        return dense.reshape(n_states, 4)
-
-    def coverage(self, states: Iterable[int], actions: Iterable[int]) -> float:
-        """Fraction of the given state-action pairs that the data contains (nan if none)."""
-        s = np.fromiter(states, dtype=np.int64)
-        a = np.fromiter(actions, dtype=np.int64)
-        return float(np.mean(self.rows(s, a) >= 0)) if len(s) else float("nan")

@@ -1,0 +1,97 @@
+"""Argument validators shared by every public entry.
+
+Each returns the value in its canonical type or raises ``ConfigError`` (a ``ValueError``)
+naming the argument, what was expected and what came. Booleans are never accepted as
+numbers, and strings are never accepted as booleans.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from lever_gym.errors import ConfigError, suggest
+
+T = TypeVar("T")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def positive_int(value: object, name: str) -> int:
+    """An integer ≥ 1."""
+    if not _is_int(value) or int(value) < 1:  # type: ignore[arg-type]
+        raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)  # type: ignore[arg-type]
+
+
+def non_negative_int(value: object, name: str) -> int:
+    """An integer ≥ 0."""
+    if not _is_int(value) or int(value) < 0:  # type: ignore[arg-type]
+        raise ConfigError(f"{name} must be a non-negative integer; got {value!r}.")
+    return int(value)  # type: ignore[arg-type]
+
+
+def seed(value: object, name: str = "seed") -> int:
+    """A seed: an integer in ``[0, 2**63)``."""
+    if not _is_int(value) or not 0 <= int(value) < 2**63:  # type: ignore[arg-type]
+        raise ConfigError(f"{name} must be an integer in [0, 2**63); got {value!r}.")
+    return int(value)  # type: ignore[arg-type]
+
+
+def boolean(value: object, name: str) -> bool:
+    """``True`` or ``False`` (numpy booleans too; no strings, no numbers)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ConfigError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def real(value: object, name: str, low: float, high: float, *, closed: str = "both") -> float:
+    """A finite number within ``low``..``high``; ``closed`` is ``both``, ``left``, ``right``
+    or ``neither`` (which ends belong to the range)."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+    x = float(value) if ok else math.nan  # type: ignore[arg-type]
+    left = x >= low if closed in ("both", "left") else x > low
+    right = x <= high if closed in ("both", "right") else x < high
+    if not (ok and math.isfinite(x) and left and right):
+        lo = "[" if closed in ("both", "left") else "("
+        hi = "]" if closed in ("both", "right") else ")"
+        raise ConfigError(f"{name} must be a number in {lo}{low:g}, {high:g}{hi}; got {value!r}.")
+    return x
+
+
+def gamma(value: object, name: str = "gamma") -> float:
+    """A discount in ``[0, 1)``."""
+    return real(value, name, 0.0, 1.0, closed="left")
+
+
+def one_of(value: T, choices: Collection[T], name: str) -> T:
+    """``value`` if it is among ``choices``; the error lists them and the nearest one."""
+    if value not in choices:
+        names = [str(c) for c in choices]
+        hint = suggest(value, names) if isinstance(value, str) else ""
+        raise ConfigError(
+            f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.{hint}"
+        )
+    return value
+
+
+def non_empty(values: object, name: str) -> tuple:
+    """A non-empty tuple or list, returned as a tuple."""
+    if not isinstance(values, tuple | list) or not values:
+        raise ConfigError(f"{name} must be a non-empty tuple; got {values!r}.")
+    return tuple(values)
+
+
+def distinct(values: Sequence[object], name: str) -> tuple:
+    """A sequence without repeats, returned as a tuple."""
+    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise ConfigError(f"{name} must not repeat values; {', '.join(repeated)} appear twice.")
+    return tuple(values)

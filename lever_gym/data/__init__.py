@@ -1,0 +1,1 @@
+"""Stage 4, data: behaviour episodes, their Minari storage, and the d3rlpy conversion."""

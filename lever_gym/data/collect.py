@@ -1,0 +1,105 @@
+"""Behaviour episodes: ε-greedy rollouts of a tabular policy on the exact model (numba)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numba
+import numpy as np
+from gymnasium.utils.seeding import np_random
+
+import lever_gym.checks as checks
+from lever_gym.envs.model import TabularModel
+from lever_gym.mdp.empirical import visit_counts
+from lever_gym.train.tabular import choose, start_states
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """How a policy's behaviour dataset is collected; episodes and ε set its coverage."""
+
+    episodes: int = 20
+    epsilon: float = 0.1
+    """Probability of a uniformly random action at each step."""
+    random_start: bool = True
+    """Start each episode from a floor cell drawn from its reset seed (else the layout's start)."""
+
+    def __post_init__(self) -> None:
+        """Validate the fields."""
+        checks.positive_int(self.episodes, "dataset episodes")
+        checks.real(self.epsilon, "dataset epsilon", 0.0, 1.0)
+        checks.boolean(self.random_start, "dataset random_start")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Episodes:
+    """Episodes as state/action sequences: ``states[i]`` has one more entry than ``actions[i]``."""
+
+    states: list[np.ndarray]
+    actions: list[np.ndarray]
+    terminated: list[bool]
+    seeds: list[int]
+
+    @property
+    def n_transitions(self) -> int:
+        """Total number of steps."""
+        return sum(len(a) for a in self.actions)
+
+    def support(self, n_states: int) -> np.ndarray:
+        """(n_states, N_ACTIONS) int32 visit counts of each state-action pair."""
+        states = np.concatenate([s[:-1] for s in self.states])
+        return visit_counts(states, np.concatenate(self.actions), n_states)
+
+
+@numba.njit(cache=True)
+def _behave(q, key, nxt, term, starts, uniforms, eps, horizon, states, actions, lengths, ended):
+    for e in range(starts.shape[0]):
+        s = starts[e]
+        states[e, 0] = s
+        lengths[e] = horizon
+        for t in range(horizon):
+            a = choose(q, key[s], uniforms[e, t], eps)
+            actions[e, t] = a
+            states[e, t + 1] = nxt[s, a]
+            if term[s, a]:
+                lengths[e] = t + 1
+                ended[e] = True
+                break
+            s = nxt[s, a]
+
+
+def collect(
+    model: TabularModel, q: np.ndarray, key: np.ndarray, config: DataConfig, seed: int
+) -> Episodes:
+    """Run ``config.episodes`` ε-greedy episodes of the Q-table ``q`` (rows ``key[state]``).
+
+    Episode ``i`` resets with seed ``seeds[i]``; with ``random_start`` its start cell is the
+    one ``LeverGridEnv.reset(seed=seeds[i])`` draws, so the env replays it exactly.
+    """
+    rng = np.random.default_rng(seed)
+    n, horizon = config.episodes, model.layout.n_cells
+    seeds = rng.integers(0, 2**31 - 1, size=n).tolist()
+    options = start_states(model, config.random_start)
+    picks = [
+        int(np_random(s)[0].integers(len(options))) if config.random_start else 0 for s in seeds
+    ]
+    uniforms = rng.random((n, horizon))
+    states = np.zeros((n, horizon + 1), dtype=np.int64)
+    actions = np.zeros((n, horizon), dtype=np.int64)
+    lengths = np.zeros(n, dtype=np.int64)
+    ended = np.zeros(n, dtype=np.bool_)
+    _behave(
+        q, key, model.next_state, model.terminated, options[picks], uniforms, config.epsilon,
+        horizon, states, actions, lengths, ended,
+    )  # fmt: skip
+    return Episodes(
+        [states[i, : lengths[i] + 1].copy() for i in range(n)],
+        [actions[i, : lengths[i]].copy() for i in range(n)],
+        ended.tolist(),
+        seeds,
+    )

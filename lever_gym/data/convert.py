@@ -1,0 +1,70 @@
+"""Minari to d3rlpy: library datasets as a d3rlpy ``MDPDataset``, rewards relabelled.
+
+d3rlpy's own ``get_minari`` pairs each episode's T+1 observations with its T actions and
+so misaligns them; this conversion drops the final observation of every episode instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from lever_gym.data.storage import read_episodes
+from lever_gym.envs.model import N_ACTIONS
+from lever_gym.errors import ConfigError
+from lever_gym.objective import Objective, weighted
+
+D3RLPY_FIELDS = (
+    "observations",
+    "actions",
+    "infos/reward_components",
+    "terminations",
+    "truncations",
+)
+
+
+def to_d3rlpy(datasets: Iterable[Any] | Any, objective: Any) -> Any:
+    """A d3rlpy ``MDPDataset`` of one or many library datasets, rewards relabelled.
+
+    ``datasets``: ``MinariDataset`` objects or dataset ids (loaded with
+    ``minari.load_dataset``). Rewards are the ``reward_components`` weighted by
+    ``objective`` (anything ``Objective.parse`` reads). Observation ``t`` pairs with action
+    ``t`` (the final observation of each episode is dropped); ``terminated`` maps to
+    d3rlpy's terminals and ``truncated and not terminated`` to its timeouts.
+    """
+    import d3rlpy
+    import minari
+    from d3rlpy.dataset import MDPDataset
+
+    w = Objective.parse(objective).weights
+    items = [datasets] if isinstance(datasets, str | minari.MinariDataset) else list(datasets)
+    if not items:
+        raise ConfigError("to_d3rlpy needs at least one dataset; got none.")
+    obs, act, rew, term, tout = [], [], [], [], []
+    dims = set()
+    for item in items:
+        ds = minari.load_dataset(item) if isinstance(item, str) else item
+        for ep in read_episodes(ds, D3RLPY_FIELDS):
+            o, a, comps = ep["observations"], ep["actions"], ep["infos/reward_components"]
+            te, tr = ep["terminations"], ep["truncations"]
+            obs.append(o[:-1])
+            act.append(a)
+            rew.append(weighted(comps[1:], w))
+            term.append(te)
+            tout.append(tr & ~te)
+            dims.add(o.shape[1])
+    if len(dims) > 1:
+        raise ConfigError(
+            f"datasets mix observation sizes {sorted(dims)}: combine datasets of one grid size."
+        )
+    return MDPDataset(
+        observations=np.concatenate(obs).astype(np.float32),
+        actions=np.concatenate(act).astype(np.int64),
+        rewards=np.concatenate(rew).astype(np.float32),
+        terminals=np.concatenate(term).astype(np.float32),
+        timeouts=np.concatenate(tout).astype(np.float32),
+        action_space=d3rlpy.ActionSpace.DISCRETE,
+        action_size=N_ACTIONS,
+    )

@@ -1,0 +1,1 @@
+"""Stage 7, evaluation: seeded evaluation of any policy, and the baselines."""

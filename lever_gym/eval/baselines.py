@@ -1,0 +1,211 @@
+"""Baselines the composed policy is compared with, each timed and a ``Policy``.
+
+Every baseline is a function ``(BaselineTask) -> list[Baseline]`` registered in
+``BASELINES``; the benchmark and the CLI read the registry. Adding one is a function and
+one registration line here.
+
+* ``scratch``: tabular Q-learning trained on the composite objective itself, on lever_gym's
+  compiled trainer, at each budget of the task (the paper's X1/X5/X10);
+* ``offline_rl``: d3rlpy ``DiscreteCQL``, ``DiscreteBCQ`` or ``DiscreteBC`` trained on the
+  union of the task's datasets relabelled to the composite objective (seeded, no log files);
+* ``best_single``: the library policy whose recorded greedy components score best under
+  the composite weights (no environment step);
+* ``random`` and ``optimum`` (exact value iteration).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import lever_gym.checks as checks
+from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.errors import ConfigError
+from lever_gym.library.config import PolicyRecord
+from lever_gym.library.store import Library
+from lever_gym.mdp.solve import solve
+from lever_gym.objective import Objective
+from lever_gym.train.policy import TabularPolicy
+from lever_gym.train.tabular import BUDGETS, TrainConfig, train
+
+OFFLINE_ALGOS = ("cql", "bcq", "bc")
+
+
+@dataclass(frozen=True, eq=False)
+class Baseline:
+    """A policy, the wall-clock seconds it took to obtain, and what it was built from."""
+
+    name: str
+    policy: Any
+    seconds: float
+    chosen: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class BaselineTask:
+    """What a baseline is asked to solve: an objective on one layout of a library."""
+
+    library: Library
+    model: TabularModel
+    env: Any
+    """The LeverGrid env of the composite objective (for the optimum)."""
+    objective: Objective
+    gamma: float
+    records: Sequence[PolicyRecord]
+    """The library policies a baseline may reuse (the layout's, at ``gamma``)."""
+    datasets: Sequence[str] = ()
+    """Ids of the library records whose data offline learners train on."""
+    budgets: Sequence[int] = (BUDGETS["X1"],)
+    offline_algos: Sequence[str] = ()
+    offline_steps: int = 1000
+    seed: int = 0
+    cache: dict[tuple[Any, ...], Baseline] = field(default_factory=dict)
+    """Baselines shared between tasks with the same inputs (keyed by the caller)."""
+
+
+class RandomPolicy:
+    """Uniformly random actions from a seeded generator (a ``Policy``)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        """Draw from ``np.random.default_rng(seed)``."""
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: np.ndarray) -> int:
+        """A random action."""
+        return int(self.rng.integers(N_ACTIONS))
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """A random action per observation of the batch."""
+        return self.rng.integers(N_ACTIONS, size=len(obs)).astype(np.int64)
+
+
+class D3rlpyPolicy:
+    """A trained d3rlpy discrete algorithm as a ``Policy``."""
+
+    def __init__(self, algo: Any) -> None:
+        """Wrap ``algo`` (anything with d3rlpy's ``predict``)."""
+        self.algo = algo
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Actions for a batch of observations (exactly ``algo.predict``)."""
+        return np.asarray(self.algo.predict(np.asarray(obs, dtype=np.float32)), dtype=np.int64)
+
+    def __call__(self, obs: np.ndarray) -> int:
+        """The action for one observation."""
+        return int(self.predict(np.asarray(obs)[None])[0])
+
+
+def scratch(
+    model: TabularModel,
+    objective: Objective,
+    episodes: int,
+    *,
+    gamma: float = 0.99,
+    algorithm: str = "q_learning",
+    seed: int = 0,
+) -> Baseline:
+    """Train from scratch on the composite; ``seconds`` is the training wall-clock."""
+    config = TrainConfig(algorithm=algorithm, gamma=gamma, episodes=episodes, seed=seed)
+    result = train(model, objective, config)
+    return Baseline(f"scratch-{episodes}", TabularPolicy(model, result.q), result.seconds)
+
+
+def offline_rl(
+    datasets: Sequence[Any],
+    objective: Objective,
+    algo: str = "cql",
+    *,
+    n_steps: int = 2000,
+    batch_size: int = 64,
+    gamma: float = 0.99,
+    seed: int = 0,
+) -> Baseline:
+    """Train a d3rlpy learner on ``datasets`` relabelled to ``objective``.
+
+    ``seconds`` covers the conversion and ``fit`` (d3rlpy's import is excluded).
+    """
+    checks.one_of(algo, OFFLINE_ALGOS, "algo")
+    checks.positive_int(n_steps, "n_steps")
+    import logging
+
+    import d3rlpy
+    import structlog
+    from d3rlpy.logging import NoopAdapterFactory
+
+    from lever_gym.data.convert import to_d3rlpy
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    start = time.perf_counter()
+    mdp = to_d3rlpy(datasets, objective)
+    d3rlpy.seed(seed)
+    configs = {
+        "cql": lambda: d3rlpy.algos.DiscreteCQLConfig(batch_size=batch_size, gamma=gamma),
+        "bcq": lambda: d3rlpy.algos.DiscreteBCQConfig(batch_size=batch_size, gamma=gamma),
+        "bc": lambda: d3rlpy.algos.DiscreteBCConfig(batch_size=batch_size),
+    }
+    learner = configs[algo]().create(device="cpu:0")
+    learner.fit(
+        mdp,
+        n_steps=n_steps,
+        n_steps_per_epoch=n_steps,
+        logger_adapter=NoopAdapterFactory(),
+        show_progress=False,
+    )
+    return Baseline(f"d3rlpy-{algo}", D3rlpyPolicy(learner), time.perf_counter() - start)
+
+
+def best_single(
+    library: Library, records: Sequence[PolicyRecord], objective: Objective
+) -> tuple[PolicyRecord, Baseline]:
+    """The record whose recorded greedy components give the best return under ``objective``."""
+    start = time.perf_counter()
+    if not records:
+        raise ConfigError("best_single needs at least one library policy.")
+    w = objective.vector
+    best = max(records, key=lambda r: (float(np.dot(r.greedy_components, w)), r.id))
+    policy = library.policy(best)
+    return best, Baseline("best-single", policy, time.perf_counter() - start, best.id)
+
+
+def _scratch_all(task: BaselineTask) -> list[Baseline]:
+    out = []
+    labels = {v: k for k, v in BUDGETS.items()}
+    for budget in task.budgets:
+        key = ("scratch", task.objective, task.gamma, budget)
+        if key not in task.cache:
+            task.cache[key] = scratch(
+                task.model, task.objective, budget, gamma=task.gamma, seed=task.seed
+            )
+        b = task.cache[key]
+        out.append(Baseline(f"scratch-{labels.get(budget, str(budget))}", b.policy, b.seconds))
+    return out
+
+
+def _offline_all(task: BaselineTask) -> list[Baseline]:
+    if not task.datasets or not task.offline_algos:
+        return []
+    datasets = [task.library.dataset(task.library[pid]) for pid in task.datasets]
+    out = []
+    for algo in task.offline_algos:
+        key = ("offline", task.objective, task.gamma, tuple(task.datasets), algo)
+        if key not in task.cache:
+            task.cache[key] = offline_rl(
+                datasets, task.objective, algo, n_steps=task.offline_steps,
+                gamma=max(task.gamma, 0.9), seed=task.seed,
+            )  # fmt: skip
+        out.append(task.cache[key])
+    return out
+
+
+BASELINES: dict[str, Callable[[BaselineTask], list[Baseline]]] = {
+    "scratch": _scratch_all,
+    "offline_rl": _offline_all,
+    "best_single": lambda task: [best_single(task.library, task.records, task.objective)[1]],
+    "random": lambda task: [Baseline("random", RandomPolicy(task.seed), 0.0)],
+    "optimum": lambda task: [Baseline("optimum", solve(task.env, 0.99), float("nan"))],
+}
+"""Every baseline by name, in the benchmark's order."""

@@ -1,0 +1,1 @@
+"""Stage 8, experiments: the benchmark suite and its report."""

@@ -1,0 +1,261 @@
+"""Building a library: train every run, write each policy atomically, index every layout.
+
+Every policy directory is written in a staging folder and renamed into place, and the
+manifest is replaced atomically at the end, so an interrupted build leaves no partial
+policy and can be resumed: finished policies are kept, the rest are built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lever_gym.data.collect import Episodes, collect
+from lever_gym.data.storage import empirical_from_dataset, write_dataset
+from lever_gym.errors import LibraryError
+from lever_gym.library.config import (
+    NAMESPACE,
+    BuildConfig,
+    PolicyRecord,
+    Run,
+    derive_seed,
+    policy_name,
+)
+from lever_gym.library.embedding import canonical_states, embed, fit_predictor
+from lever_gym.library.files import atomic_path, sha256, write_json_atomic
+from lever_gym.library.index import AnnoyBackend, index_paths
+from lever_gym.library.store import (
+    MANIFEST,
+    POLICY_ARRAYS,
+    SCHEMA_VERSION,
+    Library,
+    layout_model,
+)
+from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.objective import env_id
+from lever_gym.train.tabular import Snapshot, TrainConfig, key_index, train
+from lever_gym.version import __version__
+
+
+def build_library(
+    out: str | os.PathLike[str],
+    config: BuildConfig | None = None,
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Library:
+    """Train every run of ``config`` and write the library at ``out``.
+
+    Resumes an interrupted build of the same config (finished policies are kept). A
+    folder holding a library of another config is refused, and a failed build leaves
+    the previous manifest in place. ``progress(done, total)`` is called per run.
+    """
+    config = config or BuildConfig()
+    root = Path(out).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / MANIFEST).exists():
+        previous = Library.load(root).manifest["config"]
+        if previous != config.to_dict():
+            raise LibraryError(
+                f"{root} already holds a library built with another config; choose a new "
+                "--out folder or delete that one first (nothing was changed)."
+            )
+    jobs = [(str(root), config.to_dict(), asdict(run)) for run in config.runs()]
+    records: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for i, out_records in enumerate(pool.map(_build_run, jobs)):
+                records += out_records
+                if progress:
+                    progress(i + 1, len(jobs))
+    else:
+        for i, job in enumerate(jobs):
+            records += _build_run(job)
+            if progress:
+                progress(i + 1, len(jobs))
+    index_files = _build_indexes(root, [PolicyRecord.from_dict(r) for r in records], config)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "lever_gym_version": __version__,
+        "config": config.to_dict(),
+        "policies": records,
+        "index_files": index_files,
+    }
+    write_json_atomic(root / MANIFEST, manifest)
+    lib = Library(root, manifest)
+    (root / "README.md").write_text(lib.describe())
+    write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
+    return lib
+
+
+def _build_run(job: tuple[str, dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Train one run and write its snapshot policies (skipping finished ones); return records."""
+    root_s, config_d, run_d = job
+    root = Path(root_s)
+    config = BuildConfig.from_dict(config_d)
+    run = Run(**run_d)
+    every = run.budget // config.snapshots
+    episodes_kept = [every * (i + 1) for i in range(config.snapshots)]
+    names = {e: policy_name(run, config.algorithm, e) for e in episodes_kept}
+    layout_dir = f"{NAMESPACE}/{run.size}x{run.size}-s{run.layout_seed}"
+    done = {}
+    for e, name in names.items():
+        existing = root / layout_dir / f"{name}-v0" / "policy.json"
+        if existing.is_file():
+            done[e] = json.loads(existing.read_text())
+    if len(done) == len(names):
+        return [done[e] for e in episodes_kept]
+
+    env = gym.make(
+        env_id(run.size, run.objective),
+        layout_seed=run.layout_seed,
+        random_start=config.data.random_start,
+    )
+    base = env.unwrapped
+    train_cfg = TrainConfig(
+        algorithm=config.algorithm,
+        gamma=run.gamma,
+        episodes=run.budget,
+        alpha=config.alpha,
+        snapshot_every=every,
+        key=config.key,
+        random_start=config.random_start,
+        seed=derive_seed(config.seed, layout_dir, run.objective, run.gamma, run.budget, "train"),
+    )
+    result = train(base.model, base.objective, train_cfg)
+    keys = key_index(base.model, config.key)
+    snapshots = result.snapshots if config.algorithm != "expert" else result.snapshots * len(names)
+    records = []
+    for e, snap in zip(episodes_kept, snapshots, strict=True):
+        if e in done:
+            records.append(done[e])
+            continue
+        dataset_id = f"{layout_dir}/{names[e]}-v0"
+        data_seed = derive_seed(config.seed, dataset_id, "data")
+        episodes = collect(base.model, snap.q, keys, config.data, data_seed)
+        record = PolicyRecord(
+            id=f"{run.size}x{run.size}-s{run.layout_seed}/{names[e]}",
+            dataset_id=dataset_id,
+            size=run.size,
+            layout_seed=run.layout_seed,
+            objective=run.objective,
+            weights=base.objective.weights,
+            algorithm=config.algorithm,
+            gamma=run.gamma,
+            budget=run.budget,
+            snapshot=e,
+            key=config.key,
+            train_seed=train_cfg.seed,
+            data_seed=data_seed,
+            train_steps=result.steps,
+            greedy_return=round(snap.greedy_return, 10),
+            greedy_components=tuple(round(float(x), 10) for x in snap.greedy_components),
+            n_episodes=len(episodes.actions),
+            n_transitions=episodes.n_transitions,
+        )
+        description = (
+            f"LeverGrid {run.size}x{run.size} layout {run.layout_seed}: {run.objective} "
+            f"policy ({config.algorithm}, gamma {run.gamma:g}, {e} of {run.budget} "
+            f"episodes), {config.data.episodes} behaviour episodes with epsilon "
+            f"{config.data.epsilon:g}."
+        )
+        records.append(_write_policy(root, env, record, snap, episodes, description))
+    return records
+
+
+def _write_policy(
+    root: Path,
+    env: gym.Env,
+    record: PolicyRecord,
+    snap: Snapshot,
+    episodes: Episodes,
+    description: str,
+) -> dict[str, Any]:
+    """Write one policy folder in a staging area and rename it into place; return its record."""
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    try:
+        write_dataset(
+            staging, record.dataset_id, env, episodes, algorithm=record.algorithm,
+            description=description,
+        )  # fmt: skip
+        folder = staging / record.dataset_id
+        n_states = env.unwrapped.model.n_states
+        np.savez_compressed(folder / POLICY_ARRAYS, q=snap.q, support=episodes.support(n_states))
+        files = {
+            f"{record.dataset_id}/{rel}": sha256(folder / rel)
+            for rel in (POLICY_ARRAYS, "data/main_data.hdf5", "data/metadata.json")
+        }
+        record_d = {**record.to_dict(), "files": files}
+        write_json_atomic(folder / "policy.json", record_d)
+        write_json_atomic(folder / "timing.json", {"train_seconds": snap.seconds})
+        target = root / record.dataset_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return record_d
+
+
+def _build_indexes(root: Path, records: list[PolicyRecord], config: BuildConfig) -> dict[str, str]:
+    """Embed every policy from its own dataset, write one index per layout and the predictor.
+
+    Returns the written files (relative path -> sha256) for the manifest.
+    """
+    import minari
+
+    files: dict[str, Path] = {}
+    embeddings, labels, owns = [], [], []
+    layouts = dict.fromkeys((r.size, r.layout_seed) for r in records)
+    for size, layout_seed in layouts:
+        members = [r for r in records if (r.size, r.layout_seed) == (size, layout_seed)]
+        model = layout_model(size, layout_seed)
+        own = [
+            empirical_from_dataset(minari.MinariDataset(root / r.directory / "data"))
+            for r in members
+        ]
+        union = EmpiricalModel.union(own)
+        canonical = canonical_states(union, config.embed)
+        matrix = np.array([embed(e, model, canonical, config.embed) for e in own])
+        paths = index_paths(root, size, layout_seed)
+        paths["folder"].mkdir(parents=True, exist_ok=True)
+        with atomic_path(paths["arrays"]) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh, embeddings=matrix, canonical=canonical, keys=union.keys,
+                next_state=union.next_state, components=union.components,
+                terminated=union.terminated, counts=union.counts, starts=union.starts,
+            )  # fmt: skip
+        with atomic_path(paths["annoy"]) as tmp:
+            AnnoyBackend.build(matrix, n_trees=config.n_trees, seed=config.seed).save(tmp)
+        write_json_atomic(
+            paths["meta"],
+            {"ids": [r.id for r in members], "dim": config.embed.dim, "metric": "dot",
+             "n_trees": config.n_trees, "seed": config.seed, "embed": config.embed.to_dict()},
+        )  # fmt: skip
+        files.update({str(p): p for k, p in paths.items() if k != "folder"})
+        embeddings.append(matrix)
+        labels += [r.greedy_components for r in members]
+        owns += [r.weights for r in members]
+    predictor = fit_predictor(
+        np.vstack(embeddings), np.array(labels), np.array(owns), seed=config.seed
+    )
+    path = root / "index" / "predictor.json"
+    write_json_atomic(
+        path,
+        {"mean": predictor.mean.tolist(), "scale": predictor.scale.tolist(),
+         "coef": predictor.coef.tolist(), "cv_mae": predictor.cv_mae,
+         "cv_nmae": predictor.cv_nmae, "n_policies": len(labels)},
+    )  # fmt: skip
+    files[str(path)] = path
+    return {Path(k).relative_to(root).as_posix(): sha256(p) for k, p in sorted(files.items())}

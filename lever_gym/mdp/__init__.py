@@ -1,0 +1,1 @@
+"""Stage 2, exact MDP tools: value iteration, greedy rollouts, the empirical model."""

@@ -1,0 +1,308 @@
+"""``Objective``: a weight vector over the reward components, its names, and parsing.
+
+A LeverGrid step reports one reward per component of ``COMPONENTS``, always in that
+order; an objective weights them, and the scalar reward is ``weighted(components, w)``.
+The objectives with 0/1 weights have CamelCase names in canonical order
+(``"PathGoldHazard"``), which also name the registered env ids. Every public entry of
+lever_gym parses its objective argument once, with ``Objective.parse``, and passes the
+value on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lever_gym.errors import UnknownObjectiveError, suggest
+
+COMPONENTS: tuple[str, ...] = ("path", "gold", "hazard", "lever")
+"""Reward components, in the order of ``info["reward_components"]`` and of weight vectors."""
+N_COMPONENTS = len(COMPONENTS)
+
+OBJECTIVE_NAMES: tuple[str, ...] = tuple(
+    "".join(c.capitalize() for c in subset)
+    for size in range(1, N_COMPONENTS + 1)
+    for subset in itertools.combinations(COMPONENTS, size)
+)
+"""The named objectives (every non-empty subset of ``COMPONENTS``), singles first."""
+
+LETTERS: dict[str, str] = {c[0].upper(): c for c in COMPONENTS}
+"""Setup notation: one capital letter per component (``"PG+HL"``)."""
+
+MAX_WEIGHT = 1e6
+"""Largest absolute weight: rewards stay finite and comparable."""
+
+ENV_ID_RE = re.compile(
+    r"^(?:lever_gym:)?LeverGrid-(?:[A-Za-z]+-)?(\d+)x\1(?:-[A-Z][a-z]+)??-(?P<name>[A-Za-z]+)-v0$"
+)
+"""LeverGrid ids: ``LeverGrid-[Family-]NxN[-Variant]-Objective-v0``."""
+
+_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "path": ("exit", "path", "shortest", "fast", "quick", "reach", "leav", "goal"),
+    "gold": ("gold", "coin", "treasure", "collect", "loot"),
+    "hazard": ("hazard", "avoid", "danger", "lava", "trap", "safe"),
+    "lever": ("lever", "switch", "pull", "activate", "key"),
+}
+_NEGATIONS = frozenset(
+    {"not", "no", "don't", "dont", "never", "without", "except", "nor", "ignore", "skip"}
+)
+_TOKEN_SPLIT = re.compile(r"[+,\-\s]+")
+_CAMEL_PART = re.compile(r"[A-Z][a-z]*")
+
+
+def weighted(components: np.ndarray, weights: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``components[..., k] * weights[k]`` summed over ``k`` in component order.
+
+    Every scalar reward in lever_gym is computed here, in one order, so the env, the
+    solver, the datasets and the scorers agree to the last bit.
+    """
+    c = np.asarray(components)
+    total = c[..., 0] * weights[0]
+    for k in range(1, N_COMPONENTS):
+        total = total + c[..., k] * weights[k]
+    return total
+
+
+def env_id(size: int, name: str, *, variant: str = "") -> str:
+    """The registered id of objective ``name`` on ``size`` × ``size`` layouts
+    (``variant="Detour"`` names the designed failure-case layout)."""
+    middle = f"-{variant}" if variant else ""
+    return f"LeverGrid-{size}x{size}{middle}-{name}-v0"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A weight per component of ``COMPONENTS``: finite, bounded, not all zero."""
+
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        """Validate and store the weights as a tuple of floats."""
+        w = _check_weights(self.weights)
+        object.__setattr__(self, "weights", tuple(float(x) for x in w))
+
+    # -- constructing -----------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, spec: Any) -> Objective:
+        """Any accepted form of an objective, as an ``Objective``.
+
+        Accepted: an ``Objective``; a LeverGrid env (its own objective); a weight vector;
+        a name (``"PathGold"``); component words joined by ``+``, ``,``, ``-`` or spaces
+        (``"path+gold+hazard"``); a LeverGrid env id; or a short request in English mapped
+        by keywords (``"reach the exit and collect the gold"``). A misspelt word or a
+        negation raises ``UnknownObjectiveError`` naming the nearest valid words.
+        """
+        if isinstance(spec, Objective):
+            return spec
+        if isinstance(spec, str):
+            return cls._from_text(spec)
+        unwrapped = getattr(spec, "unwrapped", None)
+        if unwrapped is not None and isinstance(getattr(unwrapped, "objective", None), Objective):
+            return unwrapped.objective
+        return cls(spec)
+
+    @classmethod
+    def named(cls, name: str) -> Objective:
+        """The 0/1 objective called ``name`` (one of ``OBJECTIVE_NAMES``)."""
+        if name not in OBJECTIVE_NAMES:
+            raise UnknownObjectiveError(
+                f"unknown objective {name!r}: expected one of {', '.join(OBJECTIVE_NAMES)}."
+                + suggest(str(name), OBJECTIVE_NAMES)
+            )
+        return cls.of(p.lower() for p in _CAMEL_PART.findall(name))
+
+    @classmethod
+    def of(cls, components: Iterable[str]) -> Objective:
+        """The 0/1 objective of the given component names."""
+        chosen = set(components)
+        unknown = chosen - set(COMPONENTS)
+        if unknown:
+            raise UnknownObjectiveError(
+                f"unknown component(s) {', '.join(sorted(unknown))}; components are "
+                f"{', '.join(COMPONENTS)}."
+            )
+        return cls(tuple(1.0 if c in chosen else 0.0 for c in COMPONENTS))
+
+    @classmethod
+    def from_env_id(cls, env_id: str) -> Objective:
+        """The objective a registered LeverGrid env id names."""
+        from gymnasium.envs.registration import registry
+
+        text = env_id.strip()
+        match = ENV_ID_RE.match(text)
+        if match is None or text.removeprefix("lever_gym:") not in registry:
+            raise UnknownObjectiveError(
+                f"{env_id!r} is not a registered LeverGrid id; ids look like "
+                "'LeverGrid-8x8-PathGold-v0' (`lever-gym envs` lists them)."
+                + (suggest(match["name"], OBJECTIVE_NAMES) if match else "")
+            )
+        return cls.named(match["name"])
+
+    @classmethod
+    def parse_split(cls, parts: str | Sequence[str]) -> tuple[Objective, ...]:
+        """The parts of a split: ``"PG+HL"`` (setup letters) or names, ``+``-joined or listed."""
+        items = parts.split("+") if isinstance(parts, str) else list(parts)
+        out = []
+        for item in items:
+            text = item.strip() if isinstance(item, str) else item
+            if text in OBJECTIVE_NAMES:
+                out.append(cls.named(text))
+            elif isinstance(text, str) and text and set(text) <= set(LETTERS):
+                if len(set(text)) != len(text):
+                    raise UnknownObjectiveError(f"part {text!r} repeats a letter.")
+                out.append(cls.of(LETTERS[ch] for ch in text))
+            else:
+                raise UnknownObjectiveError(
+                    f"cannot read part {item!r}: use objective names (e.g. 'PathGold') or the "
+                    f"letters {', '.join(LETTERS)} joined by '+' (e.g. 'PG+HL')."
+                )
+        return tuple(out)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The weights as a new float64 array of shape ``(N_COMPONENTS,)``."""
+        return np.array(self.weights, dtype=np.float64)
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """Components with a non-zero weight, in canonical order."""
+        return tuple(c for c, x in zip(COMPONENTS, self.weights, strict=True) if x != 0)
+
+    @property
+    def name(self) -> str:
+        """CamelCase name of the active components (``"PathGold"``)."""
+        return "".join(c.capitalize() for c in self.active)
+
+    @property
+    def letters(self) -> str:
+        """Setup letters of the active components (``"PG"``)."""
+        return "".join(c[0].upper() for c in self.active)
+
+    @property
+    def is_unit(self) -> bool:
+        """True when every weight is 0 or 1 (the objective is exactly its name)."""
+        return all(x in (0.0, 1.0) for x in self.weights)
+
+    def weight(self, component: str) -> float:
+        """The weight of one component."""
+        return self.weights[COMPONENTS.index(component)]
+
+    def env_id(self, size: int) -> str:
+        """The registered id of this objective's name on generated ``size`` layouts."""
+        return env_id(size, self.name)
+
+    def __add__(self, other: Objective) -> Objective:
+        """Component-wise sum of the weights."""
+        return Objective(tuple(a + b for a, b in zip(self.weights, other.weights, strict=True)))
+
+    def __str__(self) -> str:
+        if self.is_unit:
+            return self.name
+        return (
+            "("
+            + ", ".join(f"{c}={x:g}" for c, x in zip(COMPONENTS, self.weights, strict=True))
+            + ")"
+        )
+
+    # -- parsing text -----------------------------------------------------------------------
+
+    @classmethod
+    def _from_text(cls, spec: str) -> Objective:
+        text = spec.strip()
+        if text in OBJECTIVE_NAMES:
+            return cls.named(text)
+        if text.startswith(("lever_gym:", "LeverGrid-")):
+            return cls.from_env_id(text)
+        tokens = [t for t in _TOKEN_SPLIT.split(text.lower()) if t]
+        if not tokens:
+            raise _unreadable(spec)
+        singular = [t[:-1] if t.endswith("s") and t[:-1] in COMPONENTS else t for t in tokens]
+        if all(t in COMPONENTS for t in singular):
+            return cls.of(singular)
+        if "+" in text or ("," in text and " " not in text):
+            bad = next(t for t in singular if t not in COMPONENTS)
+            raise UnknownObjectiveError(
+                f"unknown component {bad!r} in {spec!r}: components are "
+                f"{', '.join(COMPONENTS)}; names are {', '.join(OBJECTIVE_NAMES[:4])}, ..."
+                + suggest(bad, (*COMPONENTS, *OBJECTIVE_NAMES))
+            )
+        return cls._from_sentence(spec)
+
+    @classmethod
+    def _from_sentence(cls, spec: str) -> Objective:
+        words = re.findall(r"[a-z']+", spec.lower())
+        negated = [w for w in words if w in _NEGATIONS or w.endswith("n't")]
+        if negated:
+            raise UnknownObjectiveError(
+                f"{spec!r} contains a negation ({negated[0]!r}); lever_gym does not read "
+                "negations from text. Pass a weight vector with a negative weight instead, "
+                f"one number per component of {COMPONENTS}."
+            )
+        found = {c for c in COMPONENTS for w in words if any(_stem(k, w) for k in _KEYWORDS[c])}
+        keywords = [k for ks in _KEYWORDS.values() for k in ks]
+        for w in words:
+            if len(w) < 4 or any(_stem(k, w) for k in keywords):
+                continue
+            close = difflib.get_close_matches(w, keywords, n=1, cutoff=0.8)
+            if close:
+                raise UnknownObjectiveError(
+                    f"unknown word {w!r} in {spec!r}: did you mean {close[0]!r}? Keywords: "
+                    f"{', '.join(keywords)}."
+                )
+        if not found:
+            raise _unreadable(spec)
+        return cls.of(found)
+
+
+def _stem(keyword: str, word: str) -> bool:
+    return word.startswith(keyword) and len(word) <= len(keyword) + 3
+
+
+def _unreadable(spec: str) -> UnknownObjectiveError:
+    return UnknownObjectiveError(
+        f"cannot read an objective from {spec!r}: expected a name "
+        f"({', '.join(OBJECTIVE_NAMES[:5])}, ...), tokens like 'path+gold+hazard', "
+        f"a LeverGrid env id, a weight vector of {N_COMPONENTS} numbers,"
+        " or a sentence naming the exit, gold, hazards or the lever."
+        + suggest(spec.strip(), OBJECTIVE_NAMES)
+    )
+
+
+def _check_weights(weights: Any) -> np.ndarray:
+    if isinstance(weights, str | bytes) or (
+        isinstance(weights, Sequence | np.ndarray)
+        and any(isinstance(x, str | bytes | bool | np.bool_) for x in np.ravel(weights))
+    ):
+        raise UnknownObjectiveError(
+            f"weights must be {N_COMPONENTS} numbers for {COMPONENTS}; got {weights!r}."
+        )
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise UnknownObjectiveError(
+            f"weights must be {N_COMPONENTS} numbers for {COMPONENTS}; got {weights!r}."
+        ) from e
+    if w.shape != (N_COMPONENTS,):
+        raise UnknownObjectiveError(
+            f"weights must have shape ({N_COMPONENTS},) for components {COMPONENTS}; "
+            f"got shape {w.shape}."
+        )
+    if not all(math.isfinite(x) and abs(x) <= MAX_WEIGHT for x in w):
+        raise UnknownObjectiveError(
+            f"weights must be finite with |w| <= {MAX_WEIGHT:g}; got {w.tolist()}."
+        )
+    if not np.any(w):
+        raise UnknownObjectiveError(
+            f"weights are all zero: at least one component of {COMPONENTS} needs a non-zero weight."
+        )
+    return w

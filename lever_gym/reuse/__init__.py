@@ -1,0 +1,1 @@
+"""Stage 6, reuse: decomposition, retrieval, offline scoring, composition, the composed policy."""

@@ -1,0 +1,407 @@
+"""``LeverComposedPolicy``: retrieve, score offline and compose library policies for an objective.
+
+``from_library`` is a short pipeline of named stages, each a function of this module:
+``resolve_target`` (objective and layout) → ``retrieve`` (candidates per part of every
+split, cut by the strategy) → ``score_combinations`` (each combination scored offline on
+the library's recorded transitions) → composition of the best one's Q-values on the
+support of its datasets. It never steps an environment.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import lever_gym.checks as checks
+from lever_gym.envs.layout import Layout
+from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
+from lever_gym.errors import ConfigError, LibraryError, RetrievalError
+from lever_gym.library.config import PolicyRecord
+from lever_gym.library.files import atomic_path, write_json_atomic
+from lever_gym.library.store import Library
+from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.objective import Objective
+from lever_gym.reuse.composition import ComposeConfig, ComposedQ, Members
+from lever_gym.reuse.decompose import Part, splits
+from lever_gym.reuse.explain import Combination, Coverage, Explanation, Timings
+from lever_gym.reuse.retrieval import STRATEGIES, candidates
+from lever_gym.reuse.scoring import SCORINGS, ScoringContext
+from lever_gym.train.tabular import key_index
+from lever_gym.version import __version__
+
+FORMAT_VERSION = 2
+"""Of a saved composed policy (``policy.json`` + ``policy.npz``)."""
+
+Candidates = dict[tuple[str, float], list[tuple[PolicyRecord, float]]]
+"""Per ``(block, γ)``, the retrieved records and their index scores, best first."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The objective and layout a composed policy is built for."""
+
+    objective: Objective
+    size: int
+    layout_seed: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One combination to score: a split, a library γ and one record per part."""
+
+    split: tuple[Part, ...]
+    gamma: float
+    records: tuple[PolicyRecord, ...]
+
+
+def resolve_target(
+    library: Library, objective: Any, size: int | None, layout_seed: int | None
+) -> Target:
+    """The objective, size and layout (env ids and envs also give the layout; a lone
+    layout in the library is the default)."""
+    target = Objective.parse(objective)
+    if isinstance(objective, gym.Env):
+        base = objective.unwrapped
+        size, layout_seed = _library_layout(library, base.layout)
+    elif isinstance(objective, str) and "LeverGrid-" in objective:
+        kwargs = gym.spec(objective.removeprefix("lever_gym:")).kwargs
+        size = kwargs["size"] if size is None else size
+        layout_seed = kwargs.get("layout_seed", 0) if layout_seed is None else layout_seed
+    layouts = library.layouts()
+    if size is None or layout_seed is None:
+        matching = [(n, s) for n, s in layouts if size in (None, n) and layout_seed in (None, s)]
+        if len(matching) != 1:
+            raise ConfigError(
+                "say which layout: give a size and a layout seed (or an env id); the library "
+                f"has {', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}."
+            )
+        size, layout_seed = matching[0]
+    if (size, layout_seed) not in layouts:
+        raise LibraryError(
+            f"the library has no {size}x{size} layout {layout_seed} (it has "
+            f"{', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}); build one for it first."
+        )
+    return Target(target, int(size), int(layout_seed))
+
+
+def _library_layout(library: Library, layout: Layout) -> tuple[int, int]:
+    for n, seed in library.layouts():
+        if n == layout.size and Layout.generate(n, seed) == layout:
+            return n, seed
+    raise LibraryError(
+        "the env's layout is not one of the library's generated layouts "
+        f"({library.layouts()}); build a library for it first."
+    )
+
+
+def retrieve(
+    library: Library,
+    target: Target,
+    split_list: list[tuple[Part, ...]],
+    gammas: list[float],
+    strategy: str,
+    k: int,
+    backend: str,
+) -> Candidates:
+    """Candidates of every block of every split at every γ, from the layout's index."""
+    index = library.layout_index(target.size, target.layout_seed, backend)
+    ranked: Candidates = {}
+    for split in split_list:
+        for part in split:
+            for g in gammas:
+                if (part.objective, g) not in ranked:
+                    ranked[part.objective, g] = candidates(
+                        library, index, part.objective, g, strategy, k
+                    )
+    return ranked
+
+
+def combinations(
+    split_list: list[tuple[Part, ...]], gammas: list[float], ranked: Candidates
+) -> list[Candidate]:
+    """Every combination of one candidate per part, per split and γ, in a fixed order."""
+    combos = [
+        Candidate(split, g, combo)
+        for split in split_list
+        for g in gammas
+        if all(ranked[p.objective, g] for p in split)
+        for combo in itertools.product(*[[r for r, _ in ranked[p.objective, g]] for p in split])
+    ]
+    if not combos:
+        raise RetrievalError(
+            "no gamma has candidates for every part of any split: "
+            + "; ".join(f"{b} (gamma {g:g}): {len(c)} candidate(s)" for (b, g), c in ranked.items())
+        )
+    return combos
+
+
+def members_of(
+    library: Library, model: TabularModel, records: list[PolicyRecord], factors: dict[str, float]
+) -> Members:
+    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor."""
+    qs, counts = [], []
+    for r in records:
+        q, visits = library.arrays(r)
+        qs.append(q if r.key == "state" else q[key_index(model, r.key)])
+        counts.append(visits)
+    return Members(tuple(qs), tuple(counts), np.array([factors[r.objective] for r in records]))
+
+
+def score_combinations(
+    context: ScoringContext,
+    combos: list[Candidate],
+    position: dict[str, int],
+    scoring: str,
+) -> list[Combination]:
+    """Every combination's offline rollout score (and predicted return when asked)."""
+    scored = []
+    for combo in combos:
+        members = np.array([position[r.id] for r in combo.records])
+        rollouts = context.rollouts(members)
+        scored.append(
+            Combination(
+                parts="+".join(p.objective for p in combo.split),
+                gamma=combo.gamma,
+                policies=tuple(r.id for r in combo.records),
+                rollout_return=float(rollouts.returns.mean()),
+                rollout_inside=float(rollouts.inside.mean()),
+                predicted_return=SCORINGS[scoring](context, members)
+                if scoring != "rollout"
+                else None,
+            )
+        )
+    return scored
+
+
+def scoring_starts(emp: EmpiricalModel, model: TabularModel, n: int, seed: int) -> np.ndarray:
+    """The layout's start plus up to ``n - 1`` seeded episode starts recorded in the data."""
+    others = emp.starts[emp.starts != model.start_state]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(others, size=min(n - 1, len(others)), replace=False) if n > 1 else []
+    return np.concatenate([[model.start_state], np.sort(np.asarray(picked, dtype=np.int64))])
+
+
+class LeverComposedPolicy:
+    """A composed policy: an action and composed Q-values for every state of one layout.
+
+    Use it like any policy: ``policy(obs) -> int``, ``policy.predict(obs_batch)``,
+    ``policy.q_values(obs)``; ``policy.explain()`` says what was chosen and why. It holds
+    plain numpy arrays only, so it pickles and deep-copies.
+    """
+
+    def __init__(
+        self,
+        model: TabularModel,
+        objective: Objective,
+        composed: ComposedQ,
+        explanation: Explanation,
+        covered_keys: np.ndarray | None = None,
+    ) -> None:
+        """Prefer ``from_library`` or ``load``. ``covered_keys``: sorted ``state * A +
+        action`` of the members' datasets (computed from the members when omitted)."""
+        self.model = model
+        self.objective = objective
+        self.composed = composed
+        self.explanation = explanation
+        self._covered = covered_keys
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The objective's weights."""
+        return self.objective.vector
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The explanation as JSON-plain data (as ``explain()``)."""
+        return self.explanation.to_dict()
+
+    # -- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_library(
+        cls,
+        library: Library | str | Path,
+        objective: Any,
+        *,
+        size: int | None = None,
+        layout_seed: int | None = None,
+        gamma: float | None = None,
+        parts: str | list[str] | None = None,
+        strategy: str = "hybrid",
+        k: int = 3,
+        scoring: str = "rollout",
+        backend: str = "annoy",
+        n_starts: int = 1,
+        seed: int = 0,
+        **compose_options: Any,
+    ) -> LeverComposedPolicy:
+        """Build the composed policy for ``objective`` (see the module docstring).
+
+        ``objective``: a name, ``"path+gold+hazard"``, a sentence, a weight vector, an env
+        id or an env. ``gamma``: the library's γ to draw from (``None``: every γ, each its
+        own pool). ``parts``: the split (``"PG+HL"``), every exact split if ``None``.
+        ``n_starts``: scoring starts, the layout's start first, then recorded episode starts
+        (1 suits the fixed-start protocol; more, random starts). ``compose_options``: fields
+        of ``ComposeConfig`` (``operator``, ``support_mode``, ...).
+        """
+        t0 = time.perf_counter()
+        checks.one_of(strategy, STRATEGIES, "strategy")
+        checks.one_of(scoring, SCORINGS, "scoring")
+        k = checks.positive_int(k, "k")
+        n_starts = checks.positive_int(n_starts, "n_starts")
+        config = ComposeConfig(seed=checks.seed(seed), **compose_options)
+        lib = library if isinstance(library, Library) else Library.load(library)
+        if not len(lib):
+            raise LibraryError(f"the library at {lib.root} is empty.")
+        target = resolve_target(lib, objective, size, layout_seed)
+        records = lib.filter(size=target.size, layout_seed=target.layout_seed)
+        split_list = splits(target.objective, {r.objective for r in records}, parts=parts)
+        gammas = sorted({r.gamma for r in records}) if gamma is None else [float(gamma)]
+        if not any(r.gamma in gammas for r in records):
+            raise LibraryError(
+                f"no policies with gamma {gamma} for this layout; the library has gammas "
+                f"{sorted({r.gamma for r in records})}."
+            )
+        ranked = retrieve(lib, target, split_list, gammas, strategy, k, backend)
+        t1 = time.perf_counter()
+
+        combos = combinations(split_list, gammas, ranked)
+        pool = list({r.id: r for c in combos for r in c.records}.values())
+        position = {r.id: i for i, r in enumerate(pool)}
+        factors = {p.objective: p.weight for split in split_list for p in split}
+        model = lib.model(records[0])
+        emp = lib.empirical(target.size, target.layout_seed)
+        index = lib.layout_index(target.size, target.layout_seed, backend)
+        context = ScoringContext(
+            model=model, empirical=emp, target=target.objective,
+            pool=members_of(lib, model, pool, factors), config=config,
+            starts=scoring_starts(emp, model, n_starts, config.seed),
+            penalty=100.0 * float(np.abs(target.objective.vector).sum()),
+            predictor=lib.predictor() if scoring == "predictor" else None,
+            canonical=index.canonical, embed_config=lib.config.embed,
+        )  # fmt: skip
+        scored = score_combinations(context, combos, position, scoring)
+        key = (
+            (lambda c: c.rollout_return) if scoring == "rollout" else (lambda c: c.predicted_return)
+        )
+        best = max(range(len(scored)), key=lambda i: (key(scored[i]), -i))
+        t2 = time.perf_counter()
+
+        chosen = combos[best]
+        members = np.array([position[r.id] for r in chosen.records])
+        composed = ComposedQ(members_of(lib, model, list(chosen.records), factors), config)
+        t3 = time.perf_counter()
+
+        start = context.rollouts(members, np.array([model.start_state]))
+        explanation = Explanation(
+            objective=target.objective.name, weights=target.objective.weights,
+            size=target.size, layout_seed=target.layout_seed, parts=chosen.split,
+            splits_considered=tuple("+".join(p.objective for p in s) for s in split_list),
+            strategy=strategy, k=k, scoring=scoring, backend=backend, compose=config.to_dict(),
+            candidates={
+                f"{b} gamma {g:g}": [(r.id, s) for r, s in c] for (b, g), c in ranked.items()
+            },
+            combinations=tuple(scored), chosen=scored[best],
+            coverage=Coverage(int(start.steps[0]), bool(start.inside[0])),
+            seconds=Timings(t1 - t0, t2 - t1, t3 - t2),
+        )  # fmt: skip
+        return cls(model, target.objective, composed, explanation)
+
+    # -- acting -----------------------------------------------------------------------------
+
+    def __call__(self, obs: np.ndarray) -> int:
+        """The composed action for one observation."""
+        return self.composed.action(self.model.state_from_obs_one(np.asarray(obs)))
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Actions (int64) for a batch of observations, e.g. from ``gym.make_vec``."""
+        states = self.model.states_from_obs(obs)
+        self.composed.ensure(states)
+        return self.composed.actions[states].astype(np.int64)
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Composed Q-values (``-inf`` where excluded) of one observation or a batch."""
+        states = self.model.states_from_obs(obs)
+        self.composed.ensure(np.atleast_1d(states))
+        return self.composed.values[states]
+
+    @property
+    def covered_keys(self) -> np.ndarray:
+        """Sorted ``state * N_ACTIONS + action`` of every pair in the members' datasets."""
+        if self._covered is None:
+            total = sum(np.asarray(c, dtype=np.int64) for c in self.composed.members.counts)
+            self._covered = np.flatnonzero(np.asarray(total).ravel() > 0).astype(np.int64)
+        return self._covered
+
+    def covers(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Whether each state-action pair is in the members' datasets (their union)."""
+        keys = np.asarray(states, dtype=np.int64) * N_ACTIONS + np.asarray(actions, np.int64)
+        covered = self.covered_keys
+        if not len(covered):
+            return np.zeros(keys.shape, dtype=bool)
+        idx = np.minimum(np.searchsorted(covered, keys), len(covered) - 1)
+        return covered[idx] == keys
+
+    def explain(self) -> dict[str, Any]:
+        """What was chosen and why: parts, candidates, scores, operator, coverage, timings."""
+        return json.loads(json.dumps(self.explanation.to_dict()))
+
+    def summary(self) -> str:
+        """A few lines for people: the chosen policies, their score, coverage and timings."""
+        return self.explanation.summary()
+
+    # -- saving -----------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``policy.json`` and ``policy.npz`` into the folder ``path`` (atomically)."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / "policy.npz") as tmp, open(tmp, "wb") as fh:
+            actions, values, allowed = self.composed.all()
+            np.savez_compressed(
+                fh, actions=actions, values=values, allowed=allowed, support_keys=self.covered_keys
+            )
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "lever_gym_version": __version__,
+            "layout": self.model.layout.to_ascii(),
+            "shaping": self.model.shaping,
+            "info": self.explanation.to_dict(),
+        }
+        write_json_atomic(folder / "policy.json", meta)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> LeverComposedPolicy:
+        """Read a policy written by ``save`` (no library needed)."""
+        folder = Path(path)
+        try:
+            meta = json.loads((folder / "policy.json").read_text())
+            with np.load(folder / "policy.npz", allow_pickle=False) as npz:
+                arrays = [npz[k] for k in ("actions", "values", "allowed", "support_keys")]
+        except (OSError, ValueError, KeyError) as e:
+            raise LibraryError(f"no readable composed policy in {folder} ({e}).") from e
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise LibraryError(
+                f"{folder} holds composed-policy format {meta.get('format_version')!r}; this "
+                f"lever_gym reads format {FORMAT_VERSION}. Save the policy again with it."
+            )
+        model = model_for(Layout.from_ascii(meta["layout"]), meta["shaping"])
+        if arrays[0].shape != (model.n_states,):
+            raise LibraryError(f"{folder}/policy.npz does not match its layout; save it again.")
+        explanation = Explanation.from_dict(meta["info"])
+        composed = ComposedQ.from_arrays(*arrays[:3])
+        return cls(model, Objective(explanation.weights), composed, explanation, arrays[3])
+
+    def __repr__(self) -> str:
+        return (
+            f"LeverComposedPolicy(objective={self.explanation.objective!r}, "
+            f"policies={list(self.explanation.chosen.policies)})"
+        )

@@ -1,0 +1,200 @@
+"""Composition of member Q-values on the support of their datasets.
+
+For a state, each action gets a composed value from the members' Q-values, weighted by
+their part's factor: a support mode (``operators.SUPPORT_MODES``) decides what a member's
+entry is for an action its dataset never took, an operator (``operators.OPERATORS``)
+combines the entries. With ``restrict`` (strict mode) the policy only picks actions some
+member's dataset took in that state, whenever there is one; in a state no member's data
+covers, ``fallback`` decides. ``extraction="sample"`` draws ``n_samples`` actions from the
+datasets' action counts in the state and keeps the best by composed value; draws come from
+``seed``, so the result is deterministic.
+
+One vectorised function, ``compose_states``, computes every composed value: the policy's
+lazily tabulated actions, the offline scoring and the tests agree exactly. Everything is
+held in plain numpy arrays (composed policies pickle and cross process boundaries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+import lever_gym.checks as checks
+from lever_gym.errors import ConfigError
+from lever_gym.reuse.operators import EXTRACTIONS, FALLBACKS, OPERATORS, SUPPORT_MODES
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComposeConfig:
+    """How Q-values are composed and an action is extracted."""
+
+    operator: str = "sum"
+    support_mode: str = "exclude"
+    restrict: bool = True
+    fallback: str = "raw"
+    extraction: str = "greedy"
+    n_samples: int = 4
+    temperature: float = 1.0
+    """Of ``lse``: ``τ log Σ exp(Q_i / τ)``."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Validate, naming the valid choices."""
+        checks.one_of(self.operator, OPERATORS, "operator")
+        checks.one_of(self.support_mode, SUPPORT_MODES, "support_mode")
+        checks.boolean(self.restrict, "restrict")
+        checks.one_of(self.fallback, FALLBACKS, "fallback")
+        checks.one_of(self.extraction, EXTRACTIONS, "extraction")
+        checks.positive_int(self.n_samples, "n_samples")
+        checks.real(self.temperature, "temperature", 0.0, 1e12, closed="right")
+        checks.seed(self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain form."""
+        return asdict(self)
+
+    def uniforms(self, n_states: int) -> np.ndarray:
+        """Per-state uniforms for ``extraction="sample"`` (one zero column when greedy)."""
+        if self.extraction != "sample":
+            return np.zeros((n_states, 1))
+        return np.random.default_rng(self.seed).random((n_states, self.n_samples))
+
+
+@dataclass(frozen=True, eq=False)
+class Members:
+    """The member policies of a composition: Q and dataset visit counts per Markov state,
+    and the factor on each member's Q-values (no copies of the library's arrays)."""
+
+    q: tuple[np.ndarray, ...]
+    """Per member, (n_states, A) float64."""
+    counts: tuple[np.ndarray, ...]
+    """Per member, (n_states, A) integer visit counts of its dataset."""
+    weights: np.ndarray
+    """(m,) factor applied to each member's Q-values."""
+
+    def __post_init__(self) -> None:
+        """Check shapes: one Q and one count table per weight, all of one shape."""
+        shapes = {np.shape(a) for a in (*self.q, *self.counts)}
+        m = len(self.weights)
+        if len(self.q) != m or len(self.counts) != m or len(shapes) != 1 or m == 0:
+            raise ConfigError(
+                f"members need m Q-tables and m count tables of one shape (n_states, A) "
+                f"and m weights, m >= 1; got {len(self.q)}, {len(self.counts)}, {m}, "
+                f"shapes {sorted(shapes)}."
+            )
+
+    @property
+    def n_states(self) -> int:
+        """Rows of every table."""
+        return int(self.q[0].shape[0])
+
+    def pessimistic(self) -> np.ndarray:
+        """(m,) each member's lowest Q-value on its support (its lowest Q if none)."""
+        out = np.empty(len(self.q))
+        for i, (q, c) in enumerate(zip(self.q, self.counts, strict=True)):
+            out[i] = q[c > 0].min() if np.any(c > 0) else q.min()
+        return out
+
+    def rows(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(q, counts)`` of ``states``, stacked per member: shape (m, len(states), A)."""
+        q = np.stack([np.asarray(t, dtype=np.float64)[states] for t in self.q])
+        counts = np.stack([np.asarray(t)[states] for t in self.counts])
+        return q, counts
+
+
+def compose_states(
+    q: np.ndarray,
+    counts: np.ndarray,
+    weights: np.ndarray,
+    pessimistic: np.ndarray,
+    config: ComposeConfig,
+    uniforms: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Composed ``(actions (n,), values (n, A), allowed (n, A))`` of ``n`` states.
+
+    ``q`` and ``counts`` are (m, n, A) member rows of those states, ``uniforms`` (n, k) their
+    draws for sampling. ``allowed[s, a]``: some member's dataset took ``a`` in ``s``.
+    """
+    w = np.asarray(weights, dtype=np.float64)[:, None, None]
+    operator = OPERATORS[config.operator]
+    supported = counts > 0
+    entries, used = SUPPORT_MODES[config.support_mode](q, supported, pessimistic)
+    values = operator(entries * w, used, config.temperature)
+    allowed = supported.any(axis=0)
+    ok = allowed if config.restrict else values > -np.inf
+    actions = np.argmax(np.where(ok, values, -np.inf), axis=1)
+    if config.extraction == "sample":
+        drawn = _draw(counts.sum(axis=0), uniforms)
+        taken = np.take_along_axis(values, drawn, axis=1)
+        best = np.where(taken == taken.max(axis=1, keepdims=True), drawn, values.shape[1])
+        sampled = allowed.any(axis=1)
+        actions = np.where(sampled, best.min(axis=1), actions)
+        ok = ok | sampled[:, None]
+    stuck = ~ok.any(axis=1)
+    if stuck.any():
+        if config.fallback == "first":
+            actions[stuck] = 0
+        else:
+            raw = operator(q[:, stuck] * w, np.ones_like(used[:, stuck]), config.temperature)
+            actions[stuck] = np.argmax(raw, axis=1)
+    return actions, values, allowed
+
+
+def _draw(totals: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Actions drawn by inverse CDF from per-state action counts ``totals`` (n, A)."""
+    cumulative = np.cumsum(totals, axis=1)
+    target = uniforms * cumulative[:, -1:]
+    return np.sum(cumulative[:, None, :] <= target[:, :, None], axis=2)
+
+
+class ComposedQ:
+    """The composed Q-function of some members, tabulated lazily: a state's action and
+    values are computed the first time they are asked for (building costs almost nothing).
+    Plain arrays only."""
+
+    def __init__(self, members: Members, config: ComposeConfig) -> None:
+        """Compose ``members`` under ``config``."""
+        n = members.n_states
+        self.members = members
+        self.config = config
+        self._pessimistic = members.pessimistic() if config.support_mode == "pessimistic" else None
+        self._uniforms = config.uniforms(n)
+        self.done = np.zeros(n, dtype=bool)
+        self.actions = np.zeros(n, dtype=np.int8)
+        self.values = np.zeros((n, members.q[0].shape[1]))
+        self.allowed = np.zeros((n, members.q[0].shape[1]), dtype=bool)
+
+    @classmethod
+    def from_arrays(cls, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray) -> ComposedQ:
+        """A fully tabulated composed Q-function (as saved)."""
+        self = cls.__new__(cls)
+        self.members, self.config, self._pessimistic, self._uniforms = None, None, None, None
+        self.done = np.ones(len(actions), dtype=bool)
+        self.actions, self.values, self.allowed = actions, values, allowed
+        return self
+
+    def ensure(self, states: np.ndarray) -> None:
+        """Tabulate every state of ``states`` not tabulated yet."""
+        states = np.asarray(states, dtype=np.int64).ravel()
+        todo = np.unique(states[~self.done[states]])
+        if len(todo):
+            q, counts = self.members.rows(todo)
+            pess = self._pessimistic if self._pessimistic is not None else np.zeros(len(q))
+            a, v, ok = compose_states(
+                q, counts, self.members.weights, pess, self.config, self._uniforms[todo]
+            )
+            self.actions[todo], self.values[todo], self.allowed[todo] = a, v, ok
+            self.done[todo] = True
+
+    def action(self, state: int) -> int:
+        """The composed action of one state."""
+        if not self.done[state]:
+            self.ensure(np.array([state]))
+        return int(self.actions[state])
+
+    def all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(actions, values, allowed)`` of every state."""
+        self.ensure(np.arange(len(self.done)))
+        return self.actions, self.values, self.allowed

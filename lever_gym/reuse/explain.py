@@ -1,0 +1,159 @@
+"""The explanation of a composed policy: what was retrieved, scored and chosen, and why.
+
+``Explanation`` is what ``LeverComposedPolicy.explain()`` returns as JSON-plain data
+(``to_dict``) and what the benchmark reads by attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lever_gym.reuse.decompose import Part
+
+
+@dataclass(frozen=True)
+class Combination:
+    """One scored combination: one candidate per part, at one library γ."""
+
+    parts: str
+    gamma: float
+    policies: tuple[str, ...]
+    rollout_return: float
+    """Mean offline rollout return over the scoring starts."""
+    rollout_inside: float
+    """Fraction of those rollouts that ended inside the recorded data."""
+    predicted_return: float | None = None
+    """The embedding predictor's estimate (with ``scoring="predictor"``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain form (``predicted_return`` only when computed)."""
+        out = asdict(self)
+        out["policies"] = list(self.policies)
+        if self.predicted_return is None:
+            del out["predicted_return"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Combination:
+        """Inverse of ``to_dict``."""
+        return cls(**{**data, "policies": tuple(data["policies"])})
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the chosen policy's offline rollout from the layout's start the data holds."""
+
+    start_rollout_steps: int
+    start_rollout_inside_data: bool
+
+    @property
+    def start_rollout_coverage(self) -> float:
+        """Recorded steps over steps taken (an unrecorded step counts as one taken)."""
+        steps, inside = self.start_rollout_steps, self.start_rollout_inside_data
+        if steps == 0 and inside:
+            return 1.0
+        return steps / (steps + (0 if inside else 1))
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent per stage of ``from_library``."""
+
+    retrieval: float
+    scoring: float
+    composition: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything ``from_library`` decided, in order."""
+
+    objective: str
+    weights: tuple[float, ...]
+    size: int
+    layout_seed: int
+    parts: tuple[Part, ...]
+    splits_considered: tuple[str, ...]
+    strategy: str
+    k: int
+    scoring: str
+    backend: str
+    compose: dict[str, Any]
+    candidates: dict[str, list[tuple[str, float]]]
+    """Per ``"<block> gamma <γ>"``, the retrieved policy ids and index scores, best first."""
+    combinations: tuple[Combination, ...]
+    chosen: Combination
+    coverage: Coverage
+    seconds: Timings
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-plain form (what ``explain()`` returns and saved policies store)."""
+        return {
+            "objective": self.objective,
+            "weights": list(self.weights),
+            "size": self.size,
+            "layout_seed": self.layout_seed,
+            "parts": [{"objective": p.objective, "weight": p.weight} for p in self.parts],
+            "splits_considered": list(self.splits_considered),
+            "strategy": self.strategy,
+            "k": self.k,
+            "scoring": self.scoring,
+            "backend": self.backend,
+            "compose": dict(self.compose),
+            "candidates": {key: [[pid, s] for pid, s in c] for key, c in self.candidates.items()},
+            "combinations": [c.to_dict() for c in self.combinations],
+            "chosen": self.chosen.to_dict(),
+            "coverage": {
+                **asdict(self.coverage),
+                "start_rollout_coverage": self.coverage.start_rollout_coverage,
+            },
+            "seconds": asdict(self.seconds),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Explanation:
+        """Inverse of ``to_dict``."""
+        coverage = {k: v for k, v in data["coverage"].items() if k != "start_rollout_coverage"}
+        return cls(
+            objective=data["objective"],
+            weights=tuple(data["weights"]),
+            size=data["size"],
+            layout_seed=data["layout_seed"],
+            parts=tuple(Part(p["objective"], p["weight"]) for p in data["parts"]),
+            splits_considered=tuple(data["splits_considered"]),
+            strategy=data["strategy"],
+            k=data["k"],
+            scoring=data["scoring"],
+            backend=data["backend"],
+            compose=dict(data["compose"]),
+            candidates={key: [(pid, s) for pid, s in c] for key, c in data["candidates"].items()},
+            combinations=tuple(Combination.from_dict(c) for c in data["combinations"]),
+            chosen=Combination.from_dict(data["chosen"]),
+            coverage=Coverage(**coverage),
+            seconds=Timings(**data["seconds"]),
+        )
+
+    def summary(self) -> str:
+        """A few lines for people: the chosen policies, their score, coverage and timings."""
+        chosen, sec = self.chosen, self.seconds
+        lines = [
+            f"objective {self.objective} on {self.size}x{self.size} layout {self.layout_seed}: "
+            f"parts {' + '.join(p.objective for p in self.parts)}, strategy {self.strategy} "
+            f"(k={self.k}), scoring {self.scoring}, operator {self.compose['operator']} "
+            f"(support mode: {self.compose['support_mode']})",
+            f"scored {len(self.combinations)} combination(s); chosen (gamma {chosen.gamma:g}):",
+            *[f"  {pid}" for pid in chosen.policies],
+            f"offline rollout return {chosen.rollout_return:.2f} over the scoring starts, "
+            f"{100 * chosen.rollout_inside:.0f}% of them stayed inside the data",
+        ]
+        if chosen.predicted_return is not None:
+            lines.append(f"predicted return (embedding predictor): {chosen.predicted_return:.2f}")
+        lines += [
+            f"coverage of its rollout from the start: "
+            f"{100 * self.coverage.start_rollout_coverage:.0f}% "
+            f"({self.coverage.start_rollout_steps} recorded steps)",
+            f"time: retrieval {1e3 * sec.retrieval:.1f} ms, scoring {1e3 * sec.scoring:.1f} ms, "
+            f"composition {1e3 * sec.composition:.1f} ms",
+        ]
+        return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Stage 3, training: tabular Q-learning and SARSA (numba) and the tabular policy."""
