@@ -19,11 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
 import lever_gym
-from lever_gym.composed import LeverComposedPolicy
-from lever_gym.evaluation import evaluate
-from lever_gym.library import DEFAULT_LIBRARY
-from lever_gym.retrieval import AnnoyBackend, ExactBackend, recall_at_k
-from lever_gym.train import TrainConfig, train
+from lever_gym.eval.evaluate import evaluate
+from lever_gym.library.index import AnnoyBackend, ExactBackend
+from lever_gym.library.store import DEFAULT_LIBRARY
+from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.operators import SUPPORT_MODES
+from lever_gym.reuse.retrieval import recall_at_k
+from lever_gym.train.tabular import TrainConfig, train
 
 from _common import write_table
 
@@ -125,16 +127,16 @@ def annoy_rows() -> list[list[object]]:
 def support_rows(lib) -> list[list[object]]:
     env_id = "LeverGrid-8x8-PathGoldHazard-v0"
     rows = []
-    for support in ("exclude", "zero", "pessimistic", "raw"):
+    for support in SUPPORT_MODES:
         scores = []
         for layout in (0, 1, 2):
             policy = LeverComposedPolicy.from_library(
-                lib, env_id, layout_seed=layout, support=support
+                lib, env_id, layout_seed=layout, support_mode=support
             )
             scores.append(evaluate(policy, env_id, 1, 0, layout_seed=layout).normalised_score)
         rows.append(
             [
-                f"support={support}, hybrid k=3, {env_id}",
+                f"support_mode={support}, hybrid k=3, {env_id}",
                 " / ".join(f"{s:.2f}" for s in scores),
                 f"{np.mean(scores):.3f}",
                 "-",

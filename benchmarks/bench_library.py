@@ -20,9 +20,12 @@ import gymnasium as gym
 import numpy as np
 
 import lever_gym
-from lever_gym.data import DataConfig, collect, to_d3rlpy, write_dataset
-from lever_gym.library import BuildConfig, Library
-from lever_gym.train import BUDGETS, TrainConfig, key_index, train
+from lever_gym.data.collect import DataConfig, collect
+from lever_gym.data.convert import to_d3rlpy
+from lever_gym.data.storage import write_dataset
+from lever_gym.library.config import BuildConfig
+from lever_gym.library.store import Library
+from lever_gym.train.tabular import BUDGETS, TrainConfig, key_index, train
 
 from _common import median_time, write_table
 
@@ -89,7 +92,7 @@ def io_rows(tmp: Path) -> list[list[object]]:
     )
     import minari
 
-    from lever_gym.data import minari_root
+    from lever_gym.data.storage import minari_root
 
     with minari_root(tmp):
         datasets = [minari.load_dataset(i) for i in ids]

@@ -12,8 +12,8 @@ import gymnasium as gym
 import numpy as np
 
 import lever_gym
-from lever_gym.composed import LeverComposedPolicy
-from lever_gym.library import DEFAULT_LIBRARY
+from lever_gym.library.store import DEFAULT_LIBRARY
+from lever_gym.reuse.composed import LeverComposedPolicy
 
 
 def main() -> None:
@@ -25,9 +25,7 @@ def main() -> None:
     args = parser.parse_args()
 
     library = lever_gym.Library.load(DEFAULT_LIBRARY)
-    env_id = lever_gym.env_id(
-        args.size, lever_gym.objective_name(lever_gym.parse_objective(args.objective))
-    )
+    env_id = lever_gym.Objective.parse(args.objective).env_id(args.size)
     policy = LeverComposedPolicy.from_library(library, env_id, layout_seed=args.layout_seed)
     print(policy.summary())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lever_gym.cli import main
-from lever_gym.library import Library
+from lever_gym.library.store import Library
 
 
 def test_envs_lists_every_id(capsys):
@@ -35,7 +35,10 @@ def test_build_library_writes_a_verified_library(tmp_path, capsys):
     [
         (["solve", "LeverGrid-8x8-Pathh-v0"], "doesn't exist"),
         (["build-library", "--objectives", "PathGoldHazardLever"], "never a library"),
-        (["build-library", "--budgets", "0"], "budgets must be positive"),
+        (
+            ["build-library", "--budgets", "0"],
+            "budgets (episode counts) must be a positive integer",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message, capsys, tmp_path):

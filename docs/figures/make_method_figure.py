@@ -12,19 +12,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import lever_gym
-from lever_gym.composed import LeverComposedPolicy
 from lever_gym.envs.render import render_rgb
-from lever_gym.library import DEFAULT_LIBRARY
+from lever_gym.library.store import DEFAULT_LIBRARY
+from lever_gym.reuse.composed import LeverComposedPolicy
 
 OUT = Path(__file__).resolve().parent / "method.png"
 
 
 def main() -> None:
     lib = lever_gym.Library.load(DEFAULT_LIBRARY)
-    policy = LeverComposedPolicy.from_library(lib, "LeverGrid-16x16-PathGoldHazardLever-v0", layout_seed=1)
+    policy = LeverComposedPolicy.from_library(
+        lib, "LeverGrid-16x16-PathGoldHazardLever-v0", layout_seed=1
+    )
     model = policy.model
     n = model.layout.size
-    keys = policy.support_keys
+    keys = policy.covered_keys
     cells = model.decode(keys >> 2)[0]
     covered = np.bincount(cells, minlength=n * n).reshape(n, n)
     s = model.start_state

@@ -59,6 +59,10 @@ class TabularModel:
     terminated: np.ndarray
     """(n_states, N_ACTIONS) bool: the move ends the episode (exit or hazard entered)."""
 
+    def __reduce__(self) -> tuple:
+        """Pickle as its layout and shaping flag; unpickling rebuilds (or reuses) the tables."""
+        return (model_for, (self.layout, self.shaping))
+
     @property
     def n_gold(self) -> int:
         """Number of gold on the layout (bits of the mask)."""

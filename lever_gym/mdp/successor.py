@@ -13,7 +13,7 @@ import functools
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from lever_gym.envs.model import TabularModel
+from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.objective import N_COMPONENTS
 
@@ -47,7 +47,8 @@ def state_features(model: TabularModel) -> np.ndarray:
         nearest[m] = np.min([per_gold[i] for i in range(model.n_gold) if m >> i & 1], axis=0)
     hazard = np.zeros(lay.n_cells)
     hazard[list(lay.hazards)] = 1.0
-    near = np.array([sum(hazard[x] for x in lay.neighbours(c)) for c in range(lay.n_cells)]) / 4
+    near = np.array([sum(hazard[x] for x in lay.neighbours(c)) for c in range(lay.n_cells)])
+    near = near / N_ACTIONS  # one neighbour per move
     return np.stack(
         [
             (cell // n) / max(n - 1, 1),

@@ -1,191 +1,44 @@
 """``LeverComposedPolicy``: retrieve, score offline and compose library policies for an objective.
 
-``from_library`` is a short pipeline of named stages, each a function of this module:
-``resolve_target`` (objective and layout) → ``retrieve`` (candidates per part of every
-split, cut by the strategy) → ``score_combinations`` (each combination scored offline on
-the library's recorded transitions) → composition of the best one's Q-values on the
-support of its datasets. It never steps an environment.
+``from_library`` runs the stages of ``lever_gym.reuse.pipeline`` in order: resolve the
+target, retrieve candidates per part, score every combination offline on the library's
+recorded transitions, compose the best one's Q-values on the support of its datasets. It
+never steps an environment.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
-from lever_gym.errors import ConfigError, LibraryError, RetrievalError
-from lever_gym.library.config import PolicyRecord
+from lever_gym.errors import LibraryError
 from lever_gym.library.files import atomic_path, write_json_atomic
 from lever_gym.library.store import Library
-from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.objective import Objective
-from lever_gym.reuse.composition import ComposeConfig, ComposedQ, Members
-from lever_gym.reuse.decompose import Part, splits
-from lever_gym.reuse.explain import Combination, Coverage, Explanation, Timings
-from lever_gym.reuse.retrieval import STRATEGIES, candidates
-from lever_gym.reuse.scoring import SCORINGS, ScoringContext
-from lever_gym.train.tabular import key_index
+from lever_gym.reuse.composition import ComposeConfig, ComposedQ
+from lever_gym.reuse.decompose import splits
+from lever_gym.reuse.explain import Coverage, Explanation, Timings
+from lever_gym.reuse.pipeline import (
+    combinations,
+    members_of,
+    resolve_target,
+    retrieve,
+    score_combinations,
+    scoring_context,
+)
+from lever_gym.reuse.retrieval import STRATEGIES
+from lever_gym.reuse.scoring import SCORINGS
 from lever_gym.version import __version__
 
 FORMAT_VERSION = 2
 """Of a saved composed policy (``policy.json`` + ``policy.npz``)."""
-
-Candidates = dict[tuple[str, float], list[tuple[PolicyRecord, float]]]
-"""Per ``(block, γ)``, the retrieved records and their index scores, best first."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """The objective and layout a composed policy is built for."""
-
-    objective: Objective
-    size: int
-    layout_seed: int
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One combination to score: a split, a library γ and one record per part."""
-
-    split: tuple[Part, ...]
-    gamma: float
-    records: tuple[PolicyRecord, ...]
-
-
-def resolve_target(
-    library: Library, objective: Any, size: int | None, layout_seed: int | None
-) -> Target:
-    """The objective, size and layout (env ids and envs also give the layout; a lone
-    layout in the library is the default)."""
-    target = Objective.parse(objective)
-    if isinstance(objective, gym.Env):
-        base = objective.unwrapped
-        size, layout_seed = _library_layout(library, base.layout)
-    elif isinstance(objective, str) and "LeverGrid-" in objective:
-        kwargs = gym.spec(objective.removeprefix("lever_gym:")).kwargs
-        size = kwargs["size"] if size is None else size
-        layout_seed = kwargs.get("layout_seed", 0) if layout_seed is None else layout_seed
-    layouts = library.layouts()
-    if size is None or layout_seed is None:
-        matching = [(n, s) for n, s in layouts if size in (None, n) and layout_seed in (None, s)]
-        if len(matching) != 1:
-            raise ConfigError(
-                "say which layout: give a size and a layout seed (or an env id); the library "
-                f"has {', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}."
-            )
-        size, layout_seed = matching[0]
-    if (size, layout_seed) not in layouts:
-        raise LibraryError(
-            f"the library has no {size}x{size} layout {layout_seed} (it has "
-            f"{', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}); build one for it first."
-        )
-    return Target(target, int(size), int(layout_seed))
-
-
-def _library_layout(library: Library, layout: Layout) -> tuple[int, int]:
-    for n, seed in library.layouts():
-        if n == layout.size and Layout.generate(n, seed) == layout:
-            return n, seed
-    raise LibraryError(
-        "the env's layout is not one of the library's generated layouts "
-        f"({library.layouts()}); build a library for it first."
-    )
-
-
-def retrieve(
-    library: Library,
-    target: Target,
-    split_list: list[tuple[Part, ...]],
-    gammas: list[float],
-    strategy: str,
-    k: int,
-    backend: str,
-) -> Candidates:
-    """Candidates of every block of every split at every γ, from the layout's index."""
-    index = library.layout_index(target.size, target.layout_seed, backend)
-    ranked: Candidates = {}
-    for split in split_list:
-        for part in split:
-            for g in gammas:
-                if (part.objective, g) not in ranked:
-                    ranked[part.objective, g] = candidates(
-                        library, index, part.objective, g, strategy, k
-                    )
-    return ranked
-
-
-def combinations(
-    split_list: list[tuple[Part, ...]], gammas: list[float], ranked: Candidates
-) -> list[Candidate]:
-    """Every combination of one candidate per part, per split and γ, in a fixed order."""
-    combos = [
-        Candidate(split, g, combo)
-        for split in split_list
-        for g in gammas
-        if all(ranked[p.objective, g] for p in split)
-        for combo in itertools.product(*[[r for r, _ in ranked[p.objective, g]] for p in split])
-    ]
-    if not combos:
-        raise RetrievalError(
-            "no gamma has candidates for every part of any split: "
-            + "; ".join(f"{b} (gamma {g:g}): {len(c)} candidate(s)" for (b, g), c in ranked.items())
-        )
-    return combos
-
-
-def members_of(
-    library: Library, model: TabularModel, records: list[PolicyRecord], factors: dict[str, float]
-) -> Members:
-    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor."""
-    qs, counts = [], []
-    for r in records:
-        q, visits = library.arrays(r)
-        qs.append(q if r.key == "state" else q[key_index(model, r.key)])
-        counts.append(visits)
-    return Members(tuple(qs), tuple(counts), np.array([factors[r.objective] for r in records]))
-
-
-def score_combinations(
-    context: ScoringContext,
-    combos: list[Candidate],
-    position: dict[str, int],
-    scoring: str,
-) -> list[Combination]:
-    """Every combination's offline rollout score (and predicted return when asked)."""
-    scored = []
-    for combo in combos:
-        members = np.array([position[r.id] for r in combo.records])
-        rollouts = context.rollouts(members)
-        scored.append(
-            Combination(
-                parts="+".join(p.objective for p in combo.split),
-                gamma=combo.gamma,
-                policies=tuple(r.id for r in combo.records),
-                rollout_return=float(rollouts.returns.mean()),
-                rollout_inside=float(rollouts.inside.mean()),
-                predicted_return=SCORINGS[scoring](context, members)
-                if scoring != "rollout"
-                else None,
-            )
-        )
-    return scored
-
-
-def scoring_starts(emp: EmpiricalModel, model: TabularModel, n: int, seed: int) -> np.ndarray:
-    """The layout's start plus up to ``n - 1`` seeded episode starts recorded in the data."""
-    others = emp.starts[emp.starts != model.start_state]
-    rng = np.random.default_rng(seed)
-    picked = rng.choice(others, size=min(n - 1, len(others)), replace=False) if n > 1 else []
-    return np.concatenate([[model.start_state], np.sort(np.asarray(picked, dtype=np.int64))])
 
 
 class LeverComposedPolicy:
@@ -276,17 +129,8 @@ class LeverComposedPolicy:
         pool = list({r.id: r for c in combos for r in c.records}.values())
         position = {r.id: i for i, r in enumerate(pool)}
         factors = {p.objective: p.weight for split in split_list for p in split}
-        model = lib.model(records[0])
-        emp = lib.empirical(target.size, target.layout_seed)
-        index = lib.layout_index(target.size, target.layout_seed, backend)
-        context = ScoringContext(
-            model=model, empirical=emp, target=target.objective,
-            pool=members_of(lib, model, pool, factors), config=config,
-            starts=scoring_starts(emp, model, n_starts, config.seed),
-            penalty=100.0 * float(np.abs(target.objective.vector).sum()),
-            predictor=lib.predictor() if scoring == "predictor" else None,
-            canonical=index.canonical, embed_config=lib.config.embed,
-        )  # fmt: skip
+        context = scoring_context(lib, target, pool, factors, config, n_starts, scoring, backend)
+        model = context.model
         scored = score_combinations(context, combos, position, scoring)
         key = (
             (lambda c: c.rollout_return) if scoring == "rollout" else (lambda c: c.predicted_return)
@@ -310,7 +154,7 @@ class LeverComposedPolicy:
             },
             combinations=tuple(scored), chosen=scored[best],
             coverage=Coverage(int(start.steps[0]), bool(start.inside[0])),
-            seconds=Timings(t1 - t0, t2 - t1, t3 - t2),
+            seconds=Timings(retrieval=t1 - t0, scoring=t2 - t1, composition=t3 - t2),
         )  # fmt: skip
         return cls(model, target.objective, composed, explanation)
 

@@ -143,10 +143,12 @@ def compose_states(
 
 
 def _draw(totals: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """Actions drawn by inverse CDF from per-state action counts ``totals`` (n, A)."""
+    """Actions drawn by inverse CDF from per-state action counts ``totals`` (n, A); a state
+    without counts draws its last action (callers ignore those rows)."""
     cumulative = np.cumsum(totals, axis=1)
     target = uniforms * cumulative[:, -1:]
-    return np.sum(cumulative[:, None, :] <= target[:, :, None], axis=2)
+    drawn = np.sum(cumulative[:, None, :] <= target[:, :, None], axis=2)
+    return np.minimum(drawn, totals.shape[1] - 1)
 
 
 class ComposedQ:

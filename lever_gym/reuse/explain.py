@@ -56,7 +56,7 @@ class Coverage:
         return steps / (steps + (0 if inside else 1))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Timings:
     """Seconds spent per stage of ``from_library``."""
 

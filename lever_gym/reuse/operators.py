@@ -47,7 +47,7 @@ def op_lse(terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarra
     """Log-sum-exp ``τ log Σ exp(Q_i / τ)``, shifted by the largest term for stability."""
     top = op_max(terms, used, temperature)
     total = np.zeros(terms.shape[1:])
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for x, u in zip(terms, used, strict=True):
             total = total + np.where(u, np.exp((x - top) / temperature), 0.0)
         out = top + temperature * np.log(total)

@@ -49,7 +49,7 @@ def test_env_contract(spec):
     check_env(base, skip_render_check=False)
     assert spec.max_episode_steps == base.layout.size**2
     w = base.weights
-    assert lever_gym.objective_name(w) == spec.kwargs["objective"]
+    assert base.objective.name == spec.kwargs["objective"]
     steps = rollout(env, seed=7)
     model = base.model
     for item in steps:

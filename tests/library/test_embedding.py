@@ -7,21 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lever_gym.embed import (
-    STATE_FEATURES,
-    EmbedConfig,
+from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.errors import ConfigError
+from lever_gym.library.embedding import EmbedConfig, fit_predictor
+from lever_gym.library.store import Library
+from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.mdp.successor import (
+    N_CUMULANTS,
     behaviour_probabilities,
-    fit_predictor,
     state_features,
     successor_features,
 )
-from lever_gym.empirical import EmpiricalModel
-from lever_gym.envs.grid import LeverGridEnv
-from lever_gym.errors import ConfigError
-from lever_gym.library import Library
 from tests.conftest import TINY_LAYOUTS
 
-DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def test_successor_features_of_a_recorded_chain_match_the_closed_form():
@@ -35,14 +34,13 @@ def test_successor_features_of_a_recorded_chain_match_the_closed_form():
     nxt = np.array([s1, s2])
     comps = model.components[states, actions]
     emp = EmpiricalModel.from_arrays(states, actions, nxt, comps, np.zeros(2, bool), states[:1])
-    cfg = EmbedConfig(gamma=0.5)
-    psi = successor_features(emp, behaviour_probabilities(emp), model, states, cfg)
+    psi = successor_features(emp, behaviour_probabilities(emp), model, states, 0.5, 1e-8)
     feats = state_features(model)
     first = np.concatenate([comps[0], feats[s0]])
     second = np.concatenate([comps[1], feats[s1]])
     np.testing.assert_allclose(psi[1], second, atol=1e-7)
     np.testing.assert_allclose(psi[0], first + 0.5 * second, atol=1e-7)
-    assert psi.shape == (2, 4 + len(STATE_FEATURES))
+    assert psi.shape == (2, N_CUMULANTS) == (2, EmbedConfig().dim)
 
 
 def test_behaviour_probabilities_follow_counts():

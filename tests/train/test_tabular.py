@@ -7,8 +7,9 @@ import pytest
 
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
-from lever_gym.solve import greedy_return, solve
-from lever_gym.train import CHUNK, TrainConfig, chunk_draws, epsilons, train
+from lever_gym.mdp.rollout import greedy_trajectory
+from lever_gym.mdp.solve import solve
+from lever_gym.train.tabular import CHUNK, TrainConfig, chunk_draws, epsilons, train
 from tests.conftest import TINY_LAYOUTS
 
 
@@ -61,7 +62,7 @@ def test_fast_trainer_equals_env_stepping(algorithm, key, random_start, layout):
     config = TrainConfig(
         algorithm=algorithm, gamma=0.9, episodes=300, key=key, random_start=random_start, seed=4
     )
-    fast = train(env.model, env.weights, config).q
+    fast = train(env.model, env.objective, config).q
     slow = train_by_stepping(env, config)
     np.testing.assert_array_equal(fast, slow)
     assert np.count_nonzero(fast) > 10
@@ -71,35 +72,36 @@ def test_fast_trainer_equals_env_stepping_on_8x8_across_chunks():
     env = LeverGridEnv("PathGold", size=8, layout_seed=2)
     config = TrainConfig(gamma=0.99, episodes=CHUNK + 200, seed=1)
     np.testing.assert_array_equal(
-        train(env.model, env.weights, config).q, train_by_stepping(env, config)
+        train(env.model, env.objective, config).q, train_by_stepping(env, config)
     )
 
 
 def test_snapshots_and_determinism():
     env = LeverGridEnv("Path", size=8)
     config = TrainConfig(gamma=0.99, episodes=3000, snapshot_every=1000, seed=0)
-    a, b = train(env.model, env.weights, config), train(env.model, env.weights, config)
+    a, b = train(env.model, env.objective, config), train(env.model, env.objective, config)
     assert [s.episode for s in a.snapshots] == [1000, 2000, 3000]
     for x, y in zip(a.snapshots, b.snapshots, strict=True):
         np.testing.assert_array_equal(x.q, y.q)
         assert x.greedy_return == y.greedy_return
     assert a.steps == b.steps > 3000
-    other = train(env.model, env.weights, TrainConfig(gamma=0.99, episodes=3000, seed=1))
+    other = train(env.model, env.objective, TrainConfig(gamma=0.99, episodes=3000, seed=1))
     assert not np.array_equal(other.q, a.q)
 
 
 def test_q_learning_reaches_the_optimum_on_a_small_grid():
     env = LeverGridEnv("PathGold", layout=TINY_LAYOUTS["corridor"])
-    result = train(env.model, env.weights, TrainConfig(gamma=0.9, episodes=20_000, seed=0))
+    result = train(env.model, env.objective, TrainConfig(gamma=0.9, episodes=20_000, seed=0))
     m = env.model
     optimum = solve(env, 0.9)
-    best = greedy_return(m, env.weights, optimum.policy, m.start_state, m.layout.n_cells)
+    path = greedy_trajectory(m, optimum.policy, m.start_state, m.layout.n_cells)
+    best = path.total(m, env.objective)
     assert result.snapshots[-1].greedy_return == pytest.approx(best)
 
 
 def test_expert_is_the_exact_solver():
     env = LeverGridEnv("HazardLever", size=8)
-    result = train(env.model, env.weights, TrainConfig(algorithm="expert", gamma=0.99))
+    result = train(env.model, env.objective, TrainConfig(algorithm="expert", gamma=0.99))
     np.testing.assert_array_equal(result.q, solve(env, 0.99).q)
 
 
@@ -108,10 +110,10 @@ def test_expert_is_the_exact_solver():
     [
         ({"algorithm": "dqn"}, "algorithm must be one of"),
         ({"key": "position"}, "key must be one of"),
-        ({"gamma": 1.0}, r"gamma must be in \[0, 1\)"),
+        ({"gamma": 1.0}, r"gamma must be a number in \[0, 1\)"),
         ({"episodes": 0}, "episodes .* must be a positive integer"),
-        ({"alpha": 0.0}, r"alpha must be in \(0, 1\]"),
-        ({"epsilon_end": 0.0}, "need 0 < epsilon_end"),
+        ({"alpha": 0.0}, r"alpha must be a number in \(0, 1\]"),
+        ({"epsilon_end": 0.0}, r"epsilon_end must be a number in \(0, 1\]"),
         ({"snapshot_every": -5}, "snapshot_every must be a positive integer"),
     ],
 )

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lever_gym.compose import Components, ComposeConfig, compose_table, compose_values
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
-from lever_gym.train import TrainConfig, train
+from lever_gym.reuse.composition import ComposeConfig, ComposedQ, Members, compose_states
+from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
+from lever_gym.train.tabular import TrainConfig, train
 from tests.conftest import TINY_LAYOUTS
 
 values = st.floats(-100, 100, allow_nan=False, width=32)
@@ -26,8 +27,26 @@ def policies(draw, min_m=1, max_m=4):
     return q, counts, w
 
 
-OPS = ["sum", "max", "min", "lse"]
-MODES = ["exclude", "zero", "pessimistic", "raw"]
+OPS = list(OPERATORS)
+MODES = list(SUPPORT_MODES)
+
+
+def compose_table(members, config):
+    """``(actions, values, allowed)`` of every state."""
+    return ComposedQ(members, config).all()
+
+
+def compose_values(q, counts, weights=None, config=None):
+    """Composed values and action of one state from its ``(m, A)`` Q-values and counts."""
+    w = np.ones(len(q)) if weights is None else np.asarray(weights, dtype=np.float64)
+    members = Members(tuple(row[None, :] for row in q), tuple(row[None, :] for row in counts), w)
+    actions, values, _ = compose_table(members, config or ComposeConfig())
+    return values[0], int(actions[0])
+
+
+def test_registries_match_the_config_choices():
+    assert OPS == ["sum", "max", "min", "lse"]
+    assert MODES == ["exclude", "zero", "pessimistic", "raw"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -44,7 +63,7 @@ def test_one_policy_composes_to_itself(q, op):
 def test_order_of_policies_does_not_matter(p, op, mode, seed):
     q, counts, w = p
     perm = np.random.default_rng(seed).permutation(len(q))
-    cfg = ComposeConfig(operator=op, support=mode)
+    cfg = ComposeConfig(operator=op, support_mode=mode)
     a_vals, a_act = compose_values(q, counts, w, cfg)
     b_vals, b_act = compose_values(q[perm], counts[perm], w[perm], cfg)
     np.testing.assert_allclose(a_vals, b_vals, rtol=1e-9, atol=1e-9)
@@ -73,7 +92,7 @@ def test_scaling_every_weight_keeps_the_greedy_action(p, op, c):
     mode=st.sampled_from(MODES),
 )
 def test_max_over_duplicates_is_the_single_policy(q, n, counts, mode):
-    cfg = ComposeConfig(operator="max", support=mode)
+    cfg = ComposeConfig(operator="max", support_mode=mode)
     single = compose_values(q, counts, config=cfg)
     dup = compose_values(np.repeat(q, n, axis=0), np.repeat(counts, n, axis=0), config=cfg)
     np.testing.assert_array_equal(single[0], dup[0])
@@ -89,7 +108,7 @@ def test_max_over_duplicates_is_the_single_policy(q, n, counts, mode):
 )
 def test_strict_mode_only_picks_supported_actions(p, op, mode, extraction):
     q, counts, w = p
-    cfg = ComposeConfig(operator=op, support=mode, restrict=True, extraction=extraction)
+    cfg = ComposeConfig(operator=op, support_mode=mode, restrict=True, extraction=extraction)
     _, action = compose_values(q, counts, w, cfg)
     union = counts.sum(axis=0) > 0
     if union.any():
@@ -106,7 +125,7 @@ def test_support_modes_and_fallbacks_by_hand():
         "raw": [5.0, 5.0, 5.0, 5.0],
     }
     for mode, want in expect.items():
-        vals, _ = compose_values(q, counts, config=ComposeConfig(support=mode))
+        vals, _ = compose_values(q, counts, config=ComposeConfig(support_mode=mode))
         np.testing.assert_array_equal(vals, want)
     nothing = np.zeros((2, 4), dtype=np.int32)
     assert compose_values(q, nothing, config=ComposeConfig(fallback="raw"))[1] == 0  # raw sums tie
@@ -116,14 +135,14 @@ def test_support_modes_and_fallbacks_by_hand():
     # without restrict, an excluded action is still never chosen; zero mode may choose it
     q3 = np.array([[-5.0, -5.0, -5.0, -5.0]])
     c3 = np.array([[1, 1, 1, 0]], dtype=np.int32)
-    assert compose_values(q3, c3, config=ComposeConfig(support="zero", restrict=False))[1] == 3
-    assert compose_values(q3, c3, config=ComposeConfig(support="zero", restrict=True))[1] == 0
+    assert compose_values(q3, c3, config=ComposeConfig(support_mode="zero", restrict=False))[1] == 3
+    assert compose_values(q3, c3, config=ComposeConfig(support_mode="zero", restrict=True))[1] == 0
 
 
 def test_sampling_extraction_is_seeded_and_approaches_the_argmax(rng):
     q = rng.normal(size=(3, 500, 4))
     counts = rng.integers(0, 3, size=(3, 500, 4)).astype(np.int32)
-    comp = Components(list(q), list(counts), np.ones(3))
+    comp = Members(tuple(q), tuple(counts), np.ones(3))
     greedy, _, _ = compose_table(comp, ComposeConfig())
     one = compose_table(comp, ComposeConfig(extraction="sample", n_samples=1, seed=3))[0]
     again = compose_table(comp, ComposeConfig(extraction="sample", n_samples=1, seed=3))[0]
@@ -139,8 +158,8 @@ def test_table_agrees_with_single_state_composition(rng, op, mode):
     q = rng.normal(size=(2, 40, 4))
     counts = rng.integers(0, 2, size=(2, 40, 4)).astype(np.int32)
     w = np.array([1.0, 0.5])
-    cfg = ComposeConfig(operator=op, support=mode if mode != "pessimistic" else "zero")
-    actions, vals, allowed = compose_table(Components(list(q), list(counts), w), cfg)
+    cfg = ComposeConfig(operator=op, support_mode=mode if mode != "pessimistic" else "zero")
+    actions, vals, allowed = compose_table(Members(tuple(q), tuple(counts), w), cfg)
     for s in range(40):
         one_vals, one_action = compose_values(q[:, s], counts[:, s], w, cfg)
         np.testing.assert_array_equal(vals[s], one_vals)
@@ -155,11 +174,11 @@ def test_gamma_zero_identity_sum_of_primitives_is_the_scratch_policy():
     tables = []
     for objective in ("Path", "Hazard", "PathHazard"):
         env = LeverGridEnv(objective, layout=layout)
-        tables.append(train(env.model, env.weights, TrainConfig(**cfg)).q)
+        tables.append(train(env.model, env.objective, TrainConfig(**cfg)).q)
     path, hazard, scratch = tables
     counts = np.ones((env.layout.n_cells, 4), dtype=np.int32)
-    comp = Components([path, hazard], [counts, counts], np.ones(2))
-    composed, _, _ = compose_table(comp, ComposeConfig(support="raw"))
+    comp = Members((path, hazard), (counts, counts), np.ones(2))
+    composed, _, _ = compose_table(comp, ComposeConfig(support_mode="raw"))
     free = [c for c in range(env.layout.n_cells) if c in env.layout.start_cells()]
     np.testing.assert_allclose(path[free] + hazard[free], scratch[free], atol=1e-3)
     ordered = np.sort(scratch[free], axis=1)
@@ -172,11 +191,11 @@ def test_gamma_zero_identity_sum_of_primitives_is_the_scratch_policy():
     ("kwargs", "message"),
     [
         ({"operator": "mean"}, "operator must be one of"),
-        ({"support": "ignore"}, "support must be one of"),
+        ({"support_mode": "ignore"}, "support_mode must be one of"),
         ({"fallback": "random"}, "fallback must be one of"),
         ({"extraction": "beam"}, "extraction must be one of"),
-        ({"n_samples": 0}, "n_samples must be at least 1"),
-        ({"temperature": 0.0}, "temperature must be positive"),
+        ({"n_samples": 0}, "n_samples must be a positive integer"),
+        ({"temperature": 0.0}, r"temperature must be a number in \(0"),
     ],
 )
 def test_bad_compose_config(kwargs, message):
@@ -184,6 +203,20 @@ def test_bad_compose_config(kwargs, message):
         ComposeConfig(**kwargs)
 
 
-def test_components_must_match():
-    with pytest.raises(ConfigError, match="components need m Q-tables"):
-        Components([np.zeros((3, 4))], [np.zeros((2, 4))], np.ones(1))
+def test_members_must_match():
+    with pytest.raises(ConfigError, match="members need m Q-tables"):
+        Members((np.zeros((3, 4)),), (np.zeros((2, 4)),), np.ones(1))
+
+
+def test_compose_states_is_the_table_on_a_subset(rng):
+    q = rng.normal(size=(3, 30, 4))
+    counts = rng.integers(0, 2, size=(3, 30, 4))
+    cfg = ComposeConfig(operator="lse", extraction="sample", seed=2)
+    actions, values, allowed = compose_table(Members(tuple(q), tuple(counts), np.ones(3)), cfg)
+    subset = np.array([3, 7, 29])
+    a, v, ok = compose_states(
+        q[:, subset], counts[:, subset], np.ones(3), np.zeros(3), cfg, cfg.uniforms(30)[subset]
+    )
+    np.testing.assert_array_equal(a, actions[subset])
+    np.testing.assert_array_equal(v, values[subset])
+    np.testing.assert_array_equal(ok, allowed[subset])

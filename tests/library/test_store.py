@@ -10,12 +10,13 @@ import minari
 import numpy as np
 import pytest
 
-import lever_gym.library as library_module
-from lever_gym.data import DataConfig
+import lever_gym.library.build as library_module
+from lever_gym.data.collect import DataConfig
 from lever_gym.errors import ConfigError, LibraryError, UnknownObjectiveError
-from lever_gym.library import BuildConfig, Library, sha256
+from lever_gym.library.config import BuildConfig
+from lever_gym.library.store import Library, sha256
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LIBRARY = ROOT / "datasets"
 SMALL = BuildConfig(
     sizes=(8,),
@@ -215,10 +216,10 @@ def test_building_over_another_config_is_refused(small_library, tmp_path):
         ),
         ({"objectives": ("PathGoldHazardLever",)}, UnknownObjectiveError, "never a library"),
         ({"sizes": (12,)}, ConfigError, "size must be one of"),
-        ({"budgets": (0,)}, ConfigError, "budgets must be positive"),
+        ({"budgets": (0,)}, ConfigError, "budgets .*must be a positive integer"),
         ({"budgets": (1001,), "snapshots": 2}, ConfigError, "not a multiple of snapshots"),
         ({"layout_seeds": ()}, ConfigError, "layout_seeds must be a non-empty tuple"),
-        ({"gammas": (1.5,)}, ConfigError, r"gammas must lie in \[0, 1\)"),
+        ({"gammas": (1.5,)}, ConfigError, r"gammas must be a number in \[0, 1\)"),
     ],
 )
 def test_bad_build_config(kwargs, error, message):

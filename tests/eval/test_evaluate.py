@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lever_gym.errors import ConfigError
-from lever_gym.evaluation import evaluate
-from lever_gym.solve import solve
+from lever_gym.eval.evaluate import evaluate
+from lever_gym.mdp.solve import solve
 
 ENV = "LeverGrid-8x8-PathGoldHazard-v0"
 

@@ -9,16 +9,19 @@ import numpy as np
 import pytest
 
 from lever_gym.errors import LibraryError, RetrievalError
-from lever_gym.library import Library
-from lever_gym.objectives import OBJECTIVE_NAMES, objective_weights
-from lever_gym.retrieval import AnnoyBackend, ExactBackend, recall_at_k
+from lever_gym.library.index import AnnoyBackend, ExactBackend
+from lever_gym.library.store import Library
+from lever_gym.objective import OBJECTIVE_NAMES, Objective
+from lever_gym.reuse.retrieval import recall_at_k
 
-DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def test_annoy_and_exact_agree_on_the_default_library(rng):
     lib = Library.load(DEFAULT)
-    queries = [objective_weights(n) for n in OBJECTIVE_NAMES] + list(rng.normal(size=(10, 4)))
+    queries = [Objective.named(n) for n in OBJECTIVE_NAMES] + [
+        Objective(tuple(w)) for w in rng.normal(size=(10, 4))
+    ]
     for size, seed in lib.layouts():
         annoy = lib.layout_index(size, seed, "annoy")
         exact = lib.layout_index(size, seed, "exact")
@@ -56,9 +59,9 @@ def test_annoy_save_load_and_recall(tmp_path, rng):
     assert recall_at_k(loaded, ExactBackend(vectors), queries, 10) >= max(0.95, default)
 
 
-def test_query_needs_four_weights():
+def test_query_needs_an_objective():
     lib = Library.load(DEFAULT)
-    with pytest.raises(RetrievalError, match=r"shape \(4,\)"):
+    with pytest.raises(RetrievalError, match="query needs an Objective"):
         lib.layout_index(8, 0).query(np.ones(3))
 
 

@@ -9,7 +9,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from lever_gym.composed import LeverComposedPolicy
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import (
     ConfigError,
@@ -18,10 +17,11 @@ from lever_gym.errors import (
     RetrievalError,
     UnknownObjectiveError,
 )
-from lever_gym.evaluation import evaluate
-from lever_gym.library import Library
+from lever_gym.eval.evaluate import evaluate
+from lever_gym.library.store import Library
+from lever_gym.reuse.composed import LeverComposedPolicy
 
-DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_same_seed_same_policy_and_save_load(lib, tmp_path):
     obs = a.model.observe(states)
     np.testing.assert_array_equal(a.predict(obs), c.predict(obs))
     np.testing.assert_array_equal(a.q_values(obs), c.q_values(obs))
-    np.testing.assert_array_equal(a.support_keys, c.support_keys)
+    np.testing.assert_array_equal(a.covered_keys, c.covered_keys)
     assert c.info["chosen"] == a.info["chosen"]
     with pytest.raises(LibraryError, match="no readable composed policy"):
         LeverComposedPolicy.load(tmp_path / "missing")

@@ -9,7 +9,8 @@ import pytest
 import lever_gym
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
-from lever_gym.solve import greedy_return, solve
+from lever_gym.mdp.rollout import greedy_trajectory
+from lever_gym.mdp.solve import solve
 from tests.conftest import TINY_LAYOUTS
 
 
@@ -89,7 +90,9 @@ def test_gamma_zero_is_one_step_greedy():
 def test_greedy_return_matches_the_env():
     env = LeverGridEnv("PathGoldHazard", size=8)
     sol = solve(env, 0.9)
-    expect = greedy_return(sol.model, env.weights, sol.policy, sol.model.start_state, 64)
+    expect = greedy_trajectory(sol.model, sol.policy, sol.model.start_state, 64).total(
+        sol.model, env.objective
+    )
     obs, _ = env.reset(seed=0)
     total = 0.0
     for _ in range(64):
@@ -102,10 +105,10 @@ def test_greedy_return_matches_the_env():
 
 @pytest.mark.parametrize("gamma", [1.0, -0.1])
 def test_bad_gamma(gamma):
-    with pytest.raises(ConfigError, match=r"gamma must be in \[0, 1\)"):
+    with pytest.raises(ConfigError, match=r"gamma must be a number in \[0, 1\)"):
         solve("LeverGrid-8x8-Path-v0", gamma)
 
 
 def test_solve_rejects_other_envs():
-    with pytest.raises(ConfigError, match="expected a LeverGrid env; got CartPoleEnv"):
+    with pytest.raises(ConfigError, match="expected a LeverGrid env or id"):
         solve(gym.make("CartPole-v1"))

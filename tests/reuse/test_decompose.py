@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from lever_gym.decompose import SETUPS, decompose, decompositions, parse_parts
 from lever_gym.errors import RetrievalError
-from lever_gym.library import BUILDING_BLOCKS
-from lever_gym.objectives import objective_weights
+from lever_gym.library.config import BUILDING_BLOCKS
+from lever_gym.objective import Objective
+from lever_gym.reuse.decompose import SETUPS, setup_target, splits
 
 
 def names(split):
@@ -16,30 +15,26 @@ def names(split):
 
 
 def test_every_exact_cover_fewest_parts_first():
-    splits = [
-        names(s) for s in decompositions(objective_weights("PathGoldHazardLever"), BUILDING_BLOCKS)
-    ]
-    assert splits[0] == ["Lever", "PathGoldHazard"] and len(splits) == 5
-    assert ["Path", "Gold", "Hazard", "Lever"] in splits
-    assert all("PathGoldHazardLever" not in s for s in splits)
+    found = [names(s) for s in splits(Objective.named("PathGoldHazardLever"), BUILDING_BLOCKS)]
+    assert found[0] == ["Lever", "PathGoldHazard"] and len(found) == 5
+    assert ["Path", "Gold", "Hazard", "Lever"] in found
+    assert all("PathGoldHazardLever" not in s for s in found)
 
 
 def test_the_target_itself_is_never_a_part():
-    splits = [
-        names(s) for s in decompositions(objective_weights("PathGoldHazard"), BUILDING_BLOCKS)
-    ]
-    assert ["PathGoldHazard"] not in splits and splits[0] == ["Hazard", "PathGold"]
+    found = [names(s) for s in splits(Objective.named("PathGoldHazard"), BUILDING_BLOCKS)]
+    assert ["PathGoldHazard"] not in found and found[0] == ["Hazard", "PathGold"]
 
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
 def test_paper_setups_parse(setup):
-    assert parse_parts(setup) == SETUPS[setup]
-    target = np.sum([objective_weights(n) for n in SETUPS[setup]], axis=0)
-    assert names(decompose(target, BUILDING_BLOCKS, parts=setup)) == list(SETUPS[setup])
+    assert tuple(p.name for p in Objective.parse_split(setup)) == SETUPS[setup]
+    target = setup_target(setup)
+    assert names(splits(target, BUILDING_BLOCKS, parts=setup)[0]) == list(SETUPS[setup])
 
 
 def test_part_factors_follow_the_target_weights():
-    split = decompose(np.array([1.0, 0.5, 2.0, 2.0]), BUILDING_BLOCKS)
+    split = splits(Objective((1.0, 0.5, 2.0, 2.0)), BUILDING_BLOCKS)[0]
     assert {(p.objective, p.weight) for p in split} == {
         ("Path", 1.0),
         ("Gold", 0.5),
@@ -59,4 +54,4 @@ def test_part_factors_follow_the_target_weights():
 )
 def test_decomposition_errors_name_what_is_missing(weights, parts, blocks, message):
     with pytest.raises(RetrievalError, match=message):
-        decompose(np.array(weights, dtype=float), blocks, parts=parts)
+        splits(Objective(tuple(weights)), blocks, parts=parts)

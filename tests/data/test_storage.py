@@ -7,9 +7,11 @@ import minari
 import numpy as np
 import pytest
 
-from lever_gym.data import DataConfig, collect, to_d3rlpy, write_dataset
+from lever_gym.data.collect import DataConfig, collect
+from lever_gym.data.convert import to_d3rlpy
+from lever_gym.data.storage import write_dataset
 from lever_gym.errors import ConfigError, LibraryError
-from lever_gym.train import TrainConfig, key_index, train
+from lever_gym.train.tabular import TrainConfig, key_index, train
 
 
 @pytest.fixture(scope="module")

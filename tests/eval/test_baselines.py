@@ -7,19 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lever_gym import baselines
+import lever_gym.eval.baselines as baselines
 from lever_gym.errors import ConfigError
-from lever_gym.evaluation import evaluate
-from lever_gym.library import Library
-from lever_gym.objectives import objective_weights
+from lever_gym.eval.evaluate import evaluate
+from lever_gym.library.store import Library
+from lever_gym.objective import Objective
 
-DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 
 
 def test_scratch_is_timed_and_seeded():
     lib = Library.load(DEFAULT)
     model = lib.model(lib.filter(size=8, layout_seed=0)[0])
-    w = objective_weights("PathGoldHazard")
+    w = Objective.named("PathGoldHazard")
     a = baselines.scratch(model, w, 2000, seed=3)
     b = baselines.scratch(model, w, 2000, seed=3)
     assert a.seconds > 0
@@ -29,8 +29,9 @@ def test_scratch_is_timed_and_seeded():
 def test_best_single_uses_recorded_components():
     lib = Library.load(DEFAULT)
     records = lib.filter(size=8, layout_seed=0, gamma=0.99)
-    w = objective_weights("PathGold")
-    record, base = baselines.best_single(lib, records, w)
+    objective = Objective.named("PathGold")
+    w = objective.vector
+    record, base = baselines.best_single(lib, records, objective)
     assert np.dot(record.greedy_components, w) == max(
         np.dot(r.greedy_components, w) for r in records
     )
@@ -45,7 +46,7 @@ def test_d3rlpy_learners_train_and_wrap(algo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lib = Library.load(DEFAULT)
     datasets = [lib.dataset(r) for r in lib.filter(size=8, layout_seed=0, gamma=0.99)[:4]]
-    base = baselines.offline_rl(datasets, objective_weights("PathGold"), algo, n_steps=200)
+    base = baselines.offline_rl(datasets, Objective.named("PathGold"), algo, n_steps=200)
     assert base.seconds > 0 and not (tmp_path / "d3rlpy_logs").exists()
     obs = lib.model(lib.filter(size=8, layout_seed=0)[0]).observe(np.arange(0, 2048, 37))
     np.testing.assert_array_equal(base.policy.predict(obs), base.policy.algo.predict(obs))
@@ -56,6 +57,6 @@ def test_d3rlpy_learners_train_and_wrap(algo, tmp_path, monkeypatch):
 
 def test_offline_rl_rejects_bad_input():
     with pytest.raises(ConfigError, match="algo must be one of"):
-        baselines.offline_rl([], np.ones(4), "dqn")
-    with pytest.raises(ConfigError, match="n_steps must be positive"):
-        baselines.offline_rl([], np.ones(4), "cql", n_steps=0)
+        baselines.offline_rl([], Objective((1, 1, 1, 1)), "dqn")
+    with pytest.raises(ConfigError, match="n_steps must be a positive integer"):
+        baselines.offline_rl([], Objective((1, 1, 1, 1)), "cql", n_steps=0)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from lever_gym.bench import COLUMNS, BenchConfig, suite_config
 from lever_gym.cli import main
 from lever_gym.errors import ConfigError
+from lever_gym.experiments.report import COLUMNS
+from lever_gym.experiments.suite import BenchConfig, suite_config
 
-DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 
 
 @pytest.mark.slow
@@ -48,12 +49,14 @@ def test_quick_suite_runs_end_to_end_and_writes_every_output(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"setups": ("P+Q",)}, "unknown setup 'P\\+Q'"),
-        ({"scratch_budgets": (0,)}, "scratch budgets must be positive"),
-        ({"layout_seeds": ()}, "layout_seeds must not be empty"),
+        ({"setups": ("P+Q",)}, "setup must be one of .*got 'P\\+Q'"),
+        ({"scratch_budgets": (0,)}, "scratch budgets .* must be a positive integer"),
+        ({"layout_seeds": ()}, "layout_seeds must be a non-empty tuple"),
         ({"protocols": ("sideways",)}, "protocol must be one of"),
         ({"sizes": (12,)}, "size must be one of"),
-        ({"offline_algos": ("dqn",)}, "offline algos must be among"),
+        ({"offline_algos": ("dqn",)}, "offline algo must be one of"),
+        ({"baselines": ("oracle",)}, "baseline must be one of"),
+        ({"layout_seeds": (1, 1)}, "must not repeat"),
     ],
 )
 def test_bad_configuration_fails_before_any_work(kwargs, message):
@@ -66,5 +69,5 @@ def test_unknown_suite_and_cli_errors(tmp_path, capsys):
         suite_config("huge")
     out = tmp_path / "never"
     assert main(["benchmark", "--setups", "P+Q", "--out", str(out)]) == 2
-    assert "unknown setup" in capsys.readouterr().err
+    assert "setup must be one of" in capsys.readouterr().err
     assert not out.exists()

@@ -1,0 +1,203 @@
+"""The stages of ``LeverComposedPolicy.from_library``, each a function with its own test.
+
+``resolve_target`` (objective and layout) → ``retrieve`` (candidates per part of every
+split, cut by the strategy) → ``combinations`` → ``scoring_context`` + ``score_combinations``
+(each combination scored offline on the library's recorded transitions) → composition of
+the best one (``members_of``). None of them steps an environment.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lever_gym.envs.layout import Layout
+from lever_gym.envs.model import TabularModel
+from lever_gym.errors import ConfigError, LibraryError, RetrievalError
+from lever_gym.library.config import PolicyRecord
+from lever_gym.library.store import Library
+from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.objective import Objective
+from lever_gym.reuse.composition import ComposeConfig, Members
+from lever_gym.reuse.decompose import Part
+from lever_gym.reuse.explain import Combination
+from lever_gym.reuse.retrieval import candidates
+from lever_gym.reuse.scoring import SCORINGS, ScoringContext
+from lever_gym.train.tabular import key_index
+
+Candidates = dict[tuple[str, float], list[tuple[PolicyRecord, float]]]
+"""Per ``(block, γ)``, the retrieved records and their index scores, best first."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The objective and layout a composed policy is built for."""
+
+    objective: Objective
+    size: int
+    layout_seed: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One combination to score: a split, a library γ and one record per part."""
+
+    split: tuple[Part, ...]
+    gamma: float
+    records: tuple[PolicyRecord, ...]
+
+
+def resolve_target(
+    library: Library, objective: Any, size: int | None, layout_seed: int | None
+) -> Target:
+    """The objective, size and layout (env ids and envs also give the layout; a lone
+    layout in the library is the default)."""
+    target = Objective.parse(objective)
+    if isinstance(objective, gym.Env):
+        base = objective.unwrapped
+        size, layout_seed = _library_layout(library, base.layout)
+    elif isinstance(objective, str) and "LeverGrid-" in objective:
+        kwargs = gym.spec(objective.removeprefix("lever_gym:")).kwargs
+        size = kwargs["size"] if size is None else size
+        layout_seed = kwargs.get("layout_seed", 0) if layout_seed is None else layout_seed
+    layouts = library.layouts()
+    if size is None or layout_seed is None:
+        matching = [(n, s) for n, s in layouts if size in (None, n) and layout_seed in (None, s)]
+        if len(matching) != 1:
+            raise ConfigError(
+                "say which layout: give a size and a layout seed (or an env id); the library "
+                f"has {', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}."
+            )
+        size, layout_seed = matching[0]
+    if (size, layout_seed) not in layouts:
+        raise LibraryError(
+            f"the library has no {size}x{size} layout {layout_seed} (it has "
+            f"{', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}); build one for it first."
+        )
+    return Target(target, int(size), int(layout_seed))
+
+
+def _library_layout(library: Library, layout: Layout) -> tuple[int, int]:
+    for n, seed in library.layouts():
+        if n == layout.size and Layout.generate(n, seed) == layout:
+            return n, seed
+    raise LibraryError(
+        "the env's layout is not one of the library's generated layouts "
+        f"({library.layouts()}); build a library for it first."
+    )
+
+
+def retrieve(
+    library: Library,
+    target: Target,
+    split_list: list[tuple[Part, ...]],
+    gammas: list[float],
+    strategy: str,
+    k: int,
+    backend: str,
+) -> Candidates:
+    """Candidates of every block of every split at every γ, from the layout's index."""
+    index = library.layout_index(target.size, target.layout_seed, backend)
+    ranked: Candidates = {}
+    for split in split_list:
+        for part in split:
+            for g in gammas:
+                if (part.objective, g) not in ranked:
+                    ranked[part.objective, g] = candidates(
+                        library, index, part.objective, g, strategy, k
+                    )
+    return ranked
+
+
+def combinations(
+    split_list: list[tuple[Part, ...]], gammas: list[float], ranked: Candidates
+) -> list[Candidate]:
+    """Every combination of one candidate per part, per split and γ, in a fixed order."""
+    combos = [
+        Candidate(split, g, combo)
+        for split in split_list
+        for g in gammas
+        if all(ranked[p.objective, g] for p in split)
+        for combo in itertools.product(*[[r for r, _ in ranked[p.objective, g]] for p in split])
+    ]
+    if not combos:
+        raise RetrievalError(
+            "no gamma has candidates for every part of any split: "
+            + "; ".join(f"{b} (gamma {g:g}): {len(c)} candidate(s)" for (b, g), c in ranked.items())
+        )
+    return combos
+
+
+def members_of(
+    library: Library, model: TabularModel, records: list[PolicyRecord], factors: dict[str, float]
+) -> Members:
+    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor."""
+    qs, counts = [], []
+    for r in records:
+        q, visits = library.arrays(r)
+        qs.append(q if r.key == "state" else q[key_index(model, r.key)])
+        counts.append(visits)
+    return Members(tuple(qs), tuple(counts), np.array([factors[r.objective] for r in records]))
+
+
+def score_combinations(
+    context: ScoringContext,
+    combos: list[Candidate],
+    position: dict[str, int],
+    scoring: str,
+) -> list[Combination]:
+    """Every combination's offline rollout score (and predicted return when asked)."""
+    scored = []
+    for combo in combos:
+        members = np.array([position[r.id] for r in combo.records])
+        rollouts = context.rollouts(members)
+        scored.append(
+            Combination(
+                parts="+".join(p.objective for p in combo.split),
+                gamma=combo.gamma,
+                policies=tuple(r.id for r in combo.records),
+                rollout_return=float(rollouts.returns.mean()),
+                rollout_inside=float(rollouts.inside.mean()),
+                predicted_return=SCORINGS[scoring](context, members)
+                if scoring != "rollout"
+                else None,
+            )
+        )
+    return scored
+
+
+def scoring_context(
+    library: Library,
+    target: Target,
+    pool: list[PolicyRecord],
+    factors: dict[str, float],
+    config: ComposeConfig,
+    n_starts: int,
+    scoring: str,
+    backend: str,
+) -> ScoringContext:
+    """What every combination of the query shares: the layout's recorded data, the pool's
+    Q-values and counts, the scoring starts and (for ``predictor``) the predictor."""
+    model = library.model(pool[0])
+    emp = library.empirical(target.size, target.layout_seed)
+    index = library.layout_index(target.size, target.layout_seed, backend)
+    return ScoringContext(
+        model=model, empirical=emp, target=target.objective,
+        pool=members_of(library, model, pool, factors), config=config,
+        starts=scoring_starts(emp, model, n_starts, config.seed),
+        penalty=100.0 * float(np.abs(target.objective.vector).sum()),
+        predictor=library.predictor() if scoring == "predictor" else None,
+        canonical=index.canonical, embed_config=library.config.embed,
+    )  # fmt: skip
+
+
+def scoring_starts(emp: EmpiricalModel, model: TabularModel, n: int, seed: int) -> np.ndarray:
+    """The layout's start plus up to ``n - 1`` seeded episode starts recorded in the data."""
+    others = emp.starts[emp.starts != model.start_state]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(others, size=min(n - 1, len(others)), replace=False) if n > 1 else []
+    return np.concatenate([[model.start_state], np.sort(np.asarray(picked, dtype=np.int64))])

@@ -1,0 +1,82 @@
+"""The stages of from_library, one by one, on the default library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from lever_gym.errors import ConfigError, RetrievalError
+from lever_gym.library.store import Library
+from lever_gym.objective import Objective
+from lever_gym.reuse.composition import ComposeConfig
+from lever_gym.reuse.decompose import splits
+from lever_gym.reuse.pipeline import (
+    combinations,
+    resolve_target,
+    retrieve,
+    score_combinations,
+    scoring_context,
+    scoring_starts,
+)
+
+DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return Library.load(DEFAULT)
+
+
+def test_resolve_target_reads_ids_envs_and_explicit_layouts(lib):
+    t = resolve_target(lib, "LeverGrid-16x16-PathGold-v0", None, None)
+    assert (t.objective.name, t.size, t.layout_seed) == ("PathGold", 16, 0)
+    env = gym.make("LeverGrid-8x8-Lever-v0", layout_seed=2)
+    t = resolve_target(lib, env, None, None)
+    assert (t.objective.name, t.size, t.layout_seed) == ("Lever", 8, 2)
+    t = resolve_target(lib, [1, 0.5, 0, 0], 8, 1)
+    assert t.objective.weights == (1.0, 0.5, 0.0, 0.0) and (t.size, t.layout_seed) == (8, 1)
+    with pytest.raises(ConfigError, match="say which layout"):
+        resolve_target(lib, "PathGold", None, None)
+
+
+def test_retrieve_and_combine_stay_on_the_layout(lib):
+    target = resolve_target(lib, "path+gold+hazard", 8, 2)
+    split_list = splits(target.objective, {r.objective for r in lib}, parts="PG+H")
+    ranked = retrieve(lib, target, split_list, [0.99], "hybrid", 1, "annoy")
+    assert set(ranked) == {("PathGold", 0.99), ("Hazard", 0.99)}
+    assert all(len(c) == 1 and c[0][0].layout_seed == 2 for c in ranked.values())
+    combos = combinations(split_list, [0.99], ranked)
+    assert len(combos) == 1 and [r.objective for r in combos[0].records] == ["PathGold", "Hazard"]
+    with pytest.raises(RetrievalError, match="no gamma has candidates"):
+        combinations(split_list, [0.5], {("PathGold", 0.5): [], ("Hazard", 0.5): []})
+
+
+def test_scoring_starts_put_the_layout_start_first_and_are_seeded(lib):
+    emp = lib.empirical(8, 0)
+    model = lib.model(lib.filter(size=8, layout_seed=0)[0])
+    starts = scoring_starts(emp, model, 5, seed=3)
+    assert starts[0] == model.start_state and len(starts) == 5
+    np.testing.assert_array_equal(starts, scoring_starts(emp, model, 5, seed=3))
+    assert set(starts[1:]) <= set(emp.starts)
+
+
+def test_scores_come_from_recorded_data_only(lib, monkeypatch):
+    from lever_gym.envs.grid import LeverGridEnv
+
+    monkeypatch.setattr(LeverGridEnv, "step", lambda *a: pytest.fail("env.step called"))
+    target = resolve_target(lib, "PathGold", 8, 0)
+    split_list = splits(target.objective, {r.objective for r in lib}, parts="P+G")
+    ranked = retrieve(lib, target, split_list, [0.0], "exhaustive", 3, "exact")
+    combos = combinations(split_list, [0.0], ranked)
+    pool = list({r.id: r for c in combos for r in c.records}.values())
+    position = {r.id: i for i, r in enumerate(pool)}
+    context = scoring_context(
+        lib, target, pool, {"Path": 1.0, "Gold": 1.0}, ComposeConfig(), 1, "rollout", "exact"
+    )
+    scored = score_combinations(context, combos, position, "rollout")
+    assert len(scored) == len(combos) == 4
+    assert all(np.isfinite(c.rollout_return) and 0 <= c.rollout_inside <= 1 for c in scored)
+    assert Objective.parse("PathGold") == target.objective

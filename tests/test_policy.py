@@ -1,0 +1,47 @@
+"""Every policy type implements the Policy protocol, agrees with itself, and pickles."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lever_gym.eval.baselines import RandomPolicy
+from lever_gym.library.store import Library
+from lever_gym.mdp.solve import solve
+from lever_gym.policy import Policy
+from lever_gym.reuse.composed import LeverComposedPolicy
+
+DEFAULT = Path(__file__).resolve().parents[1] / "datasets"
+
+
+@pytest.fixture(scope="module")
+def policies():
+    lib = Library.load(DEFAULT)
+    env_id = "LeverGrid-8x8-PathGoldHazard-v0"
+    return {
+        "tabular": lib.policy(lib.filter(size=8, layout_seed=0)[0]),
+        "exact": solve(env_id, 0.99),
+        "composed": LeverComposedPolicy.from_library(lib, env_id, layout_seed=0),
+    }
+
+
+@pytest.mark.parametrize("kind", ["tabular", "exact", "composed"])
+def test_policy_protocol_pickle_and_copies(policies, kind):
+    policy = policies[kind]
+    assert isinstance(policy, Policy)
+    model = policy.model
+    obs = model.observe(np.arange(0, model.n_states, 7))
+    batch = np.asarray(policy.predict(obs))
+    assert [policy(o) for o in obs] == batch.tolist()
+    for other in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
+        np.testing.assert_array_equal(other.predict(obs), batch)
+
+
+def test_random_policy_is_a_seeded_policy():
+    a, b = RandomPolicy(3), RandomPolicy(3)
+    assert isinstance(a, Policy)
+    np.testing.assert_array_equal(a.predict(np.zeros((5, 21))), b.predict(np.zeros((5, 21))))
