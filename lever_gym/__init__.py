@@ -3,7 +3,15 @@
 ``import lever_gym`` registers every ``LeverGrid-{8x8,16x16,32x32}-{Objective}-v0`` id.
 """
 
-from lever_gym.envs import ENV_IDS, Layout, LeverGridEnv, env_id, register_envs
+from lever_gym.envs import (
+    ENV_IDS,
+    Layout,
+    LeverGridEnv,
+    RandomLeverGridEnv,
+    env_id,
+    random_id,
+    register_envs,
+)
 from lever_gym.errors import (
     ConfigError,
     LayoutError,
@@ -58,6 +66,7 @@ __all__ = [
     "Library",
     "LibraryError",
     "PolicyRecord",
+    "RandomLeverGridEnv",
     "RetrievalError",
     "Solution",
     "TabularPolicy",
@@ -69,6 +78,7 @@ __all__ = [
     "objective_name",
     "optimal_return",
     "parse_objective",
+    "random_id",
     "solve",
     "to_d3rlpy",
 ]

@@ -3,15 +3,18 @@
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import PRESETS, Layout
 from lever_gym.envs.model import TabularModel, model_for
-from lever_gym.envs.registration import ENV_IDS, env_id, register_envs
+from lever_gym.envs.random_grid import RandomLeverGridEnv
+from lever_gym.envs.registration import ENV_IDS, env_id, random_id, register_envs
 
 __all__ = [
     "ENV_IDS",
     "PRESETS",
     "Layout",
     "LeverGridEnv",
+    "RandomLeverGridEnv",
     "TabularModel",
     "env_id",
     "model_for",
+    "random_id",
     "register_envs",
 ]

@@ -1,13 +1,17 @@
-"""Registration of every ``LeverGrid-{size}x{size}-{Objective}-v0`` id, from one table."""
+"""Registration of every LeverGrid id, from one table."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
 from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, PRESETS
+from lever_gym.envs.random_grid import DEFAULT_LAYOUT_SEEDS
 from lever_gym.objectives import OBJECTIVE_NAMES
 
 ENTRY_POINT = "lever_gym.envs.grid:LeverGridEnv"
+RANDOM_ENTRY_POINT = "lever_gym.envs.random_grid:RandomLeverGridEnv"
 
 
 def env_id(size: int, objective: str) -> str:
@@ -20,28 +24,47 @@ def detour_id(objective: str) -> str:
     return f"LeverGrid-16x16-Detour-{objective}-v0"
 
 
-ENV_IDS: tuple[str, ...] = tuple(env_id(n, o) for n in PRESETS for o in OBJECTIVE_NAMES) + tuple(
-    detour_id(o) for o in OBJECTIVE_NAMES
-)
-"""Every registered id: sizes 8, 16, 32 times the 15 named objectives, then the 15 on the
-16x16 detour layout."""
+def random_id(size: int, objective: str) -> str:
+    """The id of ``objective`` on a new generated ``size`` × ``size`` layout every episode."""
+    return f"LeverGrid-Random-{size}x{size}-{objective}-v0"
 
 
-def _table() -> list[tuple[str, int, str, int]]:
-    """``(id, size, objective, layout_seed)`` of every registered id, in ``ENV_IDS`` order."""
-    table = [(env_id(n, o), n, o, 0) for n in PRESETS for o in OBJECTIVE_NAMES]
-    return table + [(detour_id(o), 16, o, DETOUR_LAYOUT_SEED) for o in OBJECTIVE_NAMES]
+def _table() -> list[tuple[str, str, dict[str, Any]]]:
+    """``(id, entry_point, kwargs)`` of every registered id, in ``ENV_IDS`` order."""
+    table = [
+        (env_id(n, o), ENTRY_POINT, {"objective": o, "size": n, "layout_seed": 0})
+        for n in PRESETS
+        for o in OBJECTIVE_NAMES
+    ]
+    table += [
+        (detour_id(o), ENTRY_POINT, {"objective": o, "size": 16, "layout_seed": DETOUR_LAYOUT_SEED})
+        for o in OBJECTIVE_NAMES
+    ]
+    return table + [
+        (
+            random_id(n, o),
+            RANDOM_ENTRY_POINT,
+            {"objective": o, "size": n, "layout_seeds": list(DEFAULT_LAYOUT_SEEDS)},
+        )
+        for n in PRESETS
+        for o in OBJECTIVE_NAMES
+    ]
+
+
+ENV_IDS: tuple[str, ...] = tuple(eid for eid, _, _ in _table())
+"""Every registered id: sizes 8, 16, 32 times the 15 named objectives, the 15 on the 16x16
+detour layout, then the 45 randomised-world ids (a new layout every episode)."""
 
 
 def register_envs() -> None:
     """Register every id in ``ENV_IDS`` (idempotent)."""
-    for eid, size, objective, layout_seed in _table():
+    for eid, entry_point, kwargs in _table():
         if eid not in registry:
             register(
                 id=eid,
-                entry_point=ENTRY_POINT,
-                max_episode_steps=size * size,
-                kwargs={"objective": objective, "size": size, "layout_seed": layout_seed},
+                entry_point=entry_point,
+                max_episode_steps=kwargs["size"] ** 2,
+                kwargs=kwargs,
             )
 
 
@@ -61,8 +84,13 @@ def environments_table() -> str:
         size, objective = spec.kwargs["size"], spec.kwargs["objective"]
         w = ", ".join(f"{x:g}" for x in objective_weights(objective))
         dim = 2 * size + 1 + PRESETS[size].gold
+        if "layout_seeds" in spec.kwargs:
+            lo, hi = spec.kwargs["layout_seeds"]
+            seed = f"random in [{lo}, {hi})"
+        else:
+            seed = spec.kwargs["layout_seed"]
         lines.append(
-            f"| `{eid}` | {size}x{size} | {spec.kwargs['layout_seed']} | {objective} | ({w}) | "
+            f"| `{eid}` | {size}x{size} | {seed} | {objective} | ({w}) | "
             f"{spec.max_episode_steps} | {dim} |"
         )
     return "\n".join(lines) + "\n"
