@@ -38,6 +38,7 @@ _LAZY = {
     "TabularPolicy": "lever_gym.policies",
     "TrainConfig": "lever_gym.train",
     "LeverComposedPolicy": "lever_gym.composed",
+    "LeverGridVectorEnv": "lever_gym.envs.vector",
     "to_d3rlpy": "lever_gym.data",
 }
 
@@ -62,6 +63,7 @@ __all__ = [
     "LayoutError",
     "LeverComposedPolicy",
     "LeverGridEnv",
+    "LeverGridVectorEnv",
     "LeverGymError",
     "Library",
     "LibraryError",

@@ -6,6 +6,9 @@ from lever_gym.envs.model import TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.registration import ENV_IDS, env_id, random_id, register_envs
 
+# LeverGridVectorEnv (lever_gym.envs.vector) loads numba; import it from there, or through
+# gym.make_vec, which loads it on demand.
+
 __all__ = [
     "ENV_IDS",
     "PRESETS",

@@ -1,4 +1,10 @@
-"""Registration of every LeverGrid id, from one table."""
+"""Registration of every LeverGrid id, from one table.
+
+Every id has the vector entry point ``LeverGridVectorEnv``, so ``gym.make_vec(id, num_envs=N)``
+(``vectorization_mode=None`` picks the vector entry point in gymnasium 1.0) builds the native
+batched env; ``vectorization_mode="sync"`` still builds a ``SyncVectorEnv`` of ``gym.make``
+envs, with identical results.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from lever_gym.objectives import OBJECTIVE_NAMES
 
 ENTRY_POINT = "lever_gym.envs.grid:LeverGridEnv"
 RANDOM_ENTRY_POINT = "lever_gym.envs.random_grid:RandomLeverGridEnv"
+VECTOR_ENTRY_POINT = "lever_gym.envs.vector:LeverGridVectorEnv"
 
 
 def env_id(size: int, objective: str) -> str:
@@ -63,6 +70,7 @@ def register_envs() -> None:
             register(
                 id=eid,
                 entry_point=entry_point,
+                vector_entry_point=VECTOR_ENTRY_POINT,
                 max_episode_steps=kwargs["size"] ** 2,
                 kwargs=kwargs,
             )

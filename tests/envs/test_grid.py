@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 
 import lever_gym
 from lever_gym.envs.grid import LeverGridEnv
-from lever_gym.envs.registration import ENTRY_POINT
+from lever_gym.envs.registration import ENTRY_POINT, VECTOR_ENTRY_POINT
 from lever_gym.errors import ConfigError, LayoutError, UnknownObjectiveError
 from tests.conftest import TINY_LAYOUTS
 
@@ -44,6 +44,7 @@ def test_every_id_is_registered():
     assert sorted(s.id for s in ALL_SPECS) == sorted(lever_gym.ENV_IDS)
     assert len(lever_gym.ENV_IDS) == 105
     assert len(FIXED_SPECS) == 60
+    assert all(s.vector_entry_point == VECTOR_ENTRY_POINT for s in ALL_SPECS)
 
 
 @pytest.mark.parametrize("spec", FIXED_SPECS, ids=[s.id for s in FIXED_SPECS])
