@@ -27,6 +27,8 @@ _EXPORTS = {
     "UnknownObjectiveError": "lever_gym.errors",
     "Layout": "lever_gym.envs.layout",
     "LeverGridEnv": "lever_gym.envs.grid",
+    "RandomLeverGridEnv": "lever_gym.envs.random_grid",
+    "LeverGridVectorEnv": "lever_gym.envs.vector",
     "Solution": "lever_gym.mdp.solve",
     "solve": "lever_gym.mdp.solve",
     "optimal_return": "lever_gym.mdp.solve",

@@ -70,11 +70,13 @@ def weighted(components: np.ndarray, weights: Sequence[float] | np.ndarray) -> n
     return total
 
 
-def env_id(size: int, name: str, *, variant: str = "") -> str:
+def env_id(size: int, name: str, *, family: str = "", variant: str = "") -> str:
     """The registered id of objective ``name`` on ``size`` × ``size`` layouts
-    (``variant="Detour"`` names the designed failure-case layout)."""
+    (``family="Random"``: a new layout every episode; ``variant="Detour"``: the designed
+    failure-case layout)."""
+    head = f"{family}-" if family else ""
     middle = f"-{variant}" if variant else ""
-    return f"LeverGrid-{size}x{size}{middle}-{name}-v0"
+    return f"LeverGrid-{head}{size}x{size}{middle}-{name}-v0"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from lever_gym.library.store import Library
 
 def test_envs_lists_every_id(capsys):
     assert main(["envs"]) == 0
-    assert len(capsys.readouterr().out.split()) == 60
+    assert len(capsys.readouterr().out.split()) == 105
 
 
 def test_solve_prints_the_optimum(capsys):

@@ -99,18 +99,22 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
                 f"render_mode must be one of {self.metadata['render_modes']} or None; "
                 f"got {render_mode!r}."
             )
-        self.layout = grid
         self.random_start = checks.boolean(random_start, "random_start")
         self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode
-        self._model = model_for(grid, self.shaping)
-        self._floor = grid.start_cells()
-        self._starts = self._floor if self.random_start else (grid.start,)
+        self._use_layout(grid)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.observation_space = gym.spaces.Box(
             0.0, 1.0, shape=(self._model.obs_dim,), dtype=np.float32
         )
         self._state = self._model.start_state
+
+    def _use_layout(self, grid: Layout) -> None:
+        """Play on ``grid`` from now on: its cached model and start cells (spaces unchanged)."""
+        self.layout = grid
+        self._model = model_for(grid, self.shaping)
+        self._floor = grid.start_cells()
+        self._starts = self._floor if self.random_start else (grid.start,)
 
     @property
     def model(self) -> TabularModel:

@@ -1,39 +1,71 @@
-"""Registration of every LeverGrid id, from one table."""
+"""Registration of every LeverGrid id, from one table.
+
+Every id has the vector entry point ``LeverGridVectorEnv``, so ``gym.make_vec(id, num_envs=N)``
+(``vectorization_mode=None`` picks the vector entry point in gymnasium 1.0) builds the native
+batched env; ``vectorization_mode="sync"`` still builds a ``SyncVectorEnv`` of ``gym.make``
+envs, with identical results.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
 from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, PRESETS, preset_obs_dim
+from lever_gym.envs.random_grid import DEFAULT_LAYOUT_SEEDS
 from lever_gym.objective import OBJECTIVE_NAMES, Objective, env_id
 
 ENTRY_POINT = "lever_gym.envs.grid:LeverGridEnv"
+RANDOM_ENTRY_POINT = "lever_gym.envs.random_grid:RandomLeverGridEnv"
+VECTOR_ENTRY_POINT = "lever_gym.envs.vector:LeverGridVectorEnv"
 DETOUR = "Detour"
+RANDOM = "Random"
 
 
-def _table() -> list[tuple[str, int, str, int]]:
-    """``(id, size, objective, layout_seed)`` of every registered id, in ``ENV_IDS`` order:
-    the generated sizes times the named objectives, then the named objectives on the
-    designed failure-case layout (16x16, ``DETOUR_LAYOUT_SEED``)."""
-    table = [(env_id(n, o), n, o, 0) for n in PRESETS for o in OBJECTIVE_NAMES]
+def _table() -> list[tuple[str, str, dict[str, Any]]]:
+    """``(id, entry_point, kwargs)`` of every registered id, in ``ENV_IDS`` order: the
+    generated sizes times the named objectives, the named objectives on the designed
+    failure-case layout (16x16, ``DETOUR_LAYOUT_SEED``), then the randomised worlds."""
+    table = [
+        (env_id(n, o), ENTRY_POINT, {"objective": o, "size": n, "layout_seed": 0})
+        for n in PRESETS
+        for o in OBJECTIVE_NAMES
+    ]
+    table += [
+        (
+            env_id(16, o, variant=DETOUR),
+            ENTRY_POINT,
+            {"objective": o, "size": 16, "layout_seed": DETOUR_LAYOUT_SEED},
+        )
+        for o in OBJECTIVE_NAMES
+    ]
     return table + [
-        (env_id(16, o, variant=DETOUR), 16, o, DETOUR_LAYOUT_SEED) for o in OBJECTIVE_NAMES
+        (
+            env_id(n, o, family=RANDOM),
+            RANDOM_ENTRY_POINT,
+            {"objective": o, "size": n, "layout_seeds": list(DEFAULT_LAYOUT_SEEDS)},
+        )
+        for n in PRESETS
+        for o in OBJECTIVE_NAMES
     ]
 
 
-ENV_IDS: tuple[str, ...] = tuple(row[0] for row in _table())
-"""Every registered id."""
+ENV_IDS: tuple[str, ...] = tuple(eid for eid, _, _ in _table())
+"""Every registered id: sizes 8, 16, 32 times the 15 named objectives, the 15 on the 16x16
+detour layout, then the 45 randomised-world ids (a new layout every episode)."""
 
 
 def register_envs() -> None:
     """Register every id in ``ENV_IDS`` (idempotent)."""
-    for eid, size, objective, layout_seed in _table():
+    for eid, entry_point, kwargs in _table():
         if eid not in registry:
             register(
                 id=eid,
-                entry_point=ENTRY_POINT,
-                max_episode_steps=size * size,
-                kwargs={"objective": objective, "size": size, "layout_seed": layout_seed},
+                entry_point=entry_point,
+                vector_entry_point=VECTOR_ENTRY_POINT,
+                max_episode_steps=kwargs["size"] ** 2,
+                kwargs=kwargs,
             )
 
 
@@ -44,10 +76,16 @@ def environments_table() -> str:
         "| max steps | obs dim |",
         "|---|---|---|---|---|---|---|",
     ]
-    for eid, size, objective, layout_seed in _table():
+    for eid, _, kwargs in _table():
+        size, objective = kwargs["size"], kwargs["objective"]
         w = ", ".join(f"{x:g}" for x in Objective.named(objective).weights)
+        if "layout_seeds" in kwargs:
+            lo, hi = kwargs["layout_seeds"]
+            seed = f"random in [{lo}, {hi})"
+        else:
+            seed = kwargs["layout_seed"]
         lines.append(
-            f"| `{eid}` | {size}x{size} | {layout_seed} | {objective} | ({w}) | "
+            f"| `{eid}` | {size}x{size} | {seed} | {objective} | ({w}) | "
             f"{size * size} | {preset_obs_dim(size)} |"
         )
     return "\n".join(lines) + "\n"

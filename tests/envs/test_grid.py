@@ -14,6 +14,7 @@ from gymnasium.utils.env_checker import check_env
 
 import lever_gym
 from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.registration import ENTRY_POINT, VECTOR_ENTRY_POINT
 from lever_gym.errors import ConfigError, LayoutError, UnknownObjectiveError
 from tests.conftest import TINY_LAYOUTS
 
@@ -22,6 +23,8 @@ ALL_SPECS = [
     for s in gym.registry.values()
     if isinstance(s.entry_point, str) and s.entry_point.startswith("lever_gym.")
 ]
+FIXED_SPECS = [s for s in ALL_SPECS if s.entry_point == ENTRY_POINT]
+"""The ids on one layout; the random-world ids are checked in test_random_grid.py."""
 
 
 def rollout(env, seed, steps=120):
@@ -39,10 +42,12 @@ def rollout(env, seed, steps=120):
 
 def test_every_id_is_registered():
     assert sorted(s.id for s in ALL_SPECS) == sorted(lever_gym.ENV_IDS)
-    assert len(lever_gym.ENV_IDS) == 60
+    assert len(lever_gym.ENV_IDS) == 105
+    assert len(FIXED_SPECS) == 60
+    assert all(s.vector_entry_point == VECTOR_ENTRY_POINT for s in ALL_SPECS)
 
 
-@pytest.mark.parametrize("spec", ALL_SPECS, ids=[s.id for s in ALL_SPECS])
+@pytest.mark.parametrize("spec", FIXED_SPECS, ids=[s.id for s in FIXED_SPECS])
 def test_env_contract(spec):
     env = gym.make(spec.id)
     base = env.unwrapped

@@ -1,0 +1,94 @@
+"""``RandomLeverGridEnv``: LeverGrid on a newly generated layout every episode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.layout import Layout, check_size
+from lever_gym.errors import ConfigError
+
+DEFAULT_LAYOUT_SEEDS = (0, 1000)
+"""The half-open range ``[lo, hi)`` of layout seeds the registered random-world ids draw from."""
+
+
+def check_layout_seeds(layout_seeds: object) -> tuple[int, int]:
+    """Validate ``layout_seeds``: two integers ``lo < hi`` with ``0 <= lo`` and ``hi <= 2**63``."""
+    ok = (
+        isinstance(layout_seeds, Sequence | np.ndarray)
+        and not isinstance(layout_seeds, str)
+        and len(layout_seeds) == 2
+        and all(isinstance(x, int | np.integer) and not isinstance(x, bool) for x in layout_seeds)
+    )
+    if ok:
+        lo, hi = (int(x) for x in layout_seeds)
+        ok = 0 <= lo < hi <= 2**63
+    if not ok:
+        raise ConfigError(
+            "layout_seeds must be a list of two integers [lo, hi) with 0 <= lo < hi <= 2**63 "
+            f"(the range new layouts are drawn from); got {layout_seeds!r}."
+        )
+    return lo, hi
+
+
+class RandomLeverGridEnv(LeverGridEnv):
+    """LeverGrid whose every ``reset`` generates a new layout (a randomised world).
+
+    The layout is ``Layout.generate(size, s)`` with ``s`` drawn from the reset's ``np_random``
+    in ``[lo, hi)`` of ``layout_seeds``, before the start cell is drawn (``random_start``).
+    Reward, dynamics, spaces and the other arguments are those of ``LeverGridEnv``; the
+    observation shape depends on ``size`` only (the generator's gold count is fixed per size).
+    ``info["layout_seed"]`` holds the seed of the current layout, on reset and step. Before the
+    first reset the env holds the layout of seed ``lo``.
+
+    Each new layout costs a tabular model build (``model_for``, cached for the last 8 layouts):
+    about 3 ms on 8x8, 0.2 s on 16x16 and 0.7 s on 32x32; a narrow ``layout_seeds`` range
+    keeps resets cached.
+    """
+
+    def __init__(
+        self,
+        objective: str = "PathGoldHazardLever",
+        *,
+        size: int = 16,
+        layout_seeds: Sequence[int] = DEFAULT_LAYOUT_SEEDS,
+        weights: list[float] | None = None,
+        random_start: bool = False,
+        shaping: bool = True,
+        render_mode: str | None = None,
+    ) -> None:
+        lo, hi = check_layout_seeds(layout_seeds)
+        super().__init__(
+            objective,
+            size=check_size(size),
+            layout_seed=lo,
+            weights=weights,
+            random_start=random_start,
+            shaping=shaping,
+            render_mode=render_mode,
+        )
+        self.layout_seeds = (lo, hi)
+        self.layout_seed = lo
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draw a layout seed, then start an episode on its layout as ``LeverGridEnv`` does."""
+        gym.Env.reset(self, seed=seed)
+        self.layout_seed = int(self.np_random.integers(*self.layout_seeds))
+        self._use_layout(Layout.generate(self.layout.size, self.layout_seed))
+        obs, info = super().reset(options=options)
+        info["layout_seed"] = self.layout_seed
+        return obs, info
+
+    def step(
+        self, action: int | np.integer
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """``LeverGridEnv.step`` with the current ``layout_seed`` in the info."""
+        obs, reward, terminated, truncated, info = super().step(action)
+        info["layout_seed"] = self.layout_seed
+        return obs, reward, terminated, truncated, info

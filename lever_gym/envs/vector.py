@@ -1,0 +1,363 @@
+"""``LeverGridVectorEnv``: N LeverGrid envs stepped together by one numba kernel.
+
+It returns exactly what ``gym.make_vec(id, num_envs=N, vectorization_mode="sync")`` returns
+in gymnasium 1.0 under the same seeds and actions: observations, rewards, terminations,
+truncations (the ``TimeLimit`` at ``max_episode_steps``), the infos with their ``_key`` masks,
+and next-step autoreset (the step after an episode ends returns the reset observation and
+info, reward 0, ``terminated`` and ``truncated`` False). The transition, reward and
+observation of every env are computed in one compiled call on the tabular model; Python only
+draws random starts and random layouts at resets, from one ``np_random`` per env seeded as
+``SyncVectorEnv`` seeds its sub-envs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector.utils import batch_space
+
+import lever_gym.checks as checks
+from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.layout import Layout
+from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
+from lever_gym.envs.random_grid import RandomLeverGridEnv
+from lever_gym.envs.render import render_ansi, render_rgb
+from lever_gym.envs.vector_kernels import first_invalid, observe_all, step_envs
+from lever_gym.errors import ConfigError
+from lever_gym.objective import N_COMPONENTS
+
+
+@dataclass(frozen=True, eq=False)
+class _World:
+    """A layout in use: its model and the floor cells random starts are drawn from."""
+
+    model: TabularModel
+    floor: tuple[int, ...]
+    layout_seed: int
+
+
+class LeverGridVectorEnv(gym.vector.VectorEnv):
+    """``num_envs`` LeverGrid envs in one batched, compiled step (see the module docstring).
+
+    Arguments are those of ``LeverGridEnv`` (or, with ``layout_seeds``, of
+    ``RandomLeverGridEnv``: every env draws its own layout at each reset), plus
+    ``max_episode_steps`` (default ``size**2``, as the registered specs set it). Random worlds
+    keep one tabular model per distinct layout in use (at most ``min(num_envs, hi - lo)``;
+    about 20 MiB each on 16x16, 82 MiB on 32x32, as many as ``SyncVectorEnv`` holds) and step
+    one kernel call per layout.
+
+    Spaces, seeding and autoreset follow ``SyncVectorEnv``: ``reset(seed=s)`` seeds env ``i``
+    with ``s + i``, ``reset(seed=[...])`` one seed per env, ``reset()`` continues each env's
+    generator; ``options`` go to every env (``{"start_cell": c}``). ``render()`` returns one
+    frame per env. Unlike ``gym.make``'s ``OrderEnforcing``, ``step`` before ``reset`` is
+    allowed and starts every env from the layout's start, as the unwrapped env does.
+    Actions must be integers in ``0..3``, shape ``(num_envs,)``.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        objective: str = "PathGoldHazardLever",
+        *,
+        size: int | None = None,
+        layout_seed: int | None = None,
+        layout: str | None = None,
+        layout_seeds: Sequence[int] | None = None,
+        weights: list[float] | None = None,
+        random_start: bool = False,
+        shaping: bool = True,
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ConfigError(f"num_envs must be a positive integer; got {num_envs!r}.")
+        common = {
+            "weights": weights,
+            "random_start": random_start,
+            "shaping": shaping,
+            "render_mode": render_mode,
+        }
+        self._random_worlds = layout_seeds is not None
+        if self._random_worlds:
+            if layout is not None or layout_seed is not None:
+                raise ConfigError(
+                    "layout_seeds (a new generated layout every reset) excludes layout and "
+                    f"layout_seed; got layout_seeds={layout_seeds!r} with "
+                    f"layout_seed={layout_seed!r}, layout={'<map>' if layout else None}. "
+                    "Pass only one of them."
+                )
+            worlds = RandomLeverGridEnv(
+                objective, size=16 if size is None else size, layout_seeds=layout_seeds, **common
+            )
+            self.layout_seeds: tuple[int, int] | None = worlds.layout_seeds
+            first_seed = worlds.layout_seed
+            template: LeverGridEnv = worlds
+        else:
+            template = LeverGridEnv(
+                objective,
+                size=size,
+                layout_seed=0 if layout_seed is None else layout_seed,
+                layout=layout,
+                **common,
+            )
+            self.layout_seeds = None
+            first_seed = 0
+        size_ = template.layout.size
+        if max_episode_steps is None:
+            max_episode_steps = size_ * size_
+        if (
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, int | np.integer)
+            or max_episode_steps < 1
+        ):
+            raise ConfigError(
+                f"max_episode_steps must be a positive integer (the TimeLimit); "
+                f"got {max_episode_steps!r}."
+            )
+
+        self.num_envs = int(num_envs)
+        self.max_episode_steps = int(max_episode_steps)
+        self.weights = template.weights
+        self.objective = template.objective
+        self.random_start = template.random_start
+        self.shaping = template.shaping
+        self.render_mode = render_mode
+        self.metadata = dict(LeverGridEnv.metadata)
+        self.single_observation_space = template.observation_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.single_action_space = template.action_space
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+        n = self.num_envs
+        model = template.model
+        self._size, self._n_gold = size_, model.n_gold
+        self._obs_dim = model.obs_dim
+        self._w = np.array(self.weights, dtype=np.float64)
+        first = _World(model, template.layout.start_cells(), first_seed)
+        self._in_use: dict[int, _World] = {first_seed: first}
+        self._worlds = [first] * n
+        self._groups: list[tuple[_World, np.ndarray]] = [(first, np.arange(n, dtype=np.int64))]
+        self._world_seeds = np.full(n, first.layout_seed, dtype=np.int64)
+        self._states = np.full(n, model.start_state, dtype=np.int64)
+        self._restart = self._states.copy()
+        self._elapsed = np.zeros(n, dtype=np.int64)
+        self._autoreset = np.zeros(n, dtype=bool)
+        self._redraw = self.random_start or self._random_worlds
+        self._rngs: list[np.random.Generator | None] = [None] * n
+        self._rng_seeds: list[int | None] = [None] * n
+
+    # -- seeding -----------------------------------------------------------------------
+
+    @property
+    def np_random(self) -> tuple[np.random.Generator, ...]:
+        """Each env's generator (created from fresh entropy if never seeded), as
+        ``SyncVectorEnv.np_random`` returns them."""
+        return tuple(self._rng(i) for i in range(self.num_envs))
+
+    @property
+    def np_random_seed(self) -> tuple[int, ...]:
+        """The seed each env's generator came from."""
+        self.np_random  # noqa: B018  (creates missing generators and their seeds)
+        return tuple(int(s) for s in self._rng_seeds)  # type: ignore[arg-type]
+
+    def _rng(self, i: int) -> np.random.Generator:
+        """Env ``i``'s generator, made lazily like ``gym.Env.np_random``."""
+        rng = self._rngs[i]
+        if rng is None:
+            rng, self._rng_seeds[i] = seeding.np_random()
+            self._rngs[i] = rng
+        return rng
+
+    def _check_seeds(self, seed: object) -> list[int | None]:
+        """Per-env seeds: ``None`` for all, ``int`` -> ``seed + i``, or a list of ``num_envs``."""
+        n = self.num_envs
+        if seed is None:
+            return [None] * n
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+            checks.seed(seed, "seed")
+            return [int(seed) + i for i in range(n)]
+        if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) == n:
+            return [None if s is None else checks.seed(s, "seed") for s in seed]
+        raise ConfigError(
+            f"seed must be None, an integer (env i gets seed + i) or a list of {n} seeds "
+            f"(one per env, None allowed); got {seed!r}."
+        )
+
+    # -- worlds ------------------------------------------------------------------------
+
+    def _world(self, layout_seed: int) -> _World:
+        """The world of ``layout_seed``, shared by every env that drew it."""
+        world = self._in_use.get(layout_seed)
+        if world is None:
+            layout = Layout.generate(self._size, layout_seed)
+            world = _World(model_for(layout, self.shaping), layout.start_cells(), layout_seed)
+            self._in_use[layout_seed] = world
+        return world
+
+    def _regroup(self) -> None:
+        """Group envs by layout (one kernel call per group) and drop worlds no env uses."""
+        seeds = self._world_seeds
+        order = np.argsort(seeds, kind="stable")
+        cuts = np.flatnonzero(np.diff(seeds[order])) + 1
+        self._groups = [(self._worlds[int(g[0])], g) for g in np.split(order, cuts)]
+        self._in_use = {w.layout_seed: w for w, _ in self._groups}
+
+    def _draw_start(self, i: int, options: dict[str, Any] | None) -> int:
+        """Env ``i``'s next start state (its layout drawn first in random worlds), consuming
+        its generator exactly as ``LeverGridEnv.reset`` (``RandomLeverGridEnv.reset``) would."""
+        if self._random_worlds:
+            lo, hi = self.layout_seeds  # type: ignore[misc]
+            world = self._world(int(self._rng(i).integers(lo, hi)))
+            self._worlds[i] = world
+            self._world_seeds[i] = world.layout_seed
+        else:
+            world = self._worlds[i]
+        layout = world.model.layout
+        if options and "start_cell" in options:
+            start = options["start_cell"]
+            if start not in world.floor:
+                raise ConfigError(
+                    f"start_cell must be a floor cell reachable from the start (one of "
+                    f"layout.start_cells()); got {start!r} for env {i}."
+                )
+        elif self.random_start:
+            start = world.floor[int(self._rng(i).integers(len(world.floor)))]
+        else:
+            start = layout.start
+        return world.model.state(start, 0, (1 << self._n_gold) - 1)
+
+    # -- the Gymnasium API -------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every env (see the class docstring for ``seed`` and ``options``)."""
+        seeds = self._check_seeds(seed)
+        n = self.num_envs
+        starts = np.empty(n, dtype=np.int64)
+        try:
+            for i, s in enumerate(seeds):
+                if s is not None:
+                    self._rngs[i], self._rng_seeds[i] = seeding.np_random(s)
+                starts[i] = self._draw_start(i, options)
+        finally:
+            if self._random_worlds:
+                self._regroup()
+        self._states[:] = starts
+        self._elapsed[:] = 0
+        self._autoreset[:] = False
+        obs = np.empty((n, self._obs_dim), dtype=np.float32)
+        observe_all(self._states, self._size, self._n_gold, obs)
+        info = self._info(
+            self._states.copy(),
+            self._states >> (self._n_gold + 1),
+            np.zeros((n, N_COMPONENTS)),
+            np.zeros(n, dtype=bool),
+        )
+        return obs, info
+
+    def step(
+        self, actions: np.ndarray | Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every env, or reset those whose episode ended on the previous step."""
+        a = self._check_actions(actions)
+        if self._redraw and self._autoreset.any():
+            for i in np.flatnonzero(self._autoreset).tolist():
+                self._restart[i] = self._draw_start(i, None)
+            if self._random_worlds:
+                self._regroup()
+        n = self.num_envs
+        obs = np.empty((n, self._obs_dim), dtype=np.float32)
+        rewards = np.empty(n)
+        terms = np.empty(n, dtype=bool)
+        truncs = np.empty(n, dtype=bool)
+        states = np.empty(n, dtype=np.int64)
+        cells = np.empty(n, dtype=np.int64)
+        comps = np.empty((n, N_COMPONENTS))
+        success = np.empty(n, dtype=bool)
+        for world, idx in self._groups:
+            m = world.model
+            step_envs(
+                m.next_state,
+                m.components,
+                m.terminated,
+                self._w,
+                self.objective.weight("gold") != 0.0,
+                self.objective.weight("lever") != 0.0,
+                m.layout.exit,
+                self._size,
+                self._n_gold,
+                self.max_episode_steps,
+                idx,
+                a,
+                self._states,
+                self._elapsed,
+                self._autoreset,
+                self._restart,
+                obs,
+                rewards,
+                terms,
+                truncs,
+                states,
+                cells,
+                comps,
+                success,
+            )
+        return obs, rewards, terms, truncs, self._info(states, cells, comps, success)
+
+    def render(self) -> tuple[str | np.ndarray | None, ...]:
+        """One frame per env (ANSI text or RGB array per ``render_mode``; ``None`` without)."""
+        if self.render_mode == "ansi":
+            draw = render_ansi
+        elif self.render_mode == "rgb_array":
+            draw = render_rgb
+        else:
+            return (None,) * self.num_envs
+        return tuple(draw(w.model, int(s)) for w, s in zip(self._worlds, self._states, strict=True))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _check_actions(self, actions: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Actions as int64 of shape ``(num_envs,)``; ``ConfigError`` if not all in 0..3."""
+        a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        n = self.num_envs
+        if a.shape != (n,) or a.dtype.kind not in "iu":
+            raise ConfigError(
+                f"actions must be an integer array of shape ({n},), one action in "
+                f"0..{N_ACTIONS - 1} per env (as action_space.sample() gives); got "
+                f"shape {a.shape}, dtype {a.dtype}."
+            )
+        cast = a if a.dtype == np.int64 else a.astype(np.int64)
+        bad = first_invalid(cast, N_ACTIONS)
+        if bad >= 0:
+            raise ConfigError(
+                f"actions must be integers in 0..{N_ACTIONS - 1}; got {a[bad].item()!r} for "
+                f"env {bad}."
+            )
+        return cast
+
+    def _info(
+        self, states: np.ndarray, cells: np.ndarray, comps: np.ndarray, success: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The info dict as ``SyncVectorEnv`` builds it: each key with its ``_key`` mask (all
+        true: every env reports every key; one array, a row per mask, saves allocations)."""
+        masks = np.ones((5 if self._random_worlds else 4, self.num_envs), dtype=bool)
+        info = {
+            "state": states,
+            "_state": masks[0],
+            "cell": cells,
+            "_cell": masks[1],
+            "reward_components": comps,
+            "_reward_components": masks[2],
+            "is_success": success,
+            "_is_success": masks[3],
+        }
+        if self._random_worlds:
+            info["layout_seed"] = self._world_seeds.copy()
+            info["_layout_seed"] = masks[4]
+        return info
