@@ -11,7 +11,7 @@ from gymnasium.utils.seeding import np_random
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
-from lever_gym.mdp.empirical import visit_counts
+from lever_gym.mdp.empirical import EmpiricalModel, visit_counts
 from lever_gym.train.tabular import choose, start_states
 
 
@@ -49,6 +49,23 @@ class Episodes:
     def n_transitions(self) -> int:
         """Total number of steps."""
         return sum(len(a) for a in self.actions)
+
+    def empirical(self, model: TabularModel) -> EmpiricalModel:
+        """The transitions of these episodes as an empirical model of ``model``."""
+        states = np.concatenate([s[:-1] for s in self.states])
+        actions = np.concatenate(self.actions)
+        ended = [
+            np.arange(len(a)) == len(a) - 1 if done else np.zeros(len(a), dtype=bool)
+            for a, done in zip(self.actions, self.terminated, strict=True)
+        ]
+        return EmpiricalModel.from_arrays(
+            states,
+            actions,
+            np.concatenate([s[1:] for s in self.states]),
+            model.components[states, actions],
+            np.concatenate(ended),
+            np.array([s[0] for s in self.states], dtype=np.int64),
+        )
 
     def support(self, n_states: int) -> np.ndarray:
         """(n_states, N_ACTIONS) int32 visit counts of each state-action pair."""

@@ -120,6 +120,8 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
                 f"got {max_episode_steps!r}."
             )
 
+        self.template = template
+        """A single env with the layout (the first world) and objective of this vector env."""
         self.num_envs = int(num_envs)
         self.max_episode_steps = int(max_episode_steps)
         self.weights = template.weights

@@ -1,17 +1,17 @@
-"""Seeded evaluation of any policy in a LeverGrid env, with the statistics results need.
+"""Seeded evaluation of any policy in a LeverGrid env, normalised by exact references.
 
 ``evaluate`` runs the standard loop (``reset(seed=seed + i)``, act, step until terminated or
-truncated) for ``n_episodes`` and reports per-episode returns, per-component returns,
-success and length, and a summary: mean return with a 95% bootstrap confidence interval,
-success rate, normalised score (0 = a uniform random policy, 1 = the exact optimum, both
-run on the same seeded episodes), mean length, and, for a policy with ``covers`` (a
-``LeverComposedPolicy``), the fraction of its visited state-action pairs in its datasets.
+truncated) for ``n_episodes`` in an env id, an env or a vector env, and reports per-episode
+returns, per-component returns, success and length, and a summary: mean return with a 95%
+bootstrap interval over episodes, success rate, mean length, coverage (for a policy with
+``covers``), and the normalised score: 0 is the expected return of uniformly random actions
+and 1 the exact finite-horizon optimum (the best undiscounted return within the horizon),
+both computed exactly from each episode's start state. No policy can score above 1.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +20,12 @@ import gymnasium as gym
 import numpy as np
 
 import lever_gym.checks as checks
-from lever_gym.envs.model import N_ACTIONS
+from lever_gym.envs.grid import LeverGridEnv, lever_env
+from lever_gym.envs.model import TabularModel
+from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.errors import ConfigError
-from lever_gym.mdp.solve import solve
-from lever_gym.objective import N_COMPONENTS
+from lever_gym.mdp.horizon import optimal_values, random_values
+from lever_gym.objective import N_COMPONENTS, Objective
 from lever_gym.policy import Policy
 
 CONFIDENCE = 0.95
@@ -31,7 +33,7 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True, eq=False)
 class EvalResult:
-    """Per-episode outcomes and their summary."""
+    """Per-episode outcomes, the exact references of their starts, and their summary."""
 
     returns: np.ndarray
     components: np.ndarray
@@ -42,7 +44,9 @@ class EvalResult:
     """Per episode, the fraction of its state-action pairs in the policy's data."""
     ci: tuple[float, float]
     random_return: float
+    """Expected return of uniformly random actions from the episodes' starts (nan: skipped)."""
     optimal_return: float
+    """The exact finite-horizon optimum from the episodes' starts (nan: skipped)."""
 
     @property
     def mean_return(self) -> float:
@@ -51,7 +55,7 @@ class EvalResult:
 
     @property
     def normalised_score(self) -> float:
-        """``(mean - random) / (optimum - random)`` on the same episodes."""
+        """``(mean - random) / (optimum - random)`` over the same starts."""
         span = self.optimal_return - self.random_return
         return float((self.mean_return - self.random_return) / span) if span else float("nan")
 
@@ -66,7 +70,7 @@ class EvalResult:
             "normalised_score": self.normalised_score,
             "mean_length": float(self.lengths.mean()),
             "coverage": float(np.nanmean(self.coverage))
-            if self.coverage is not None
+            if self.coverage is not None and np.isfinite(self.coverage).any()
             else float("nan"),
         }
 
@@ -79,6 +83,16 @@ class EvalResult:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class _Episodes:
+    returns: np.ndarray
+    components: np.ndarray
+    success: np.ndarray
+    lengths: np.ndarray
+    starts: np.ndarray
+    pairs: list[list[tuple[int, int]]]
+
+
 def bootstrap_ci(values: np.ndarray, seed: int, resamples: int = 2000) -> tuple[float, float]:
     """Percentile bootstrap 95% interval of the mean (seeded)."""
     rng = np.random.default_rng(seed)
@@ -86,6 +100,15 @@ def bootstrap_ci(values: np.ndarray, seed: int, resamples: int = 2000) -> tuple[
     means = values[idx].mean(axis=1)
     tail = (1 - CONFIDENCE) / 2 * 100
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+@functools.lru_cache(maxsize=32)
+def reference_values(
+    model: TabularModel, objective: Objective, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(random, optimal)`` finite-horizon values of every state (cached per model,
+    objective and horizon)."""
+    return random_values(model, objective, horizon), optimal_values(model, objective, horizon)
 
 
 def as_action_fn(policy: Policy | Callable[[np.ndarray], int]) -> Callable[[np.ndarray], int]:
@@ -100,121 +123,138 @@ def as_action_fn(policy: Policy | Callable[[np.ndarray], int]) -> Callable[[np.n
     )
 
 
-def run_episodes(
-    act: Callable[[np.ndarray], int],
-    env_id: str,
-    n_episodes: int,
-    seed: int,
-    env_kwargs: dict[str, Any],
-    record_pairs: bool = False,
-) -> tuple[np.ndarray, ...]:
-    """Returns, components, success, lengths (and visited pairs) of seeded episodes."""
-    env = gym.make(env_id, **env_kwargs)
-    returns = np.zeros(n_episodes)
-    comps = np.zeros((n_episodes, N_COMPONENTS))
-    success = np.zeros(n_episodes, dtype=bool)
-    lengths = np.zeros(n_episodes, dtype=np.int64)
-    pairs: list[list[tuple[int, int]]] = []
-    for i in range(n_episodes):
+def _run_single(act: Callable, env: gym.Env, n: int, seed: int, horizon: int, record: bool):
+    out = _Episodes(
+        np.zeros(n), np.zeros((n, N_COMPONENTS)), np.zeros(n, dtype=bool),
+        np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), [],
+    )  # fmt: skip
+    for i in range(n):
         obs, info = env.reset(seed=seed + i)
-        visited = []
-        done = False
+        out.starts[i] = info["state"]
+        visited, done = [], False
         while not done:
             action = act(obs)
-            if record_pairs:
+            if record:
                 visited.append((info["state"], action))
             obs, reward, terminated, truncated, info = env.step(action)
-            returns[i] += reward
-            comps[i] += info["reward_components"]
-            lengths[i] += 1
-            done = terminated or truncated
-        success[i] = info["is_success"]
-        pairs.append(visited)
-    env.close()
-    return returns, comps, success, lengths, pairs
+            out.returns[i] += reward
+            out.components[i] += info["reward_components"]
+            out.lengths[i] += 1
+            done = terminated or truncated or out.lengths[i] >= horizon
+        out.success[i] = info["is_success"]
+        out.pairs.append(visited)
+    return out
 
 
-def run_vector_episodes(
-    policy: Any, env_id: str, n_episodes: int, seed: int, num_envs: int, env_kwargs: dict[str, Any]
-) -> tuple[np.ndarray, ...]:
-    """The same episodes as ``run_episodes``, stepped ``num_envs`` at a time in a
-    ``gym.make_vec`` env with ``policy.predict`` on observation batches."""
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
-    returns = np.zeros(n_episodes)
-    comps = np.zeros((n_episodes, N_COMPONENTS))
-    success = np.zeros(n_episodes, dtype=bool)
-    lengths = np.zeros(n_episodes, dtype=np.int64)
-    pairs: list[list[tuple[int, int]]] = [[] for _ in range(n_episodes)]
-    for first in range(0, n_episodes, num_envs):
-        ids = np.arange(first, min(first + num_envs, n_episodes))
-        seeds = [seed + int(i) for i in ids] + [seed] * (num_envs - len(ids))
-        obs, info = envs.reset(seed=seeds)
-        live = np.zeros(num_envs, dtype=bool)
-        live[: len(ids)] = True
+def _run_vector(policy: Any, envs: gym.vector.VectorEnv, n: int, seed: int, horizon: int):
+    k = envs.num_envs
+    out = _Episodes(
+        np.zeros(n), np.zeros((n, N_COMPONENTS)), np.zeros(n, dtype=bool),
+        np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), [[] for _ in range(n)],
+    )  # fmt: skip
+    for first in range(0, n, k):
+        ids = np.arange(first, min(first + k, n))
+        obs, info = envs.reset(seed=[seed + int(i) for i in ids] + [seed] * (k - len(ids)))
+        out.starts[ids] = info["state"][: len(ids)]
+        live = np.arange(k) < len(ids)
         while live.any():
             actions = np.asarray(policy.predict(obs), dtype=np.int64)
             for j in np.flatnonzero(live):
-                pairs[ids[j]].append((int(info["state"][j]), int(actions[j])))
+                out.pairs[ids[j]].append((int(info["state"][j]), int(actions[j])))
             obs, reward, terminated, truncated, info = envs.step(actions)
             for j in np.flatnonzero(live):
-                returns[ids[j]] += reward[j]
-                comps[ids[j]] += info["reward_components"][j]
-                lengths[ids[j]] += 1
-                if terminated[j] or truncated[j]:
-                    success[ids[j]] = info["is_success"][j]
+                out.returns[ids[j]] += reward[j]
+                out.components[ids[j]] += info["reward_components"][j]
+                out.lengths[ids[j]] += 1
+                if terminated[j] or truncated[j] or out.lengths[ids[j]] >= horizon:
+                    out.success[ids[j]] = info["is_success"][j]
                     live[j] = False
-    envs.close()
-    return returns, comps, success, lengths, pairs
-
-
-@functools.lru_cache(maxsize=256)
-def reference_returns(
-    env_id: str, n_episodes: int, seed: int, kwargs_json: str
-) -> tuple[float, float]:
-    """Mean returns of a uniform random policy and of the exact optimum (γ = 0.99) on the
-    seeded episodes of ``evaluate``."""
-    env_kwargs = json.loads(kwargs_json)
-    optimum = solve(env_id, 0.99, **env_kwargs)
-    rng = np.random.default_rng(seed)
-    random_returns = run_episodes(
-        lambda obs: int(rng.integers(N_ACTIONS)), env_id, n_episodes, seed, env_kwargs
-    )[0]
-    optimal_returns = run_episodes(optimum, env_id, n_episodes, seed, env_kwargs)[0]
-    return float(random_returns.mean()), float(optimal_returns.mean())
+    return out
 
 
 def evaluate(
     policy: Policy | Callable[[np.ndarray], int],
-    env_id: str,
+    env: str | gym.Env | gym.vector.VectorEnv,
     n_episodes: int = 100,
     seed: int = 0,
     *,
     num_envs: int = 1,
+    reference: bool = True,
     **env_kwargs: Any,
 ) -> EvalResult:
     """Evaluate ``policy`` (callable or with ``predict``) on ``n_episodes`` seeded episodes.
 
-    ``num_envs > 1`` steps a ``gym.make_vec`` env with ``policy.predict`` (same episodes,
-    same results). ``env_kwargs`` go to ``gym.make`` (``layout_seed``, ``random_start``...).
+    ``env``: a LeverGrid id (made with ``env_kwargs``, as a vector env of ``num_envs`` when
+    ``num_envs > 1``), an env (wrapped or not) or a vector env (stepped with
+    ``policy.predict``); the same seeds give the same episodes in every form. Episodes end
+    at the env's time limit (or the layout's ``N**2`` steps). ``reference=False`` skips the
+    exact references (normalised score ``nan``).
     """
     n_episodes = checks.positive_int(n_episodes, "n_episodes")
     num_envs = checks.positive_int(num_envs, "num_envs")
     seed = checks.seed(seed)
+    checks.boolean(reference, "reference")
+    made = isinstance(env, str)
+    if made:
+        env = (
+            gym.make_vec(env, num_envs=num_envs, **env_kwargs)
+            if num_envs > 1
+            else gym.make(env, **env_kwargs)
+        )
+    elif env_kwargs:
+        raise ConfigError("env_kwargs are only accepted with an env id, not an env instance.")
     record = hasattr(policy, "covers")
-    if num_envs > 1:
-        if not hasattr(policy, "predict"):
-            raise ConfigError("num_envs > 1 needs a policy with predict(obs_batch).")
-        returns, comps, success, lengths, pairs = run_vector_episodes(
-            policy, env_id, n_episodes, seed, num_envs, env_kwargs
-        )
-    else:
-        returns, comps, success, lengths, pairs = run_episodes(
-            as_action_fn(policy), env_id, n_episodes, seed, env_kwargs, record
-        )
+    try:
+        if isinstance(env, gym.vector.VectorEnv):
+            if not hasattr(policy, "predict"):
+                raise ConfigError("a vector env needs a policy with predict(obs_batch).")
+            base = _vector_base(env)
+            horizon = _horizon(env, base)
+            runs = _run_vector(policy, env, n_episodes, seed, horizon)
+        else:
+            base = lever_env(env)
+            horizon = _horizon(env, base)
+            runs = _run_single(as_action_fn(policy), env, n_episodes, seed, horizon, record)
+    finally:
+        if made:
+            env.close()
     coverage = None
     if record:
-        coverage = np.array([policy.covers(*np.array(p).T).mean() if p else np.nan for p in pairs])
-    rand, opt = reference_returns(env_id, n_episodes, seed, json.dumps(env_kwargs, sort_keys=True))
+        coverage = np.array(
+            [policy.covers(*np.array(p).T).mean() if p else np.nan for p in runs.pairs]
+        )
+    rand = opt = float("nan")
+    if reference and isinstance(base, RandomLeverGridEnv):
+        raise ConfigError(
+            "exact references need one layout; randomised worlds change it every episode. "
+            "Pass reference=False."
+        )
+    if reference:
+        v_rand, v_opt = reference_values(base.model, base.objective, horizon)
+        rand, opt = float(v_rand[runs.starts].mean()), float(v_opt[runs.starts].mean())
     return EvalResult(
-        returns, comps, success, lengths, coverage, bootstrap_ci(returns, seed), rand, opt
+        runs.returns, runs.components, runs.success, runs.lengths, coverage,
+        bootstrap_ci(runs.returns, seed), rand, opt,
+    )  # fmt: skip
+
+
+def _horizon(env: Any, base: LeverGridEnv) -> int:
+    steps = getattr(env, "max_episode_steps", None)
+    if not steps:
+        spec = getattr(env, "spec", None) or getattr(base, "spec", None)
+        steps = getattr(spec, "max_episode_steps", None)
+    return int(steps) if steps else base.layout.n_cells
+
+
+def _vector_base(envs: gym.vector.VectorEnv) -> LeverGridEnv:
+    """A LeverGrid env with the vector env's layout and objective (for the references)."""
+    template = getattr(envs, "template", None)
+    if isinstance(template, LeverGridEnv):
+        return template
+    sub = getattr(envs, "envs", None)
+    if sub:
+        return lever_env(sub[0])
+    raise ConfigError(
+        f"expected a LeverGrid vector env (gym.make_vec of a LeverGrid id); got "
+        f"{type(envs).__name__}."
     )

@@ -43,6 +43,7 @@ from lever_gym.library.store import (
     layout_model,
 )
 from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.mdp.support import policy_successor_features
 from lever_gym.objective import env_id
 from lever_gym.train.tabular import Snapshot, TrainConfig, key_index, train
 from lever_gym.version import __version__
@@ -132,7 +133,9 @@ def _build_run(job: tuple[str, dict[str, Any], dict[str, Any]]) -> list[dict[str
         snapshot_every=every,
         key=config.key,
         random_start=config.random_start,
-        seed=derive_seed(config.seed, layout_dir, run.objective, run.gamma, run.budget, "train"),
+        seed=derive_seed(
+            config.seed, layout_dir, run.objective, run.gamma, run.budget, "train", run.replica
+        ),
     )
     result = train(base.model, base.objective, train_cfg)
     keys = key_index(base.model, config.key)
@@ -187,8 +190,16 @@ def _write_policy(
             description=description,
         )  # fmt: skip
         folder = staging / record.dataset_id
-        n_states = env.unwrapped.model.n_states
-        np.savez_compressed(folder / POLICY_ARRAYS, q=snap.q, support=episodes.support(n_states))
+        model = env.unwrapped.model
+        own = episodes.empirical(model)
+        q_rows = snap.q[key_index(model, record.key)[own.state_of_rows()], own.actions_of_rows()]
+        np.savez_compressed(
+            folder / POLICY_ARRAYS,
+            q=snap.q,
+            support=episodes.support(model.n_states),
+            psi_keys=own.keys,
+            psi=policy_successor_features(own, q_rows, model.layout.n_cells),
+        )
         files = {
             f"{record.dataset_id}/{rel}": sha256(folder / rel)
             for rel in (POLICY_ARRAYS, "data/main_data.hdf5", "data/metadata.json")

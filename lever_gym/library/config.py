@@ -31,15 +31,18 @@ FULL_COMPOSITE = "PathGoldHazardLever"
 
 @dataclass(frozen=True, kw_only=True)
 class BuildConfig:
-    """What a library holds: one training run per size × layout × objective × γ × budget,
-    keeping ``snapshots`` evenly spaced Q-tables of each run as library policies."""
+    """What a library holds: ``replicas`` independent training runs per size × layout ×
+    objective × γ × budget, keeping ``snapshots`` evenly spaced Q-tables of each run as
+    library policies (so every building block has several candidates to choose from)."""
 
     sizes: tuple[int, ...] = (8, 16)
-    layout_seeds: tuple[int, ...] = (0, 1, 2)
+    layout_seeds: tuple[int, ...] = (0, 1)
     objectives: tuple[str, ...] = BUILDING_BLOCKS
     gammas: tuple[float, ...] = (0.0, 0.99)
-    budgets: tuple[int, ...] = (BUDGETS["X1"],)
-    snapshots: int = 2
+    budgets: tuple[int, ...] = (BUDGETS["X1"], BUDGETS["X5"])
+    replicas: int = 3
+    """Independent training runs (own seeds) per block, γ and budget."""
+    snapshots: int = 1
     algorithm: str = "q_learning"
     key: str = "state"
     alpha: float = 0.1
@@ -66,6 +69,7 @@ class BuildConfig:
                     f"{FULL_COMPOSITE} is the benchmark's full composite and is never a library "
                     f"building block; choose among {', '.join(BUILDING_BLOCKS)}."
                 )
+        checks.positive_int(self.replicas, "replicas")
         checks.positive_int(self.snapshots, "snapshots")
         for budget in self.budgets:
             checks.positive_int(budget, "budgets (episode counts)")
@@ -105,24 +109,26 @@ class BuildConfig:
     def runs(self) -> list[Run]:
         """Every training run of the build, in a fixed order."""
         return [
-            Run(size, layout, objective, float(gamma), budget)
+            Run(size, layout, objective, float(gamma), budget, replica)
             for size in self.sizes
             for layout in self.layout_seeds
             for objective in self.objectives
             for gamma in self.gammas
             for budget in self.budgets
+            for replica in range(self.replicas)
         ]
 
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: a building block on one layout at one γ and budget."""
+    """One training run: a building block on one layout at one γ and budget (one replica)."""
 
     size: int
     layout_seed: int
     objective: str
     gamma: float
     budget: int
+    replica: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +144,8 @@ class PolicyRecord:
     algorithm: str
     gamma: float
     budget: int
+    replica: int
+    """Which of the build's independent training runs of this block, γ and budget."""
     snapshot: int
     """Training episodes behind this Q-table (the budget for the final snapshot)."""
     key: str
@@ -182,9 +190,10 @@ class PolicyRecord:
 
 
 def policy_name(run: Run, algorithm: str, snapshot: int) -> str:
-    """``PathGold-q_learning-g0p99-b10000-e5000``: dots are not allowed in Minari ids."""
+    """``PathGold-q_learning-g0p99-b10000-r1-e10000`` (replica 1, Q-table after 10,000
+    episodes): dots are not allowed in Minari ids."""
     gamma = f"{run.gamma:g}".replace(".", "p")
-    return f"{run.objective}-{algorithm}-g{gamma}-b{run.budget}-e{snapshot}"
+    return f"{run.objective}-{algorithm}-g{gamma}-b{run.budget}-r{run.replica}-e{snapshot}"
 
 
 def derive_seed(master: int, *parts: object) -> int:

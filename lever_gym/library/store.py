@@ -38,7 +38,7 @@ from lever_gym.library.index import LayoutIndex, index_paths, load_layout_index
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.train.policy import TabularPolicy
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_LIBRARY = Path(
     os.environ.get("LEVER_GYM_LIBRARY", Path(__file__).resolve().parents[2] / "datasets")
 )
@@ -77,7 +77,7 @@ class Library:
         self._by_id = {r.id: r for r in self.records}
         self._indexes: dict[tuple[int, int, str], LayoutIndex] = {}
         self._empirical: dict[tuple[int, int], EmpiricalModel] = {}
-        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._arrays: dict[str, dict[str, np.ndarray]] = {}
 
     # -- opening and building ---------------------------------------------------------------
 
@@ -96,10 +96,13 @@ class Library:
             version = manifest["schema_version"]
         except (ValueError, KeyError, TypeError) as e:
             raise LibraryError(f"{manifest_path} is not a lever_gym manifest ({e}).") from e
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise LibraryError(f"{manifest_path} has an invalid schema version {version!r}.")
+        if version != SCHEMA_VERSION:
+            what = "Upgrade lever_gym" if version > SCHEMA_VERSION else "Rebuild the library"
             raise LibraryError(
-                f"{manifest_path} has schema version {version!r}; this lever_gym reads up to "
-                f"{SCHEMA_VERSION}. Upgrade lever_gym to open it."
+                f"{manifest_path} has schema version {version}; this lever_gym reads version "
+                f"{SCHEMA_VERSION}. {what} (`lever-gym build-library --out {root}`)."
             )
         return cls(root, manifest)
 
@@ -176,17 +179,26 @@ class Library:
 
     def arrays(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
         """``(q, support)`` of a policy, checked against the manifest's sha256 (cached)."""
+        arrays = self._policy_arrays(record)
+        return arrays["q"], arrays["support"]
+
+    def successor_features(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, psi)``: the policy's successor features on its own data (see
+        ``POLICY_ARRAYS``); ``psi @ w`` is its value under objective ``w`` per recorded pair."""
+        arrays = self._policy_arrays(record)
+        return arrays["psi_keys"], arrays["psi"]
+
+    def _policy_arrays(self, record: PolicyRecord) -> dict[str, np.ndarray]:
         if record.id not in self._arrays:
-            rel = f"{record.directory}/{POLICY_ARRAYS}"
-            path = self._checked(record, rel)
+            path = self._checked(record, f"{record.directory}/{POLICY_ARRAYS}")
             try:
                 with np.load(path, allow_pickle=False) as npz:
-                    q, support = npz["q"], npz["support"]
+                    arrays = {k: npz[k] for k in ("q", "support", "psi_keys", "psi")}
             except (OSError, ValueError, KeyError) as e:
                 raise LibraryError(f"{path} is unreadable ({e}); rebuild the library.") from e
-            for arr in (q, support):
+            for arr in arrays.values():
                 arr.setflags(write=False)
-            self._arrays[record.id] = (q, support)
+            self._arrays[record.id] = arrays
         return self._arrays[record.id]
 
     def policy(self, record: PolicyRecord) -> TabularPolicy:
@@ -308,7 +320,10 @@ class Library:
 
 
 POLICY_ARRAYS = "policy.npz"
-"""A policy's arrays: ``q`` (Q-table) and ``support`` (its dataset's visit counts)."""
+"""A policy's arrays: ``q`` (Q-table), ``support`` (its dataset's visit counts), and its
+successor features on its own data: ``psi_keys`` (``state * N_ACTIONS + action`` of every
+recorded pair, sorted) and ``psi`` (the reward components summed along the policy's
+recorded walk from each pair within the layout's horizon)."""
 
 
 def layout_model(size: int, layout_seed: int) -> TabularModel:

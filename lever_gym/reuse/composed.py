@@ -25,9 +25,13 @@ from lever_gym.objective import Objective
 from lever_gym.reuse.composition import ComposeConfig, ComposedQ
 from lever_gym.reuse.decompose import splits
 from lever_gym.reuse.explain import Coverage, Explanation, Timings
+from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
 from lever_gym.reuse.pipeline import (
     combinations,
+    guard,
+    improve_on_support,
     members_of,
+    pool_combination,
     resolve_target,
     retrieve,
     score_combinations,
@@ -35,6 +39,7 @@ from lever_gym.reuse.pipeline import (
 )
 from lever_gym.reuse.retrieval import STRATEGIES
 from lever_gym.reuse.scoring import SCORINGS
+from lever_gym.train.tabular import key_index
 from lever_gym.version import __version__
 
 FORMAT_VERSION = 2
@@ -92,6 +97,8 @@ class LeverComposedPolicy:
         scoring: str = "rollout",
         backend: str = "annoy",
         n_starts: int = 1,
+        improve: int = 0,
+        guarded: bool = False,
         seed: int = 0,
         **compose_options: Any,
     ) -> LeverComposedPolicy:
@@ -101,14 +108,19 @@ class LeverComposedPolicy:
         id or an env. ``gamma``: the library's γ to draw from (``None``: every γ, each its
         own pool). ``parts``: the split (``"PG+HL"``), every exact split if ``None``.
         ``n_starts``: scoring starts, the layout's start first, then recorded episode starts
-        (1 suits the fixed-start protocol; more, random starts). ``compose_options``: fields
-        of ``ComposeConfig`` (``operator``, ``support_mode``, ...).
+        (1 suits the fixed-start protocol; more, random starts). ``improve``: rounds of
+        support-constrained policy iteration on the members' data after composing.
+        ``guarded``: if a member acting alone scores higher than the composition on the
+        recorded data, act as that member (``explain()["guard"]`` says which).
+        ``compose_options``: fields of ``ComposeConfig`` (``operator``, ``support_mode``, ...);
+        ``operator="gpi"`` composes every retrieved candidate at once by ``ψ · w``.
         """
         t0 = time.perf_counter()
         checks.one_of(strategy, STRATEGIES, "strategy")
         checks.one_of(scoring, SCORINGS, "scoring")
         k = checks.positive_int(k, "k")
         n_starts = checks.positive_int(n_starts, "n_starts")
+        improve = checks.non_negative_int(improve, "improve")
         config = ComposeConfig(seed=checks.seed(seed), **compose_options)
         lib = library if isinstance(library, Library) else Library.load(library)
         if not len(lib):
@@ -125,7 +137,12 @@ class LeverComposedPolicy:
         ranked = retrieve(lib, target, split_list, gammas, strategy, k, backend)
         t1 = time.perf_counter()
 
-        combos = combinations(split_list, gammas, ranked)
+        gpi = config.operator in SUCCESSOR_OPERATORS
+        combos = (
+            pool_combination(split_list, ranked)
+            if gpi
+            else combinations(split_list, gammas, ranked)
+        )
         pool = list({r.id: r for c in combos for r in c.records}.values())
         position = {r.id: i for i, r in enumerate(pool)}
         factors = {p.objective: p.weight for split in split_list for p in split}
@@ -140,7 +157,20 @@ class LeverComposedPolicy:
 
         chosen = combos[best]
         members = np.array([position[r.id] for r in chosen.records])
-        composed = ComposedQ(members_of(lib, model, list(chosen.records), factors), config)
+        successor = target.objective if gpi else None
+        records_chosen = list(chosen.records)
+        composed = ComposedQ(members_of(lib, model, records_chosen, factors, successor), config)
+        improvement = None
+        if improve:
+            improvement = improve_on_support(
+                lib, records_chosen, composed, target.objective, model, improve
+            )
+            composed.override(improvement.states, improvement.actions)
+        checked = guard(context, lib, records_chosen, composed) if guarded else None
+        if checked is not None and checked["best_member"] is not None:
+            alone = checked["best_member"]
+            q = lib.arrays(alone)[0][key_index(model, alone.key)]
+            composed.override(np.arange(model.n_states), np.argmax(q, axis=1))
         t3 = time.perf_counter()
 
         start = context.rollouts(members, np.array([model.start_state]))
@@ -155,6 +185,16 @@ class LeverComposedPolicy:
             combinations=tuple(scored), chosen=scored[best],
             coverage=Coverage(int(start.steps[0]), bool(start.inside[0])),
             seconds=Timings(retrieval=t1 - t0, scoring=t2 - t1, composition=t3 - t2),
+            guard=None if checked is None else {
+                "composed_score": checked["composed_score"],
+                "best_member": getattr(checked["best_member"], "id", None),
+                "best_member_score": checked["best_member_score"],
+            },
+            improvement=None if improvement is None else {
+                "steps": improve, "changed_states": improvement.changed,
+                "start_value_before": improvement.start_before,
+                "start_value_after": improvement.start_after,
+            },
         )  # fmt: skip
         return cls(model, target.objective, composed, explanation)
 

@@ -23,7 +23,13 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.errors import ConfigError
-from lever_gym.reuse.operators import EXTRACTIONS, FALLBACKS, OPERATORS, SUPPORT_MODES
+from lever_gym.reuse.operators import (
+    EXTRACTIONS,
+    FALLBACKS,
+    OPERATORS,
+    SUCCESSOR_OPERATORS,
+    SUPPORT_MODES,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +50,11 @@ class ComposeConfig:
         """Validate, naming the valid choices."""
         checks.one_of(self.operator, OPERATORS, "operator")
         checks.one_of(self.support_mode, SUPPORT_MODES, "support_mode")
+        if self.operator in SUCCESSOR_OPERATORS and self.support_mode != "exclude":
+            raise ConfigError(
+                f"operator {self.operator!r} acts on the members' support only; use "
+                f"support_mode='exclude' with it, not {self.support_mode!r}."
+            )
         checks.boolean(self.restrict, "restrict")
         checks.one_of(self.fallback, FALLBACKS, "fallback")
         checks.one_of(self.extraction, EXTRACTIONS, "extraction")
@@ -63,6 +74,26 @@ class ComposeConfig:
 
 
 @dataclass(frozen=True, eq=False)
+class SparseTable:
+    """Values on recorded state-action pairs only: ``keys`` (sorted ``state * A + action``)
+    and one value per key."""
+
+    keys: np.ndarray
+    values: np.ndarray
+    n_actions: int
+
+    def rows(self, states: np.ndarray) -> np.ndarray:
+        """(len(states), A) values of ``states`` (NaN where nothing is recorded)."""
+        wanted = np.asarray(states, dtype=np.int64)[:, None] * self.n_actions + np.arange(
+            self.n_actions
+        )
+        if not len(self.keys):
+            return np.full(wanted.shape, np.nan)
+        idx = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        return np.where(self.keys[idx] == wanted, self.values[idx], np.nan)
+
+
+@dataclass(frozen=True, eq=False)
 class Members:
     """The member policies of a composition: Q and dataset visit counts per Markov state,
     and the factor on each member's Q-values (no copies of the library's arrays)."""
@@ -73,6 +104,8 @@ class Members:
     """Per member, (n_states, A) integer visit counts of its dataset."""
     weights: np.ndarray
     """(m,) factor applied to each member's Q-values."""
+    successor: tuple[SparseTable, ...] | None = None
+    """Per member, ``ψ · w`` on its own data (what the ``gpi`` operator combines)."""
 
     def __post_init__(self) -> None:
         """Check shapes: one Q and one count table per weight, all of one shape."""
@@ -97,11 +130,14 @@ class Members:
             out[i] = q[c > 0].min() if np.any(c > 0) else q.min()
         return out
 
-    def rows(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(q, counts)`` of ``states``, stacked per member: shape (m, len(states), A)."""
+    def rows(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(q, counts, successor values)`` of ``states`` stacked per member: shape
+        (m, len(states), A); successor values are ``None`` without ``successor``."""
         q = np.stack([np.asarray(t, dtype=np.float64)[states] for t in self.q])
         counts = np.stack([np.asarray(t)[states] for t in self.counts])
-        return q, counts
+        if self.successor is None:
+            return q, counts, None
+        return q, counts, np.stack([t.rows(states) for t in self.successor])
 
 
 def compose_states(
@@ -111,17 +147,25 @@ def compose_states(
     pessimistic: np.ndarray,
     config: ComposeConfig,
     uniforms: np.ndarray,
+    successor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Composed ``(actions (n,), values (n, A), allowed (n, A))`` of ``n`` states.
 
     ``q`` and ``counts`` are (m, n, A) member rows of those states, ``uniforms`` (n, k) their
-    draws for sampling. ``allowed[s, a]``: some member's dataset took ``a`` in ``s``.
+    draws for sampling, ``successor`` the members' ``ψ · w`` (needed by ``gpi``).
+    ``allowed[s, a]``: some member's dataset took ``a`` in ``s``.
     """
     w = np.asarray(weights, dtype=np.float64)[:, None, None]
     operator = OPERATORS[config.operator]
     supported = counts > 0
     entries, used = SUPPORT_MODES[config.support_mode](q, supported, pessimistic)
-    values = operator(entries * w, used, config.temperature)
+    if config.operator in SUCCESSOR_OPERATORS:
+        if successor is None:
+            raise ConfigError(f"operator {config.operator!r} needs the members' ψ · w.")
+        used = supported & ~np.isnan(successor)
+        values = operator(np.where(used, successor, 0.0), used, config.temperature)
+    else:
+        values = operator(entries * w, used, config.temperature)
     allowed = supported.any(axis=0)
     ok = allowed if config.restrict else values > -np.inf
     actions = np.argmax(np.where(ok, values, -np.inf), axis=1)
@@ -182,13 +226,19 @@ class ComposedQ:
         states = np.asarray(states, dtype=np.int64).ravel()
         todo = np.unique(states[~self.done[states]])
         if len(todo):
-            q, counts = self.members.rows(todo)
+            q, counts, successor = self.members.rows(todo)
             pess = self._pessimistic if self._pessimistic is not None else np.zeros(len(q))
             a, v, ok = compose_states(
-                q, counts, self.members.weights, pess, self.config, self._uniforms[todo]
-            )
+                q, counts, self.members.weights, pess, self.config, self._uniforms[todo],
+                successor,
+            )  # fmt: skip
             self.actions[todo], self.values[todo], self.allowed[todo] = a, v, ok
             self.done[todo] = True
+
+    def override(self, states: np.ndarray, actions: np.ndarray) -> None:
+        """Take ``actions[i]`` in ``states[i]`` instead of the composed action (values kept)."""
+        self.ensure(states)
+        self.actions[states] = actions
 
     def action(self, state: int) -> int:
         """The composed action of one state."""

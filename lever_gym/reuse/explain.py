@@ -17,7 +17,8 @@ class Combination:
     """One scored combination: one candidate per part, at one library γ."""
 
     parts: str
-    gamma: float
+    gamma: float | None
+    """``None`` when the combination draws on several library γ (``gpi``'s pool)."""
     policies: tuple[str, ...]
     rollout_return: float
     """Mean offline rollout return over the scoring starts."""
@@ -86,6 +87,10 @@ class Explanation:
     chosen: Combination
     coverage: Coverage
     seconds: Timings
+    guard: dict[str, Any] | None = None
+    """With ``guarded``: the composition's score, the best member acting alone and its score."""
+    improvement: dict[str, float] | None = None
+    """With ``improve``: rounds, states changed, the start's value before and after."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form (what ``explain()`` returns and saved policies store)."""
@@ -109,6 +114,8 @@ class Explanation:
                 "start_rollout_coverage": self.coverage.start_rollout_coverage,
             },
             "seconds": asdict(self.seconds),
+            "guard": self.guard,
+            "improvement": self.improvement,
         }
 
     @classmethod
@@ -132,6 +139,8 @@ class Explanation:
             chosen=Combination.from_dict(data["chosen"]),
             coverage=Coverage(**coverage),
             seconds=Timings(**data["seconds"]),
+            guard=data.get("guard"),
+            improvement=data.get("improvement"),
         )
 
     def summary(self) -> str:
@@ -142,13 +151,21 @@ class Explanation:
             f"parts {' + '.join(p.objective for p in self.parts)}, strategy {self.strategy} "
             f"(k={self.k}), scoring {self.scoring}, operator {self.compose['operator']} "
             f"(support mode: {self.compose['support_mode']})",
-            f"scored {len(self.combinations)} combination(s); chosen (gamma {chosen.gamma:g}):",
+            f"scored {len(self.combinations)} combination(s); chosen "
+            f"({'every gamma' if chosen.gamma is None else f'gamma {chosen.gamma:g}'}):",
             *[f"  {pid}" for pid in chosen.policies],
             f"offline rollout return {chosen.rollout_return:.2f} over the scoring starts, "
             f"{100 * chosen.rollout_inside:.0f}% of them stayed inside the data",
         ]
         if chosen.predicted_return is not None:
             lines.append(f"predicted return (embedding predictor): {chosen.predicted_return:.2f}")
+        if self.improvement is not None:
+            imp = self.improvement
+            lines.append(
+                f"improved by {imp['steps']} round(s) of policy iteration on the data: "
+                f"{imp['changed_states']} state(s) changed, start value "
+                f"{imp['start_value_before']:.2f} -> {imp['start_value_after']:.2f}"
+            )
         lines += [
             f"coverage of its rollout from the start: "
             f"{100 * self.coverage.start_rollout_coverage:.0f}% "

@@ -54,7 +54,19 @@ def op_lse(terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarra
     return np.where(used.any(axis=0), out, -np.inf)
 
 
-OPERATORS: dict[str, Operator] = {"sum": op_sum, "max": op_max, "min": op_min, "lse": op_lse}
+OPERATORS: dict[str, Operator] = {
+    "sum": op_sum,
+    "max": op_max,
+    "min": op_min,
+    "lse": op_lse,
+    "gpi": op_max,
+}
+"""``gpi`` is generalised policy improvement: the maximum over members of their successor
+features times the target weights (each member's own value under the whole objective),
+instead of their Q-values times their part's factor."""
+
+SUCCESSOR_OPERATORS = frozenset({"gpi"})
+"""Operators that combine ``ψ · w`` (the members' successor features) instead of Q-values."""
 
 
 def mode_exclude(

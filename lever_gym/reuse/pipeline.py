@@ -16,15 +16,17 @@ import gymnasium as gym
 import numpy as np
 
 from lever_gym.envs.layout import Layout
-from lever_gym.envs.model import TabularModel
+from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
 from lever_gym.library.config import PolicyRecord
 from lever_gym.library.store import Library
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.objective import Objective
-from lever_gym.reuse.composition import ComposeConfig, Members
+from lever_gym.mdp.support import SupportGraph
+from lever_gym.objective import Objective, weighted
+from lever_gym.reuse.composition import ComposeConfig, ComposedQ, Members, SparseTable
 from lever_gym.reuse.decompose import Part
 from lever_gym.reuse.explain import Combination
+from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
 from lever_gym.reuse.retrieval import candidates
 from lever_gym.reuse.scoring import SCORINGS, ScoringContext
 from lever_gym.train.tabular import key_index
@@ -44,10 +46,11 @@ class Target:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One combination to score: a split, a library γ and one record per part."""
+    """One combination to score: a split, a library γ (``None``: several) and its records
+    (one per part, or the whole retrieved pool for ``gpi``)."""
 
     split: tuple[Part, ...]
-    gamma: float
+    gamma: float | None
     records: tuple[PolicyRecord, ...]
 
 
@@ -132,16 +135,41 @@ def combinations(
     return combos
 
 
+def pool_combination(split_list: list[tuple[Part, ...]], ranked: Candidates) -> list[Candidate]:
+    """The one combination of ``gpi``: every retrieved record of every part and γ at once."""
+    parts = tuple(dict.fromkeys(p for split in split_list for p in split))
+    records = tuple({r.id: r for c in ranked.values() for r, _ in c}.values())
+    if not records:
+        raise RetrievalError(
+            "no candidates retrieved for any part: "
+            + "; ".join(f"{b} (gamma {g:g}): 0 candidates" for b, g in ranked)
+        )
+    return [Candidate(parts, None, records)]
+
+
 def members_of(
-    library: Library, model: TabularModel, records: list[PolicyRecord], factors: dict[str, float]
+    library: Library,
+    model: TabularModel,
+    records: list[PolicyRecord],
+    factors: dict[str, float],
+    target: Objective | None = None,
 ) -> Members:
-    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor."""
-    qs, counts = [], []
+    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor;
+    with ``target``, also each record's ``ψ · w`` on its own data (for ``gpi``)."""
+    qs, counts, successor = [], [], []
     for r in records:
         q, visits = library.arrays(r)
         qs.append(q if r.key == "state" else q[key_index(model, r.key)])
         counts.append(visits)
-    return Members(tuple(qs), tuple(counts), np.array([factors[r.objective] for r in records]))
+        if target is not None:
+            keys, psi = library.successor_features(r)
+            successor.append(SparseTable(keys, weighted(psi, target.weights), N_ACTIONS))
+    return Members(
+        tuple(qs),
+        tuple(counts),
+        np.array([factors[r.objective] for r in records]),
+        tuple(successor) if target is not None else None,
+    )
 
 
 def score_combinations(
@@ -185,9 +213,10 @@ def scoring_context(
     model = library.model(pool[0])
     emp = library.empirical(target.size, target.layout_seed)
     index = library.layout_index(target.size, target.layout_seed, backend)
+    successor = target.objective if config.operator in SUCCESSOR_OPERATORS else None
     return ScoringContext(
         model=model, empirical=emp, target=target.objective,
-        pool=members_of(library, model, pool, factors), config=config,
+        pool=members_of(library, model, pool, factors, successor), config=config,
         starts=scoring_starts(emp, model, n_starts, config.seed),
         penalty=100.0 * float(np.abs(target.objective.vector).sum()),
         predictor=library.predictor() if scoring == "predictor" else None,
@@ -201,3 +230,115 @@ def scoring_starts(emp: EmpiricalModel, model: TabularModel, n: int, seed: int) 
     rng = np.random.default_rng(seed)
     picked = rng.choice(others, size=min(n - 1, len(others)), replace=False) if n > 1 else []
     return np.concatenate([[model.start_state], np.sort(np.asarray(picked, dtype=np.int64))])
+
+
+@dataclass(frozen=True, eq=False)
+class Improvement:
+    """Actions of support-constrained policy iteration and what it changed."""
+
+    states: np.ndarray
+    actions: np.ndarray
+    start_before: float
+    """Value of the layout's start on the members' data, before and after (within the horizon)."""
+    start_after: float
+    changed: int
+
+
+def improve_on_support(
+    library: Library,
+    members: list[PolicyRecord],
+    composed: ComposedQ,
+    target: Objective,
+    model: TabularModel,
+    steps: int,
+) -> Improvement:
+    """``steps`` rounds of policy iteration from ``composed`` on the union of the members'
+    own data (recorded actions only, within the layout's horizon)."""
+    union = library.empirical(model.layout.size, _layout_seed(library, members))
+    keys = np.unique(np.concatenate([library.successor_features(r)[0] for r in members]))
+    rows = np.flatnonzero(np.isin(union.keys, keys))
+    emp = EmpiricalModel(*(getattr(union, f)[rows] for f in _ROW_FIELDS), union.starts)
+    graph = SupportGraph.of(emp)
+    rewards = weighted(emp.components, target.weights)
+    composed.ensure(graph.states)
+    taken = composed.actions[graph.states].astype(np.int64)
+    at = np.searchsorted(emp.keys, graph.states * N_ACTIONS + taken)
+    at = np.minimum(at, max(graph.n_rows - 1, 0))
+    recorded = emp.keys[at] == graph.states * N_ACTIONS + taken
+    start = graph.greedy_choice(rewards)
+    choice = np.where(recorded, at, start)
+    horizon = model.layout.n_cells
+    better = graph.improve(choice, rewards, horizon, steps)
+    before, after = graph.values(choice, rewards, horizon), graph.values(better, rewards, horizon)
+    j = np.searchsorted(graph.states, model.start_state)
+    at_start = j < len(graph.states) and graph.states[j] == model.start_state
+    return Improvement(
+        graph.states,
+        emp.actions_of_rows()[better],
+        float(before[j]) if at_start else float("nan"),
+        float(after[j]) if at_start else float("nan"),
+        int(np.sum(better != choice)),
+    )
+
+
+_ROW_FIELDS = ("keys", "next_state", "components", "terminated", "counts")
+
+
+def _layout_seed(library: Library, members: list[PolicyRecord]) -> int:
+    seeds = {r.layout_seed for r in members}
+    if len(seeds) != 1:
+        raise ConfigError(f"members come from several layouts ({sorted(seeds)}).")
+    return seeds.pop()
+
+
+@dataclass(frozen=True, eq=False)
+class OwnValue:
+    """A library policy's value from the scoring starts on its own data: mean ``ψ · w`` of
+    its greedy-on-support action at each start (``nan`` where its data lacks the start)."""
+
+    value: float
+    states: np.ndarray
+    """The recorded states of its data and the action it takes in each."""
+    actions: np.ndarray
+
+
+def own_value(
+    library: Library, record: PolicyRecord, target: Objective, starts: np.ndarray
+) -> OwnValue:
+    """``record``'s value under ``target`` from ``starts``, from its stored ψ alone."""
+    keys, psi = library.successor_features(record)
+    q, _ = library.arrays(record)
+    states, actions = keys // N_ACTIONS, keys % N_ACTIONS
+    # the pairs alone, grouped by state (no transitions are needed to pick the greedy row)
+    pairs = EmpiricalModel(keys, keys, psi, np.ones(len(keys), bool), np.ones(len(keys)), keys)
+    graph = SupportGraph.of(pairs)
+    rows = key_index(library.model(record), record.key)[states]
+    choice = graph.greedy_choice(q[rows, actions])
+    values = weighted(psi, target.weights)[choice]
+    at = np.searchsorted(graph.states, starts)
+    found = (at < len(graph.states)) & (
+        graph.states[np.minimum(at, len(graph.states) - 1)] == starts
+    )
+    per_start = np.where(found, values[np.minimum(at, len(values) - 1)], np.nan)
+    return OwnValue(float(per_start.mean()), graph.states, actions[choice])
+
+
+def guard(
+    context: ScoringContext,
+    library: Library,
+    members: list[PolicyRecord],
+    composed: ComposedQ,
+) -> dict[str, Any]:
+    """Compare the composed policy with each member acting alone (greedy in its Q-table),
+    both rolled through the same recorded transitions from the scoring starts; return the
+    scores and the best member if one beats the composition (else ``None``)."""
+    composed.ensure(context.states)
+    mine = float(context.walk(composed.actions[context.states]).returns.mean())
+    best, best_score = None, mine
+    for r in members:
+        q, _ = library.arrays(r)
+        rows = key_index(context.model, r.key)[context.states]
+        score = float(context.walk(np.argmax(q[rows], axis=1)).returns.mean())
+        if score > best_score + 1e-9:
+            best, best_score = r, score
+    return {"composed_score": mine, "best_member": best, "best_member_score": best_score}

@@ -54,24 +54,29 @@ class ScoringContext:
     def __post_init__(self) -> None:
         """Gather the pool's rows of the recorded states once for every combination."""
         self.states = np.union1d(self.empirical.states(), self.starts)
-        self._q, self._counts = self.pool.rows(self.states)
+        self._q, self._counts, self._successor = self.pool.rows(self.states)
         self._pessimistic = self.pool.pessimistic()
         self._uniforms = self.config.uniforms(self.model.n_states)[self.states]
         self._rewards = weighted(self.empirical.components, self.target.weights)
 
     def actions(self, members: np.ndarray) -> np.ndarray:
         """The composed action of ``members`` (pool positions) in every state of ``states``."""
+        successor = None if self._successor is None else self._successor[members]
         return compose_states(
             self._q[members], self._counts[members], self.pool.weights[members],
-            self._pessimistic[members], self.config, self._uniforms,
+            self._pessimistic[members], self.config, self._uniforms, successor,
         )[0]  # fmt: skip
 
     def rollouts(self, members: np.ndarray, starts: np.ndarray | None = None) -> RolloutScore:
         """Roll the composed policy of ``members`` through the data from ``starts``."""
+        return self.walk(self.actions(members), starts)
+
+    def walk(self, actions: np.ndarray, starts: np.ndarray | None = None) -> RolloutScore:
+        """Roll the policy taking ``actions[i]`` in ``states[i]`` through the data."""
         emp = self.empirical
         returns, steps, inside = _rollouts(
-            self.states, self.actions(members), emp.keys, emp.next_state, self._rewards,
-            emp.terminated, self.starts if starts is None else starts,
+            self.states, np.asarray(actions, dtype=np.int64), emp.keys, emp.next_state,
+            self._rewards, emp.terminated, self.starts if starts is None else starts,
             self.model.layout.n_cells, self.penalty,
         )  # fmt: skip
         return RolloutScore(returns, steps, inside)
