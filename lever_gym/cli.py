@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import gymnasium as gym
 
 from lever_gym.data.collect import DataConfig
 from lever_gym.envs.registration import ENV_IDS
 from lever_gym.errors import LeverGymError
-from lever_gym.experiments.suite import SUITES
 from lever_gym.library.config import BuildConfig
 from lever_gym.library.store import DEFAULT_LIBRARY, Library
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.mdp.solve import solve
-from lever_gym.reuse.decompose import SETUPS
 from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
 from lever_gym.reuse.retrieval import STRATEGIES
 from lever_gym.reuse.scoring import SCORINGS
 from lever_gym.train.tabular import ALGORITHMS, BUDGETS, KEYS
 from lever_gym.version import __version__
+
+PROTOCOL_NAMES = ("full", "quick")
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
@@ -120,46 +122,37 @@ def _cmd_compose(args: argparse.Namespace) -> None:
 def _cmd_benchmark(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from lever_gym.experiments.suite import run_benchmark, suite_config
+    from lever_gym.experiments.suite import PROTOCOLS, run
 
-    config = suite_config(
-        args.suite,
-        sizes=tuple(args.sizes) if args.sizes else None,
-        layout_seeds=tuple(args.layout_seeds) if args.layout_seeds else None,
-        gammas=tuple(args.gammas) if args.gammas else None,
-        setups=tuple(args.setups) if args.setups else None,
-        protocols=tuple(args.protocols) if args.protocols else None,
-        scratch_budgets=tuple(args.scratch_budgets) if args.scratch_budgets else None,
-        offline_algos=tuple(args.offline_algos) if args.offline_algos is not None else None,
-        episodes=args.episodes,
-        offline_steps=args.offline_steps,
-        offline_layouts=args.offline_layouts,
-        failure_case=False if args.no_failure_case else None,
-        workers=args.workers,
-    )
-    library = Library.load(args.library) if args.library else None
+    config = PROTOCOLS[args.protocol]
+    if args.workers:
+        config = dataclasses.replace(config, workers=args.workers)
     start = time.perf_counter()
-    with tqdm(total=1, unit="cell", desc="benchmark") as bar:
+    with tqdm(total=1, unit="unit", desc=f"benchmark ({args.protocol})") as bar:
 
-        def progress(done: int, total: int) -> None:
+        def progress(what: str, done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        out = run_benchmark(config, args.out, progress, library)
-    print((out / "summary.md").read_text())
-    print(f"wrote {out} in {time.perf_counter() - start:.0f} s")
+        results = run(config, args.out, stages=tuple(args.stages), progress=progress)
+    print(f"rows in {results} ({time.perf_counter() - start:.0f} s); turn them into the "
+          f"results page with `lever-gym report --results {results}`")  # fmt: skip
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from lever_gym.experiments.report import write_page
+
+    page = Path(args.out)
+    write_page(Path(args.results), page, Path(args.figures))
+    print(f"wrote {page}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    """A slice of the benchmark on the default library: 8x8, its three layouts, both gammas,
-    every setup, the fixed start, 20 episodes, DiscreteCQL for 300 steps on layout 0."""
-    args = build_parser().parse_args(
-        ["benchmark", "--suite", "quick", "--library", str(DEFAULT_LIBRARY), "--sizes", "8",
-         "--layout-seeds", "0", "1", "2", "--protocols", "fixed", "--episodes", "20",
-         "--offline-algos", "cql", "--offline-steps", "300", "--offline-layouts", "1",
-         "--no-failure-case", "--out", args.out]
-    )  # fmt: skip
-    _cmd_benchmark(args)
+    """Every method on the default library's 8x8 layouts, the paper's six setups, both
+    library gammas, the fixed start; d3rlpy DiscreteCQL for 300 steps on layout 0."""
+    from lever_gym.experiments.demo import run_demo
+
+    print(run_demo(DEFAULT_LIBRARY, Path(args.out)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,23 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", default=None, help="folder to save the composed policy in")
     p.set_defaults(func=_cmd_compose)
-    p = sub.add_parser("benchmark", help="the paper's comparison with statistics and plots")
-    p.add_argument("--suite", default="quick", choices=sorted(SUITES))
-    p.add_argument("--out", default="results/benchmark")
-    p.add_argument("--library", default=None, help="compose from this library (else build one)")
-    p.add_argument("--sizes", type=int, nargs="+")
-    p.add_argument("--layout-seeds", type=int, nargs="+")
-    p.add_argument("--gammas", type=float, nargs="+")
-    p.add_argument("--setups", nargs="+", help=f"among {', '.join(SETUPS)}")
-    p.add_argument("--protocols", nargs="+", help="fixed and/or random")
-    p.add_argument("--scratch-budgets", type=_budget, nargs="+")
-    p.add_argument("--offline-algos", nargs="*", help="cql bcq bc (none: skip d3rlpy)")
-    p.add_argument("--offline-steps", type=int)
-    p.add_argument("--offline-layouts", type=int)
-    p.add_argument("--episodes", type=int)
-    p.add_argument("--no-failure-case", action="store_true")
-    p.add_argument("--workers", type=int)
+    p = sub.add_parser("benchmark", help="tune and report the method comparison (slow)")
+    p.add_argument(
+        "--protocol", default="full", choices=sorted(PROTOCOL_NAMES),
+        help="full: the results page's protocol (hours on 2 cores); quick: an 8x8 smoke run",
+    )  # fmt: skip
+    p.add_argument("--out", default="results/benchmark", help="libraries and rows go here")
+    p.add_argument(
+        "--stages", nargs="+", default=["tune", "report"], choices=["tune", "report"],
+        help="tune: the composed variants on the tuning layouts; report: every method on "
+        "the held-out layouts",
+    )  # fmt: skip
+    p.add_argument("--workers", type=int, help="parallel processes (default: the protocol's)")
     p.set_defaults(func=_cmd_benchmark)
+    p = sub.add_parser("report", help="write the results page from benchmark rows")
+    p.add_argument("--results", default="docs/results", help="folder of *.jsonl.gz rows")
+    p.add_argument("--out", default="docs/results.md", help="the page to write")
+    p.add_argument("--figures", default="docs/figures", help="folder for the page's figures")
+    p.set_defaults(func=_cmd_report)
     p = sub.add_parser("demo", help="a slice of the benchmark on the default library")
     p.add_argument("--out", default="results/demo")
     p.set_defaults(func=_cmd_demo)

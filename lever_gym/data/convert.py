@@ -34,8 +34,9 @@ def to_d3rlpy(datasets: Iterable[Any] | Any, objective: Any) -> Any:
     ``t`` (the final observation of each episode is dropped); ``terminated`` maps to
     d3rlpy's terminals and ``truncated and not terminated`` to its timeouts.
     """
-    import d3rlpy
     import minari
+
+    d3rlpy = import_d3rlpy()
     from d3rlpy.dataset import MDPDataset
 
     w = Objective.parse(objective).weights
@@ -68,3 +69,19 @@ def to_d3rlpy(datasets: Iterable[Any] | Any, objective: Any) -> Any:
         action_space=d3rlpy.ActionSpace.DISCRETE,
         action_size=N_ACTIONS,
     )
+
+
+def import_d3rlpy() -> Any:
+    """d3rlpy, imported quietly (its gym dependency prints a notice on import), or an error
+    naming the extra that installs it."""
+    import contextlib
+    import io
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            import d3rlpy
+    except ImportError as e:
+        raise ConfigError(
+            "the offline-RL baselines need d3rlpy and torch: pip install 'lever-gym[baselines]'."
+        ) from e
+    return d3rlpy

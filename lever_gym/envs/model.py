@@ -152,9 +152,10 @@ class TabularModel:
         return states.reshape(o.shape[:-1])
 
     def reward(self, weights: Objective | np.ndarray) -> np.ndarray:
-        """(n_states, N_ACTIONS) scalar rewards under ``weights`` (see ``weighted``)."""
+        """(n_states, N_ACTIONS) scalar rewards under ``weights`` (see ``weighted``); read-only,
+        cached per objective."""
         w = weights.weights if isinstance(weights, Objective) else weights
-        return weighted(self.components, w)
+        return _reward_table(self, tuple(float(x) for x in w))
 
     def success(self, states: np.ndarray | int, objective: Objective) -> np.ndarray:
         """Whether each state meets every active goal: at the exit, all gold if gold is
@@ -166,6 +167,13 @@ class TabularModel:
         if objective.weight("lever") != 0:
             ok &= lever == 1
         return ok
+
+
+@functools.lru_cache(maxsize=32)
+def _reward_table(model: TabularModel, weights: tuple[float, ...]) -> np.ndarray:
+    table = weighted(model.components, weights)
+    table.setflags(write=False)
+    return table
 
 
 @functools.cache

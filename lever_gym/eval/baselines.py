@@ -9,7 +9,12 @@ one registration line here.
 * ``offline_rl``: d3rlpy ``DiscreteCQL``, ``DiscreteBCQ`` or ``DiscreteBC`` trained on the
   union of the task's datasets relabelled to the composite objective (seeded, no log files);
 * ``best_single``: the library policy whose recorded greedy components score best under
-  the composite weights (no environment step);
+  the composite weights (recorded at build time by rolling it out in the exact model: an
+  oracle choice, no environment step now);
+* ``best_single_data``: the library policy whose successor features on its own data give
+  the best value under the composite weights at the start(s) (data alone);
+* ``bcvi``: batch-constrained value iteration, optimal planning in the empirical MDP of the
+  task's datasets over recorded actions only (the tabular analogue of BCQ);
 * ``random`` and ``optimum`` (exact value iteration).
 """
 
@@ -23,12 +28,15 @@ from typing import Any
 import numpy as np
 
 import lever_gym.checks as checks
+from lever_gym.data.convert import import_d3rlpy, to_d3rlpy
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.library.config import PolicyRecord
 from lever_gym.library.store import Library
 from lever_gym.mdp.solve import solve
-from lever_gym.objective import Objective
+from lever_gym.mdp.support import SupportGraph
+from lever_gym.objective import Objective, weighted
+from lever_gym.reuse.pipeline import own_value
 from lever_gym.train.policy import TabularPolicy
 from lever_gym.train.tabular import BUDGETS, TrainConfig, train
 
@@ -59,6 +67,10 @@ class BaselineTask:
     """The library policies a baseline may reuse (the layout's, at ``gamma``)."""
     datasets: Sequence[str] = ()
     """Ids of the library records whose data offline learners train on."""
+    pool: Sequence[PolicyRecord] = ()
+    """The retrieved candidates of the task (``bcvi`` plans on their data)."""
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Start states of the evaluation protocol (``best_single_data`` ranks from them)."""
     budgets: Sequence[int] = (BUDGETS["X1"],)
     offline_algos: Sequence[str] = ()
     offline_steps: int = 1000
@@ -123,20 +135,23 @@ def offline_rl(
     batch_size: int = 64,
     gamma: float = 0.99,
     seed: int = 0,
+    threads: int = 1,
 ) -> Baseline:
-    """Train a d3rlpy learner on ``datasets`` relabelled to ``objective``.
-
-    ``seconds`` covers the conversion and ``fit`` (d3rlpy's import is excluded).
+    """Train a d3rlpy learner on ``datasets`` relabelled to ``objective``, with at most
+    ``threads`` torch threads (torch's default takes every core, which stalls on a busy
+    machine). ``seconds`` covers the conversion and ``fit`` (d3rlpy's import is excluded).
     """
     checks.one_of(algo, OFFLINE_ALGOS, "algo")
     checks.positive_int(n_steps, "n_steps")
+    checks.positive_int(threads, "threads")
     import logging
 
-    import d3rlpy
+    d3rlpy = import_d3rlpy()
     import structlog
+    import torch
     from d3rlpy.logging import NoopAdapterFactory
 
-    from lever_gym.data.convert import to_d3rlpy
+    torch.set_num_threads(threads)
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     start = time.perf_counter()
@@ -169,6 +184,39 @@ def best_single(
     best = max(records, key=lambda r: (float(np.dot(r.greedy_components, w)), r.id))
     policy = library.policy(best)
     return best, Baseline("best-single", policy, time.perf_counter() - start, best.id)
+
+
+def best_single_data(
+    library: Library, records: Sequence[PolicyRecord], objective: Objective, starts: np.ndarray
+) -> tuple[PolicyRecord, Baseline]:
+    """The record whose ψ on its own data gives the best value under ``objective`` from
+    ``starts`` (records whose data miss a start rank last); no model or env is consulted."""
+    start = time.perf_counter()
+    if not records:
+        raise ConfigError("best_single_data needs at least one library policy.")
+    values = [own_value(library, r, objective, starts) for r in records]
+    ranked = [(v if np.isfinite(v) else -np.inf, -i) for i, v in enumerate(values)]
+    best = records[-max(ranked)[1]]
+    policy = library.policy(best)
+    return best, Baseline("best-single-data", policy, time.perf_counter() - start, best.id)
+
+
+def bcvi(
+    library: Library, records: Sequence[PolicyRecord], objective: Objective, model: TabularModel
+) -> Baseline:
+    """Plan optimally (within the layout's horizon) in the empirical MDP of ``records``'
+    datasets over recorded actions only; elsewhere act 0 (nothing is known there)."""
+    start = time.perf_counter()
+    union = library.empirical(model.layout.size, records[0].layout_seed)
+    keys = np.unique(np.concatenate([library.successor_features(r)[0] for r in records]))
+    rows = np.flatnonzero(np.isin(union.keys, keys))
+    emp = union.subset(rows)
+    graph = SupportGraph.of(emp)
+    q = graph.backward_induction(weighted(emp.components, objective.weights), model.layout.n_cells)
+    choice = graph.greedy_choice(q)
+    table = np.zeros((model.n_states, N_ACTIONS))
+    table[graph.states, emp.actions_of_rows()[choice]] = 1.0
+    return Baseline("bcvi", TabularPolicy(model, table), time.perf_counter() - start)
 
 
 def _scratch_all(task: BaselineTask) -> list[Baseline]:
@@ -205,6 +253,12 @@ BASELINES: dict[str, Callable[[BaselineTask], list[Baseline]]] = {
     "scratch": _scratch_all,
     "offline_rl": _offline_all,
     "best_single": lambda task: [best_single(task.library, task.records, task.objective)[1]],
+    "best_single_data": lambda task: [
+        best_single_data(task.library, task.records, task.objective, task.starts)[1]
+    ],
+    "bcvi": lambda task: [
+        bcvi(task.library, task.pool or task.records, task.objective, task.model)
+    ],
     "random": lambda task: [Baseline("random", RandomPolicy(task.seed), 0.0)],
     "optimum": lambda task: [Baseline("optimum", solve(task.env, 0.99), float("nan"))],
 }

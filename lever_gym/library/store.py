@@ -29,14 +29,16 @@ from typing import Any
 import numpy as np
 
 from lever_gym.envs.layout import Layout
-from lever_gym.envs.model import TabularModel, model_for
+from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.errors import LibraryError
 from lever_gym.library.config import BuildConfig, PolicyRecord
 from lever_gym.library.embedding import Predictor
 from lever_gym.library.files import sha256
 from lever_gym.library.index import LayoutIndex, index_paths, load_layout_index
 from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.mdp.support import greedy_rows
 from lever_gym.train.policy import TabularPolicy
+from lever_gym.train.tabular import key_index
 
 SCHEMA_VERSION = 2
 DEFAULT_LIBRARY = Path(
@@ -78,6 +80,7 @@ class Library:
         self._indexes: dict[tuple[int, int, str], LayoutIndex] = {}
         self._empirical: dict[tuple[int, int], EmpiricalModel] = {}
         self._arrays: dict[str, dict[str, np.ndarray]] = {}
+        self._own: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- opening and building ---------------------------------------------------------------
 
@@ -187,6 +190,20 @@ class Library:
         ``POLICY_ARRAYS``); ``psi @ w`` is its value under objective ``w`` per recorded pair."""
         arrays = self._policy_arrays(record)
         return arrays["psi_keys"], arrays["psi"]
+
+    def own_values(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
+        """``(states, psi)``: every state the policy's data records and the successor
+        features of the action it takes there (greedy in its Q-values among the recorded
+        actions); ``psi @ w`` is its value from that state under ``w`` (cached)."""
+        if record.id not in self._own:
+            keys, psi = self.successor_features(record)
+            q, _ = self.arrays(record)
+            states, actions = keys // N_ACTIONS, keys % N_ACTIONS
+            rows = key_index(self.model(record), record.key)[states]
+            first = np.flatnonzero(np.r_[True, states[1:] != states[:-1]])
+            choice = greedy_rows(q[rows, actions], first)
+            self._own[record.id] = (states[first], psi[choice])
+        return self._own[record.id]
 
     def _policy_arrays(self, record: PolicyRecord) -> dict[str, np.ndarray]:
         if record.id not in self._arrays:

@@ -76,6 +76,13 @@ class EmpiricalModel:
             np.concatenate([m.counts for m in models]),
         )
 
+    def subset(self, rows: np.ndarray) -> EmpiricalModel:
+        """The model restricted to ``rows`` (sorted row indices); starts are kept."""
+        return EmpiricalModel(
+            self.keys[rows], self.next_state[rows], self.components[rows],
+            self.terminated[rows], self.counts[rows], self.starts,
+        )  # fmt: skip
+
     def state_of_rows(self) -> np.ndarray:
         """State of each row."""
         return self.keys // N_ACTIONS

@@ -9,11 +9,14 @@ per state. Values are in float64, one per state.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from scipy.sparse import csr_matrix
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
-from lever_gym.objective import Objective
+from lever_gym.objective import N_COMPONENTS, Objective, weighted
 
 
 def optimal_values(model: TabularModel, objective: Objective, horizon: int) -> np.ndarray:
@@ -21,16 +24,35 @@ def optimal_values(model: TabularModel, objective: Objective, horizon: int) -> n
     reward, cont, nxt = _tables(model, objective)
     v = np.zeros(model.n_states)
     for _ in range(checks.positive_int(horizon, "horizon")):
-        v = np.max(reward + cont * v[nxt], axis=1)
+        new = np.max(reward + cont * v[nxt], axis=1)
+        if np.array_equal(new, v):  # a fixed point: every further step is the same
+            break
+        v = new
     return v
 
 
 def random_values(model: TabularModel, objective: Objective, horizon: int) -> np.ndarray:
-    """Expected undiscounted return within ``horizon`` steps of uniformly random actions."""
-    reward, cont, nxt = _tables(model, objective)
-    v = np.zeros(model.n_states)
+    """Expected undiscounted return within ``horizon`` steps of uniformly random actions
+    (linear in the weights: one evaluation per component, cached per model and horizon)."""
+    return objective_values(_random_components(model, horizon), objective)
+
+
+def objective_values(per_component: np.ndarray, objective: Objective) -> np.ndarray:
+    """Values under ``objective`` from values per component (shape ``(..., N_COMPONENTS)``)."""
+    return weighted(per_component, objective.weights)
+
+
+@functools.lru_cache(maxsize=8)
+def _random_components(model: TabularModel, horizon: int) -> np.ndarray:
+    n, actions = model.n_states, model.next_state.shape[1]
+    cont = (~model.terminated).ravel().astype(np.float64) / actions
+    rows = np.repeat(np.arange(n), actions)
+    step = csr_matrix((cont, (rows, model.next_state.ravel())), shape=(n, n))
+    mean_reward = model.components.mean(axis=1)
+    v = np.zeros((n, N_COMPONENTS))
     for _ in range(checks.positive_int(horizon, "horizon")):
-        v = np.mean(reward + cont * v[nxt], axis=1)
+        v = mean_reward + step @ v
+    v.setflags(write=False)
     return v
 
 

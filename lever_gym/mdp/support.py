@@ -18,6 +18,20 @@ import lever_gym.checks as checks
 from lever_gym.mdp.empirical import EmpiricalModel
 
 TOLERANCE = 1e-9
+
+
+def greedy_rows(scores: np.ndarray, first_row: np.ndarray) -> np.ndarray:
+    """Per group of rows (groups start at ``first_row``, contiguous), the row with the
+    largest score; ties go to the earliest row (the lowest action)."""
+    n = len(scores)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    group = np.cumsum(np.isin(np.arange(n), first_row)) - 1
+    best = np.maximum.reduceat(scores, first_row)
+    rows = np.where(scores >= best[group], np.arange(n), n)
+    return np.minimum.reduceat(rows, first_row)
+
+
 """Policy iteration changes a state's action only for a gain above this."""
 
 
@@ -54,12 +68,7 @@ class SupportGraph:
 
     def greedy_choice(self, scores: np.ndarray) -> np.ndarray:
         """Per state, the row with the largest ``scores`` (ties: the lowest action)."""
-        if not self.n_rows:
-            return np.zeros(0, dtype=np.int64)
-        best = np.maximum.reduceat(scores, self.first_row)
-        at_best = scores >= best[self.state_of_row]
-        rows = np.arange(self.n_rows)
-        return np.minimum.reduceat(np.where(at_best, rows, self.n_rows), self.first_row)
+        return greedy_rows(scores, self.first_row)
 
     def successor(self, choice: np.ndarray) -> np.ndarray:
         """Per row, the row the choice takes after it (-1 where the walk ends)."""
@@ -93,19 +102,36 @@ class SupportGraph:
         self, choice: np.ndarray, rewards: np.ndarray, horizon: int, steps: int
     ) -> np.ndarray:
         """``steps`` rounds of policy iteration on the support from ``choice``: evaluate it
-        within ``horizon``, then switch each state to a row whose one-step lookahead beats
-        the current row by more than ``TOLERANCE`` (the best such row)."""
+        within ``horizon``, switch each state to the row with the best one-step lookahead
+        when it beats the current row by more than ``TOLERANCE``, then undo switches until no
+        state loses value (a switched state that loses is undone; if only unswitched states
+        lose, the half of the switches with the smallest gains is undone). With a finite
+        horizon and stationary policies a plain greedy switch can lower values; the undo
+        makes every round's values at least the previous round's, at every recorded state."""
         choice = np.asarray(choice, dtype=np.int64).copy()
         nxt = self.next_index
         for _ in range(checks.non_negative_int(steps, "improvement steps")):
             q = self.chain_sums(choice, rewards, horizon)
-            lookahead = rewards + np.where(nxt >= 0, q[choice[np.maximum(nxt, 0)]], 0.0)
+            before = q[choice]
+            lookahead = rewards + np.where(nxt >= 0, before[np.maximum(nxt, 0)], 0.0)
             best = self.greedy_choice(lookahead)
             gain = lookahead[best] - lookahead[choice]
-            changed = gain > TOLERANCE
-            if not changed.any():
+            switch = gain > TOLERANCE
+            while switch.any():
+                trial = np.where(switch, best, choice)
+                worse = self.values(trial, rewards, horizon) < before - TOLERANCE
+                if not worse.any():
+                    break
+                if (worse & switch).any():
+                    switch &= ~worse
+                else:  # a state lost value through others' switches: keep the larger half
+                    kept = np.flatnonzero(switch)
+                    switch[kept[np.argsort(gain[kept], kind="stable")[: (len(kept) + 1) // 2]]] = (
+                        False
+                    )
+            if not switch.any():
                 break
-            choice = np.where(changed, best, choice)
+            choice = np.where(switch, best, choice)
         return choice
 
     def values(self, choice: np.ndarray, rewards: np.ndarray, horizon: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
-from lever_gym.errors import LibraryError
+from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.files import atomic_path, write_json_atomic
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
@@ -43,6 +43,7 @@ from lever_gym.train.tabular import key_index
 from lever_gym.version import __version__
 
 FORMAT_VERSION = 2
+POOLS = ("parts", "layout")
 """Of a saved composed policy (``policy.json`` + ``policy.npz``)."""
 
 
@@ -99,6 +100,7 @@ class LeverComposedPolicy:
         n_starts: int = 1,
         improve: int = 0,
         guarded: bool = False,
+        pool: str = "parts",
         seed: int = 0,
         **compose_options: Any,
     ) -> LeverComposedPolicy:
@@ -112,6 +114,8 @@ class LeverComposedPolicy:
         support-constrained policy iteration on the members' data after composing.
         ``guarded``: if a member acting alone scores higher than the composition on the
         recorded data, act as that member (``explain()["guard"]`` says which).
+        ``pool``: ``parts`` (the candidates of the split's blocks) or, with ``gpi``,
+        ``layout`` (also the layout's best policies of any block but the target's).
         ``compose_options``: fields of ``ComposeConfig`` (``operator``, ``support_mode``, ...);
         ``operator="gpi"`` composes every retrieved candidate at once by ``ψ · w``.
         """
@@ -121,6 +125,8 @@ class LeverComposedPolicy:
         k = checks.positive_int(k, "k")
         n_starts = checks.positive_int(n_starts, "n_starts")
         improve = checks.non_negative_int(improve, "improve")
+        checks.boolean(guarded, "guarded")
+        checks.one_of(pool, POOLS, "pool")
         config = ComposeConfig(seed=checks.seed(seed), **compose_options)
         lib = library if isinstance(library, Library) else Library.load(library)
         if not len(lib):
@@ -134,7 +140,13 @@ class LeverComposedPolicy:
                 f"no policies with gamma {gamma} for this layout; the library has gammas "
                 f"{sorted({r.gamma for r in records})}."
             )
-        ranked = retrieve(lib, target, split_list, gammas, strategy, k, backend)
+        gpi = config.operator in SUCCESSOR_OPERATORS
+        if pool == "layout" and not gpi:
+            raise ConfigError(
+                f"pool='layout' composes by successor features; use operator='gpi', not "
+                f"{config.operator!r}."
+            )
+        ranked = retrieve(lib, target, split_list, gammas, strategy, k, backend, pool == "layout")
         t1 = time.perf_counter()
 
         gpi = config.operator in SUCCESSOR_OPERATORS

@@ -27,7 +27,7 @@ from lever_gym.reuse.composition import ComposeConfig, ComposedQ, Members, Spars
 from lever_gym.reuse.decompose import Part
 from lever_gym.reuse.explain import Combination
 from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
-from lever_gym.reuse.retrieval import candidates
+from lever_gym.reuse.retrieval import candidates, layout_candidates
 from lever_gym.reuse.scoring import SCORINGS, ScoringContext
 from lever_gym.train.tabular import key_index
 
@@ -94,6 +94,10 @@ def _library_layout(library: Library, layout: Layout) -> tuple[int, int]:
     )
 
 
+LAYOUT_POOL = "*"
+"""The block name under which ``retrieve`` lists candidates drawn from the whole layout."""
+
+
 def retrieve(
     library: Library,
     target: Target,
@@ -102,10 +106,17 @@ def retrieve(
     strategy: str,
     k: int,
     backend: str,
+    whole_layout: bool = False,
 ) -> Candidates:
-    """Candidates of every block of every split at every γ, from the layout's index."""
+    """Candidates of every block of every split at every γ, from the layout's index; with
+    ``whole_layout``, also the layout's best policies of any block (under ``LAYOUT_POOL``)."""
     index = library.layout_index(target.size, target.layout_seed, backend)
     ranked: Candidates = {}
+    if whole_layout:
+        for g in gammas:
+            ranked[LAYOUT_POOL, g] = layout_candidates(
+                library, index, target.objective, g, strategy, k
+            )
     for split in split_list:
         for part in split:
             for g in gammas:
@@ -154,8 +165,9 @@ def members_of(
     factors: dict[str, float],
     target: Objective | None = None,
 ) -> Members:
-    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor;
-    with ``target``, also each record's ``ψ · w`` on its own data (for ``gpi``)."""
+    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor
+    (1 for a block outside the split); with ``target``, also each record's ``ψ · w`` on its
+    own data (for ``gpi``)."""
     qs, counts, successor = [], [], []
     for r in records:
         q, visits = library.arrays(r)
@@ -167,7 +179,7 @@ def members_of(
     return Members(
         tuple(qs),
         tuple(counts),
-        np.array([factors[r.objective] for r in records]),
+        np.array([factors.get(r.objective, 1.0) for r in records]),
         tuple(successor) if target is not None else None,
     )
 
@@ -256,8 +268,7 @@ def improve_on_support(
     own data (recorded actions only, within the layout's horizon)."""
     union = library.empirical(model.layout.size, _layout_seed(library, members))
     keys = np.unique(np.concatenate([library.successor_features(r)[0] for r in members]))
-    rows = np.flatnonzero(np.isin(union.keys, keys))
-    emp = EmpiricalModel(*(getattr(union, f)[rows] for f in _ROW_FIELDS), union.starts)
+    emp = union.subset(np.flatnonzero(np.isin(union.keys, keys)))
     graph = SupportGraph.of(emp)
     rewards = weighted(emp.components, target.weights)
     composed.ensure(graph.states)
@@ -281,9 +292,6 @@ def improve_on_support(
     )
 
 
-_ROW_FIELDS = ("keys", "next_state", "components", "terminated", "counts")
-
-
 def _layout_seed(library: Library, members: list[PolicyRecord]) -> int:
     seeds = {r.layout_seed for r in members}
     if len(seeds) != 1:
@@ -291,36 +299,16 @@ def _layout_seed(library: Library, members: list[PolicyRecord]) -> int:
     return seeds.pop()
 
 
-@dataclass(frozen=True, eq=False)
-class OwnValue:
-    """A library policy's value from the scoring starts on its own data: mean ``ψ · w`` of
-    its greedy-on-support action at each start (``nan`` where its data lacks the start)."""
-
-    value: float
-    states: np.ndarray
-    """The recorded states of its data and the action it takes in each."""
-    actions: np.ndarray
-
-
 def own_value(
     library: Library, record: PolicyRecord, target: Objective, starts: np.ndarray
-) -> OwnValue:
-    """``record``'s value under ``target`` from ``starts``, from its stored ψ alone."""
-    keys, psi = library.successor_features(record)
-    q, _ = library.arrays(record)
-    states, actions = keys // N_ACTIONS, keys % N_ACTIONS
-    # the pairs alone, grouped by state (no transitions are needed to pick the greedy row)
-    pairs = EmpiricalModel(keys, keys, psi, np.ones(len(keys), bool), np.ones(len(keys)), keys)
-    graph = SupportGraph.of(pairs)
-    rows = key_index(library.model(record), record.key)[states]
-    choice = graph.greedy_choice(q[rows, actions])
-    values = weighted(psi, target.weights)[choice]
-    at = np.searchsorted(graph.states, starts)
-    found = (at < len(graph.states)) & (
-        graph.states[np.minimum(at, len(graph.states) - 1)] == starts
-    )
-    per_start = np.where(found, values[np.minimum(at, len(values) - 1)], np.nan)
-    return OwnValue(float(per_start.mean()), graph.states, actions[choice])
+) -> float:
+    """``record``'s value under ``target`` from its stored ψ alone: the mean over the
+    ``starts`` its data records of ``ψ · w`` of its greedy-on-support action (``nan``: none)."""
+    states, psi = library.own_values(record)
+    at = np.minimum(np.searchsorted(states, starts), max(len(states) - 1, 0))
+    found = states[at] == starts if len(states) else np.zeros(len(starts), bool)
+    values = weighted(psi[at[found]], target.weights)
+    return float(values.mean()) if len(values) else float("nan")
 
 
 def guard(

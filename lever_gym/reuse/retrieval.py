@@ -45,6 +45,24 @@ def candidates(
     return STRATEGIES[strategy](ranked, k)
 
 
+def layout_candidates(
+    library: Library,
+    index: LayoutIndex,
+    target: Objective,
+    gamma: float,
+    strategy: str,
+    k: int,
+) -> list[tuple[PolicyRecord, float]]:
+    """Every policy of the layout at ``gamma`` except the target's own block, ranked by the
+    index's estimate of its value under ``target``, cut by ``strategy``."""
+    ranked = [
+        (library[pid], score)
+        for pid, score in index.query(target)
+        if library[pid].objective != target.name and library[pid].gamma == gamma
+    ]
+    return STRATEGIES[strategy](ranked, k)
+
+
 def recall_at_k(approx: Backend, exact: Backend, queries: np.ndarray, k: int) -> float:
     """Mean fraction of the exact top-``k`` that ``approx`` returns in its top-``k``."""
     hits = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -12,10 +13,10 @@ from lever_gym.mdp.solve import solve
 ENV = "LeverGrid-8x8-PathGoldHazard-v0"
 
 
-def test_optimum_scores_one_and_random_about_zero():
+def test_optimum_scores_about_one_and_random_about_zero():
     optimum = solve(ENV, 0.99, layout_seed=1, random_start=True)
     best = evaluate(optimum, ENV, 40, seed=0, layout_seed=1, random_start=True)
-    assert best.normalised_score == pytest.approx(1.0)
+    assert 0.95 <= best.normalised_score <= 1.0  # the ceiling is the finite-horizon optimum
     assert best.success.mean() > 0.9
     rng = np.random.default_rng(123)
     rand = evaluate(
@@ -61,13 +62,28 @@ def test_policies_with_only_predict_work():
         def predict(self, obs):
             return optimum.predict(obs)
 
-    assert evaluate(Batched(), ENV, 3).normalised_score == pytest.approx(1.0)
+    assert evaluate(Batched(), ENV, 3).normalised_score == pytest.approx(
+        evaluate(optimum, ENV, 3).normalised_score
+    )
+
+
+def test_evaluate_takes_an_env_a_wrapped_env_or_a_vector_env():
+    optimum = solve(ENV, 0.99, random_start=True)
+    by_id = evaluate(optimum, ENV, 6, seed=4, random_start=True)
+    env = gym.wrappers.RecordEpisodeStatistics(gym.make(ENV, random_start=True))
+    np.testing.assert_array_equal(evaluate(optimum, env, 6, seed=4).returns, by_id.returns)
+    envs = gym.make_vec(ENV, num_envs=3, random_start=True)
+    vector = evaluate(optimum, envs, 6, seed=4)
+    np.testing.assert_array_equal(vector.returns, by_id.returns)
+    assert vector.optimal_return == by_id.optimal_return
+    skipped = evaluate(optimum, ENV, 2, reference=False)
+    assert np.isnan(skipped.normalised_score)
 
 
 @pytest.mark.parametrize(("policy", "kwargs", "message"), [
     (object(), {}, "policy must be callable"),
     (lambda obs: 0, {"n_episodes": 0}, "n_episodes must be a positive integer"),
-    (lambda obs: 0, {"num_envs": 2}, "needs a policy with predict"),
+    (lambda obs: 0, {"num_envs": 2}, "a vector env needs a policy with predict"),
 ])  # fmt: skip
 def test_bad_input(policy, kwargs, message):
     with pytest.raises(ConfigError, match=message):

@@ -107,8 +107,12 @@ def test_records_carry_what_the_library_promises(small_library):
         f"{record.dataset_id}/{f}"
         for f in ("policy.npz", "data/main_data.hdf5", "data/metadata.json")
     }
-    assert len(small_library.filter(objective="Gold", gamma=0.99)) == 2 * 2
-    assert len(small_library.filter(layout_seed=1, objective=["Path", "Gold"])) == 2 * 2 * 2
+    n = SMALL.snapshots * SMALL.replicas * len(SMALL.budgets)
+    assert len(small_library.filter(objective="Gold", gamma=0.99)) == len(SMALL.layout_seeds) * n
+    assert len(small_library.filter(layout_seed=1, objective=["Path", "Gold"])) == 2 * 2 * n
+    keys, psi = small_library.successor_features(record)
+    assert psi.shape == (len(keys), 4) and np.all(np.diff(keys) > 0)
+    assert set(keys // 4) <= set(np.flatnonzero(support.sum(axis=1)))
     assert small_library[record.id] == record
     policy = small_library.policy(record)
     obs = model.observe(model.start_state)
@@ -189,7 +193,11 @@ def test_newer_schema_and_missing_library_are_refused(small_library, tmp_path):
     manifest["schema_version"] = 99
     (copy / "manifest.json").write_text(json.dumps(manifest))
     before = snapshot_files(copy)
-    with pytest.raises(LibraryError, match="schema version 99; this lever_gym reads up to 1"):
+    with pytest.raises(LibraryError, match="schema version 99; this lever_gym reads version 2"):
+        Library.load(copy)
+    manifest["schema_version"] = 1
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LibraryError, match="Rebuild the library"):
         Library.load(copy)
     (copy / "manifest.json").write_text("{not json")
     with pytest.raises(LibraryError, match="is not a lever_gym manifest"):

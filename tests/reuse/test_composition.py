@@ -10,8 +10,14 @@ from hypothesis.extra.numpy import arrays
 
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
-from lever_gym.reuse.composition import ComposeConfig, ComposedQ, Members, compose_states
-from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
+from lever_gym.reuse.composition import (
+    ComposeConfig,
+    ComposedQ,
+    Members,
+    SparseTable,
+    compose_states,
+)
+from lever_gym.reuse.operators import OPERATORS, SUCCESSOR_OPERATORS, SUPPORT_MODES
 from lever_gym.train.tabular import TrainConfig, train
 from tests.conftest import TINY_LAYOUTS
 
@@ -27,7 +33,7 @@ def policies(draw, min_m=1, max_m=4):
     return q, counts, w
 
 
-OPS = list(OPERATORS)
+OPS = [op for op in OPERATORS if op not in SUCCESSOR_OPERATORS]
 MODES = list(SUPPORT_MODES)
 
 
@@ -45,8 +51,24 @@ def compose_values(q, counts, weights=None, config=None):
 
 
 def test_registries_match_the_config_choices():
-    assert OPS == ["sum", "max", "min", "lse"]
+    assert OPS == ["sum", "max", "min", "lse"] and list(SUCCESSOR_OPERATORS) == ["gpi"]
     assert MODES == ["exclude", "zero", "pessimistic", "raw"]
+    with pytest.raises(ConfigError, match="support_mode='exclude'"):
+        ComposeConfig(operator="gpi", support_mode="zero")
+
+
+def test_gpi_takes_the_best_successor_value_on_the_support():
+    q = np.zeros((2, 3, 4))
+    counts = np.array([[[1, 1, 0, 0]] * 3, [[0, 1, 1, 0]] * 3])
+    keys = [np.array([0, 1, 4, 5, 8, 9]), np.array([1, 2, 5, 6, 9, 10])]
+    values = [np.array([5.0, 1.0] * 3), np.array([2.0, 9.0] * 3)]
+    members = Members(
+        (q[0], q[1]), (counts[0], counts[1]), np.ones(2),
+        tuple(SparseTable(k, v, 4) for k, v in zip(keys, values, strict=True)),
+    )  # fmt: skip
+    actions, vals, _ = compose_table(members, ComposeConfig(operator="gpi"))
+    np.testing.assert_array_equal(vals[0], [5.0, 2.0, 9.0, -np.inf])
+    assert actions.tolist() == [2, 2, 2]
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,0 +1,135 @@
+"""Running a protocol: one job per unit, exact scores per cell, rows written per unit.
+
+Each unit's rows go to their own JSON-lines file, written atomically when the unit is
+done, so an interrupted run resumes where it stopped and a parallel run (processes or
+Ray) merges into the same rows. Rows are plain dicts (see ``ROW_FIELDS``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from lever_gym.eval.exact import score
+from lever_gym.experiments.methods import (
+    METHODS,
+    Built,
+    Cell,
+    ComposedSpec,
+    compose,
+    scratch_run,
+)
+from lever_gym.experiments.protocol import ProtocolConfig, Task, Unit
+from lever_gym.library.files import atomic_path
+from lever_gym.library.store import Library, layout_model
+
+ROW_FIELDS = (
+    "split", "size", "layout_seed", "library_seed", "gamma", "task", "kind", "weights",
+    "parts", "protocol", "method", "seconds", "mean_return", "optimal_return",
+    "random_return", "normalised", "regret", "reference_coverage", "chosen",
+)  # fmt: skip
+
+
+def unit_file(out: Path, kind: str, unit: Unit) -> Path:
+    """Where one unit's rows of one kind (``rows``, ``tuning``, ``quality``) are kept."""
+    return (
+        out
+        / kind
+        / f"{unit.split}-{unit.size}x{unit.size}-s{unit.layout_seed}-lib{unit.library_seed}.jsonl"
+    )
+
+
+def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict]]) -> str:
+    """Evaluate one unit (a picklable job: config, unit, library path, out folder, specs).
+
+    With tuning specs, rows score those composed variants; without, every method of
+    ``METHODS`` plus the scratch quality curve. Skips a unit whose file exists.
+    """
+    config_d, unit_d, library_path, out_s, specs_d = job
+    config, unit, out = ProtocolConfig(**config_d), Unit(**unit_d), Path(out_s)
+    kind = "tuning" if specs_d else "rows"
+    target = unit_file(out, kind, unit)
+    if target.is_file():
+        return str(target)
+    library = Library.load(library_path)
+    model = layout_model(unit.size, unit.layout_seed)
+    rows, quality, trained = [], [], {}
+    offline = unit.split != "tuning" and unit.library_seed == config.library_seeds[0]
+    offline = offline and unit.layout_seed in config.heldout_layouts[: config.offline_units]
+    for gamma in config.gammas:
+        for task in config.tasks(unit):
+            for protocol in config.start_protocols:
+                cell = Cell(
+                    library, unit, model, task, gamma, protocol, config.seed,
+                    config.offline_steps if offline else 0, trained,
+                )  # fmt: skip
+                if specs_d:
+                    for spec in (ComposedSpec(**d) for d in specs_d):
+                        rows.append(_row(cell, spec.label, compose(spec, cell)))
+                    continue
+                for name, method in METHODS.items():
+                    if name.startswith("d3rlpy") and not offline:
+                        continue
+                    rows.append(_row(cell, name, method(cell)))
+                if task.kind == "setup" and gamma == config.gammas[-1]:
+                    quality += _quality(cell, config)
+    _write(target, rows)
+    if quality:
+        _write(unit_file(out, "quality", unit), quality)
+    return str(target)
+
+
+def _row(cell: Cell, method: str, built: Built) -> dict[str, Any]:
+    horizon = cell.model.layout.n_cells
+    s = score(built.policy, cell.model, cell.task.objective, cell.starts, horizon)
+    return {
+        **_cell_fields(cell), "method": method, "seconds": built.seconds,
+        "mean_return": s.mean_return, "optimal_return": s.optimal_return,
+        "random_return": s.random_return, "normalised": _plain(s.normalised),
+        "regret": s.regret, "reference_coverage": _plain(built.reference_coverage),
+        "chosen": built.chosen,
+    }  # fmt: skip
+
+
+def _cell_fields(cell: Cell) -> dict[str, Any]:
+    task: Task = cell.task
+    return {
+        **{k: v for k, v in asdict(cell.unit).items()}, "gamma": cell.gamma, "task": task.name,
+        "kind": task.kind, "weights": list(task.objective.weights), "parts": task.parts,
+        "protocol": cell.protocol,
+    }  # fmt: skip
+
+
+def _quality(cell: Cell, config: ProtocolConfig) -> list[dict[str, Any]]:
+    """Scratch Q-learning at each budget of ``quality_budgets``: its training time and score."""
+    out = []
+    horizon = cell.model.layout.n_cells
+    for budget in config.quality_budgets:
+        run = scratch_run(cell, budget)
+        s = score(run.policy, cell.model, cell.task.objective, cell.starts, horizon)
+        out.append(
+            {**_cell_fields(cell), "budget": budget, "seconds": run.seconds,
+             "normalised": _plain(s.normalised)}
+        )  # fmt: skip
+    return out
+
+
+def _plain(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def read_rows(folder: Path) -> list[dict[str, Any]]:
+    """Every row under ``folder`` (sorted files, file order kept)."""
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line]
+    return rows

@@ -1,0 +1,59 @@
+"""A unit of the protocol run end to end on the default library; the report from its rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from lever_gym.experiments.methods import METHODS
+from lever_gym.experiments.protocol import ProtocolConfig, Unit
+from lever_gym.experiments.report import write_page
+from lever_gym.experiments.runner import ROW_FIELDS, read_rows, run_unit, unit_file
+from lever_gym.experiments.suite import load_rows, write_rows
+
+DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
+CONFIG = ProtocolConfig(
+    name="test", sizes=(8,), tuning_layouts=(), heldout_layouts=(1,), library_seeds=(0,),
+    gammas=(0.99,), setups=("P+G", "PG+HL"), headroom=1, start_protocols=("fixed", "random"),
+    offline_units=0, quality_budgets=(1000, 10_000),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    out = tmp_path_factory.mktemp("protocol")
+    unit = Unit(8, 1, 0, "heldout")
+    run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), []))
+    before = unit_file(out, "rows", unit).read_bytes()
+    run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), []))  # resumes: no work
+    assert unit_file(out, "rows", unit).read_bytes() == before
+    return out
+
+
+def test_every_method_is_scored_exactly_and_never_above_the_ceiling(rows):
+    data = read_rows(rows / "rows")
+    assert all(set(r) == set(ROW_FIELDS) for r in data)
+    methods = {r["method"] for r in data}
+    assert methods == {m for m in METHODS if not m.startswith("d3rlpy")}
+    assert len(data) == len(methods) * 3 * 2  # tasks x start protocols
+    for r in data:
+        assert r["mean_return"] <= r["optimal_return"] + 1e-9
+        if r["normalised"] is not None:
+            assert r["normalised"] <= 1 + 1e-9
+    quality = read_rows(rows / "quality")
+    assert {r["budget"] for r in quality} == {1000, 10_000}
+
+
+def test_results_page_is_written_from_the_rows(rows, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    write_rows(results / "rows.jsonl.gz", read_rows(rows / "rows"))
+    write_rows(results / "quality.jsonl.gz", read_rows(rows / "quality"))
+    assert load_rows(results / "rows.jsonl.gz") == read_rows(rows / "rows")
+    text = write_page(results, tmp_path / "results.md", tmp_path / "figures")
+    for heading in ("## Held-out layouts", "## Against reusing", "## Headroom", "## Coverage",
+                    "## Time to quality"):  # fmt: skip
+        assert heading in text
+    assert (tmp_path / "figures" / "results_coverage.png").is_file()
