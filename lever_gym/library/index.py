@@ -9,7 +9,8 @@ norm, the query ``[q, 0]``, so every item has norm ``M`` and the smallest angle 
 
 Backends share one interface and return true inner products recomputed from the stored
 embeddings, best first (ties by row): Annoy (seeded, ``n_jobs=1``, saved and memory-mapped,
-``angular-mips`` by default) and an exact numpy search.
+``angular-mips`` by default), hnswlib (optional extra ``scale``, seeded, one thread, ``dot``
+by default) and an exact numpy search.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import lever_gym.checks as checks
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
 from lever_gym.objective import N_COMPONENTS, Objective
 
-BACKENDS = ("annoy", "exact")
+BACKENDS = ("annoy", "exact", "hnsw")
 METRICS = ("angular-mips", "dot")
 """``angular-mips``: angular search on augmented items (the default); ``dot``: the search
 engine's own inner-product metric (indexes built before the reduction)."""
@@ -175,6 +176,89 @@ class AnnoyBackend:
         return rerank(self.vectors, self.index.get_nns_by_vector(query, n, self.search_k), vector)
 
 
+def _hnswlib() -> Any:
+    """The hnswlib module, or a ``ConfigError`` naming the extra that installs it."""
+    try:
+        import hnswlib
+    except ImportError as e:
+        raise ConfigError(
+            "backend 'hnsw' needs the hnswlib package, which is not installed; install it "
+            "with `pip install 'lever-gym[scale]'`, or use backend 'annoy' or 'exact'."
+        ) from e
+    return hnswlib
+
+
+class HnswBackend:
+    """An hnswlib graph (optional extra ``scale``) over float32 embeddings: its ``ip`` space
+    (``dot``, the default) or its ``cosine`` space on augmented rows (``angular-mips``).
+
+    Unlike Annoy's trees, the graph searches best in ``ip`` space: augmented rows crowd
+    around the added axis, far from every query ``[q, 0]``, and the greedy walk needs a much
+    larger ``ef`` for the same recall (``benchmarks/results/retrieval.md``). Built with a fixed
+    seed and one thread, the same rows give the same graph, answers and file bytes with one
+    build of hnswlib (its levels come from ``std::default_random_engine``, which another C++
+    library may implement differently); the saved file is read into memory, not mapped.
+    """
+
+    def __init__(self, index: Any, vectors: np.ndarray, metric: str, ef: int = 64) -> None:
+        """Wrap a built or loaded ``hnswlib.Index`` over ``vectors``; ``ef``: the search's
+        candidate list (at least the ``n`` asked for)."""
+        self.index = index
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self.metric = metric
+        self.ef = ef
+
+    @staticmethod
+    def _hnsw(dim: int, metric: str) -> Any:
+        checks.one_of(metric, METRICS, "metric")
+        if metric == "dot":
+            return _hnswlib().Index(space="ip", dim=dim)
+        return _hnswlib().Index(space="cosine", dim=dim + 1)  # the added axis of `mips_items`
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        *,
+        metric: str = "dot",
+        m: int = 16,
+        ef_construction: int = 200,
+        seed: int = 0,
+        ef: int = 64,
+    ) -> HnswBackend:
+        """Insert every row with one thread; ``m`` and ``ef_construction`` as in hnswlib."""
+        rows, _ = _index_rows(vectors, metric)
+        index = cls._hnsw(np.shape(vectors)[1], metric)
+        index.init_index(
+            max_elements=max(len(rows), 1), ef_construction=ef_construction, M=m, random_seed=seed
+        )
+        index.add_items(rows, np.arange(len(rows)), num_threads=1)
+        return cls(index, vectors, metric, ef)
+
+    @classmethod
+    def load(cls, path: Path, vectors: np.ndarray, metric: str, ef: int = 64) -> HnswBackend:
+        """Read a graph saved over ``vectors``; raise ``LibraryError`` if unreadable."""
+        index = cls._hnsw(np.shape(vectors)[1], metric)
+        try:
+            index.load_index(str(path), max_elements=len(vectors))
+        except (OSError, RuntimeError) as e:
+            raise LibraryError(f"cannot read the hnswlib index {path} ({e}); rebuild it.") from e
+        return cls(index, vectors, metric, ef)
+
+    def save(self, path: Path) -> None:
+        """Write the graph to ``path``."""
+        self.index.save_index(str(path))
+
+    def query(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See ``Backend.query``."""
+        n = min(n, self.index.get_current_count())
+        if n <= 0:
+            return rerank(self.vectors, np.zeros(0, dtype=np.int64), vector)
+        self.index.set_ef(max(self.ef, n))
+        labels, _ = self.index.knn_query(_query_vector(vector, self.metric), k=n, num_threads=1)
+        return rerank(self.vectors, labels[0], vector)
+
+
 @dataclass(frozen=True, eq=False)
 class LayoutIndex:
     """The retrieval index of one layout: policy ids, their embeddings, a backend."""
@@ -209,9 +293,11 @@ def index_paths(root: Path, size: int, layout_seed: int) -> dict[str, Path]:
 
 
 def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> LayoutIndex:
-    """Open a layout's index with the ``annoy`` or ``exact`` backend.
+    """Open a layout's index with the ``annoy``, ``exact`` or ``hnsw`` backend.
 
-    Annoy reads the saved forest with the metric its ``index.json`` records (``dot`` if none).
+    Annoy reads the saved forest with the metric its ``index.json`` records (``dot`` if
+    none); hnsw builds a graph over the stored embeddings in memory (a layout holds tens of
+    policies), seeded with the index's seed.
     """
     checks.one_of(backend, BACKENDS, "backend")
     paths = index_paths(root, size, layout_seed)
@@ -233,6 +319,8 @@ def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> 
     chosen: Backend
     if backend == "exact":
         chosen = ExactBackend(rows)
+    elif backend == "hnsw":
+        chosen = HnswBackend.build(rows, seed=meta["seed"], ef=len(meta["ids"]))
     else:  # a layout holds tens of policies: let the search visit every leaf of the forest
         search_k = meta["n_trees"] * len(meta["ids"])
         chosen = AnnoyBackend.load(paths["annoy"], rows, metric, search_k, meta.get("max_norm"))

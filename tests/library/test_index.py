@@ -1,10 +1,11 @@
-"""Retrieval: the MIPS-to-angular reduction, Annoy against exact search,
+"""Retrieval: the MIPS-to-angular reduction, Annoy and hnswlib against exact search,
 persistence, the default library's recorded answers, and errors."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from lever_gym.errors import ConfigError, LibraryError, RetrievalError
 from lever_gym.library.index import (
     AnnoyBackend,
     ExactBackend,
+    HnswBackend,
     load_layout_index,
     mips_items,
     mips_query,
@@ -132,8 +134,10 @@ def test_default_library_answers_as_recorded():
             np.testing.assert_allclose([s for _, s in ranked], want["scores"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["annoy"])
+@pytest.mark.parametrize("backend", ["annoy", "hnsw"])
 def test_backends_and_exact_agree_on_the_default_library(backend, rng):
+    if backend == "hnsw":
+        pytest.importorskip("hnswlib", reason="hnswlib is the optional extra lever-gym[scale]")
     lib = Library.load(DEFAULT)
     queries = [Objective.named(n) for n in OBJECTIVE_NAMES] + [
         Objective(tuple(w)) for w in rng.normal(size=(10, 4))
@@ -147,6 +151,33 @@ def test_backends_and_exact_agree_on_the_default_library(backend, rng):
             a, e = approx.query(w, 5), exact.query(w, 5)
             assert [pid for pid, _ in a] == [pid for pid, _ in e]
             np.testing.assert_allclose([s for _, s in a], [s for _, s in e], rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["dot", "angular-mips"])
+def test_hnsw_recall_scores_determinism_and_persistence(metric, tmp_path, rng):
+    pytest.importorskip("hnswlib", reason="hnswlib is the optional extra lever-gym[scale]")
+    vectors = clustered(13, 2000)
+    queries = rng.normal(size=(50, 16))
+    built = HnswBackend.build(vectors, metric=metric, seed=4, ef=400)
+    assert recall_at_k(built, ExactBackend(vectors), queries, 10) >= 0.95
+    ids, scores = built.query(queries[0], 10)
+    np.testing.assert_allclose(scores, vectors[ids] @ queries[0].astype(np.float32), rtol=1e-6)
+    assert np.all(np.diff(scores) <= 0)
+    built.save(tmp_path / "x.bin")
+    HnswBackend.build(vectors, metric=metric, seed=4).save(tmp_path / "y.bin")
+    assert (tmp_path / "x.bin").read_bytes() == (tmp_path / "y.bin").read_bytes()
+    loaded = HnswBackend.load(tmp_path / "x.bin", vectors, metric, ef=400)
+    for q in queries:
+        for a, b in zip(built.query(q, 10), loaded.query(q, 10), strict=True):
+            np.testing.assert_array_equal(a, b)
+    tiny = HnswBackend.build(vectors[:3], metric=metric)
+    assert [len(x) for x in tiny.query(queries[0], 10)] == [3, 3]  # all it holds
+
+
+def test_missing_hnswlib_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # import now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'lever-gym\[scale\]'"):
+        HnswBackend.build(clustered(0, 10))
 
 
 def test_query_needs_an_objective():
