@@ -95,6 +95,15 @@ def _index_rows(vectors: np.ndarray, metric: str) -> tuple[np.ndarray, float | N
     return mips_items(vectors)
 
 
+def _check_count(path: Path, held: int, expected: int) -> None:
+    """Refuse an index file whose item count is not the embeddings'."""
+    if held != expected:
+        raise LibraryError(
+            f"the index {path} holds {held} items but {expected} embeddings came with it; "
+            "load it with the embeddings it was built from, or rebuild it."
+        )
+
+
 def _query_vector(vector: np.ndarray, metric: str) -> np.ndarray:
     """The vector a search engine is queried with under ``metric``."""
     return mips_query(vector) if metric == "angular-mips" else np.asarray(vector, np.float32)
@@ -164,6 +173,7 @@ class AnnoyBackend:
             index.load(str(path))
         except OSError as e:
             raise LibraryError(f"cannot read the Annoy index {path} ({e}); rebuild it.") from e
+        _check_count(path, index.get_n_items(), len(vectors))
         return cls(index, vectors, metric, search_k, max_norm)
 
     def save(self, path: Path) -> None:
@@ -243,6 +253,7 @@ class HnswBackend:
             index.load_index(str(path), max_elements=len(vectors))
         except (OSError, RuntimeError) as e:
             raise LibraryError(f"cannot read the hnswlib index {path} ({e}); rebuild it.") from e
+        _check_count(path, index.get_current_count(), len(vectors))
         return cls(index, vectors, metric, ef)
 
     def save(self, path: Path) -> None:

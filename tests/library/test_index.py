@@ -119,6 +119,8 @@ def test_annoy_is_deterministic_and_loads_what_it_saves(metric, tmp_path, rng):
             np.testing.assert_array_equal(a, b)
     loaded.search_k = 20 * 2000  # a search visiting every leaf is exact
     assert recall_at_k(loaded, ExactBackend(vectors), rng.normal(size=(30, 16)), 10) == 1.0
+    with pytest.raises(LibraryError, match="holds 2000 items but 1999 embeddings"):
+        AnnoyBackend.load(tmp_path / "x.ann", vectors[:-1], metric)
 
 
 def test_default_library_answers_as_recorded():
@@ -167,6 +169,8 @@ def test_hnsw_recall_scores_determinism_and_persistence(metric, tmp_path, rng):
     HnswBackend.build(vectors, metric=metric, seed=4).save(tmp_path / "y.bin")
     assert (tmp_path / "x.bin").read_bytes() == (tmp_path / "y.bin").read_bytes()
     loaded = HnswBackend.load(tmp_path / "x.bin", vectors, metric, ef=400)
+    with pytest.raises(LibraryError, match="holds 2000 items but 1999 embeddings"):
+        HnswBackend.load(tmp_path / "x.bin", vectors[:-1], metric)
     for q in queries:
         for a, b in zip(built.query(q, 10), loaded.query(q, 10), strict=True):
             np.testing.assert_array_equal(a, b)
