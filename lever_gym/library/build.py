@@ -243,12 +243,14 @@ def _build_indexes(root: Path, records: list[PolicyRecord], config: BuildConfig)
                 next_state=union.next_state, components=union.components,
                 terminated=union.terminated, counts=union.counts, starts=union.starts,
             )  # fmt: skip
+        forest = AnnoyBackend.build(matrix, n_trees=config.n_trees, seed=config.seed)
         with atomic_path(paths["annoy"]) as tmp:
-            AnnoyBackend.build(matrix, n_trees=config.n_trees, seed=config.seed).save(tmp)
+            forest.save(tmp)
         write_json_atomic(
             paths["meta"],
-            {"ids": [r.id for r in members], "dim": config.embed.dim, "metric": "dot",
-             "n_trees": config.n_trees, "seed": config.seed, "embed": config.embed.to_dict()},
+            {"ids": [r.id for r in members], "dim": config.embed.dim, "metric": forest.metric,
+             "max_norm": forest.max_norm, "n_trees": config.n_trees, "seed": config.seed,
+             "embed": config.embed.to_dict()},
         )  # fmt: skip
         files.update({str(p): p for k, p in paths.items() if k != "folder"})
         embeddings.append(matrix)

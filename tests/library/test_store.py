@@ -14,7 +14,9 @@ import lever_gym.library.build as library_module
 from lever_gym.data.collect import DataConfig
 from lever_gym.errors import ConfigError, LibraryError, UnknownObjectiveError
 from lever_gym.library.config import BuildConfig
+from lever_gym.library.index import index_paths
 from lever_gym.library.store import Library, sha256
+from lever_gym.objective import OBJECTIVE_NAMES, Objective
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LIBRARY = ROOT / "datasets"
@@ -117,6 +119,19 @@ def test_records_carry_what_the_library_promises(small_library):
     policy = small_library.policy(record)
     obs = model.observe(model.start_state)
     assert policy(obs) == int(np.argmax(q[model.start_state]))
+
+
+def test_builds_index_with_the_angular_mips_reduction(small_library):
+    for size, seed in small_library.layouts():
+        meta = json.loads(index_paths(small_library.root, size, seed)["meta"].read_text())
+        annoy = small_library.layout_index(size, seed, "annoy")
+        exact = small_library.layout_index(size, seed, "exact")
+        assert meta["metric"] == "angular-mips"
+        assert meta["max_norm"] == pytest.approx(np.linalg.norm(exact.embeddings, axis=1).max())
+        for name in OBJECTIVE_NAMES:
+            a, e = annoy.query(Objective.named(name)), exact.query(Objective.named(name))
+            assert [pid for pid, _ in a] == [pid for pid, _ in e]
+            np.testing.assert_allclose([s for _, s in a], [s for _, s in e], rtol=1e-6)
 
 
 def test_interrupted_build_resumes_without_redoing_finished_policies(tmp_path, monkeypatch):

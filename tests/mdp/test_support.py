@@ -65,7 +65,9 @@ def test_policy_iteration_on_the_support_never_lowers_a_value(layout_seed, w, se
 
 
 @settings(max_examples=15, deadline=None)
-@given(layout_seed=st.integers(0, 5000), w=positive, members=st.lists(positive, min_size=2, max_size=4))
+@given(
+    layout_seed=st.integers(0, 5000), w=positive, members=st.lists(positive, min_size=2, max_size=4)
+)
 def test_gpi_is_at_least_every_member_at_every_covered_state(layout_seed, w, members):
     """The GPI theorem's setting: every pair recorded, members that reach a terminal state
     (optimal for positive weights), an objective with positive weights (every cycle costs)."""
