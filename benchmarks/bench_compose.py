@@ -21,7 +21,6 @@ import numpy as np
 import lever_gym
 from lever_gym.eval.evaluate import evaluate
 from lever_gym.library.index import AnnoyBackend, ExactBackend
-from lever_gym.library.store import DEFAULT_LIBRARY
 from lever_gym.reuse.composed import LeverComposedPolicy
 from lever_gym.reuse.operators import SUPPORT_MODES
 from lever_gym.reuse.retrieval import recall_at_k
@@ -146,7 +145,7 @@ def support_rows(lib) -> list[list[object]]:
 
 
 def main() -> None:
-    lib = lever_gym.Library.load(DEFAULT_LIBRARY)
+    lib = lever_gym.Library.load()
     write_table(
         "compose",
         "Composition: build time, predict, retrieval at scale, support modes",

@@ -16,7 +16,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--library", default=str(DEFAULT_LIBRARY))
     parser.add_argument(
-        "--dataset", default="lever/8x8-s0/PathGold-q_learning-g0p99-b10000-e10000-v0"
+        "--dataset", default="lever/8x8-s0/PathGold-q_learning-g0p99-b10000-r0-e10000-v0"
     )
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()

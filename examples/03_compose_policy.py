@@ -12,7 +12,6 @@ import gymnasium as gym
 import numpy as np
 
 import lever_gym
-from lever_gym.library.store import DEFAULT_LIBRARY
 from lever_gym.reuse.composed import LeverComposedPolicy
 
 
@@ -24,7 +23,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=4)
     args = parser.parse_args()
 
-    library = lever_gym.Library.load(DEFAULT_LIBRARY)
+    library = lever_gym.Library.load()  # the default library
     env_id = lever_gym.Objective.parse(args.objective).env_id(args.size)
     policy = LeverComposedPolicy.from_library(library, env_id, layout_seed=args.layout_seed)
     print(policy.summary())

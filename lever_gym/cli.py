@@ -16,9 +16,11 @@ from lever_gym.data.collect import DataConfig
 from lever_gym.envs.registration import ENV_IDS
 from lever_gym.errors import LeverGymError
 from lever_gym.library.config import BuildConfig
-from lever_gym.library.store import DEFAULT_LIBRARY, Library
+from lever_gym.library.locate import default_library
+from lever_gym.library.store import Library
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.mdp.solve import solve
+from lever_gym.reuse.composed import POOLS
 from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
 from lever_gym.reuse.retrieval import STRATEGIES
 from lever_gym.reuse.scoring import SCORINGS
@@ -99,11 +101,16 @@ def _cmd_compose(args: argparse.Namespace) -> None:
     from lever_gym.objective import Objective
     from lever_gym.reuse.composed import LeverComposedPolicy
 
-    options = {"operator": args.operator, "support_mode": args.support_mode}
+    given = {
+        name: getattr(args, name)
+        for name in ("strategy", "k", "scoring", "operator", "support_mode", "pool", "improve",
+                     "guarded")
+        if getattr(args, name) is not None
+    }  # fmt: skip
     policy = LeverComposedPolicy.from_library(
         args.library, args.objective, size=args.size, layout_seed=args.layout_seed,
-        gamma=args.gamma, parts=args.parts, strategy=args.strategy, k=args.k,
-        scoring=args.scoring, seed=args.seed, **options,
+        gamma=args.gamma, parts=args.parts, n_starts=16 if args.random_start else 1,
+        seed=args.seed, **given,
     )  # fmt: skip
     print(policy.summary())
     info = policy.explanation
@@ -152,7 +159,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     library gammas, the fixed start; d3rlpy DiscreteCQL for 300 steps on layout 0."""
     from lever_gym.experiments.demo import run_demo
 
-    print(run_demo(DEFAULT_LIBRARY, Path(args.out)))
+    print(run_demo(default_library(), Path(args.out)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,46 +171,88 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("envs", help="list every registered LeverGrid id").set_defaults(func=_cmd_envs)
     p = sub.add_parser("solve", help="solve one env exactly and print its optimal return")
-    p.add_argument("env_id")
-    p.add_argument("--gamma", type=float, default=0.99)
-    p.add_argument("--layout-seed", type=int, default=0)
+    p.add_argument("env_id", help="a LeverGrid id, e.g. LeverGrid-8x8-PathGold-v0")
+    p.add_argument("--gamma", type=float, default=0.99, help="discount in [0, 1) (default 0.99)")
+    p.add_argument("--layout-seed", type=int, default=0, help="generated layout (default 0)")
     p.set_defaults(func=_cmd_solve)
     defaults = BuildConfig()
     p = sub.add_parser("build-library", help="train building blocks and write a policy library")
     p.add_argument("--out", default="datasets", help="library folder (default: datasets)")
-    p.add_argument("--sizes", type=int, nargs="+", default=list(defaults.sizes))
-    p.add_argument("--layout-seeds", type=int, nargs="+", default=list(defaults.layout_seeds))
-    p.add_argument("--objectives", nargs="+", default=list(defaults.objectives))
-    p.add_argument("--gammas", type=float, nargs="+", default=list(defaults.gammas))
+    p.add_argument(
+        "--sizes", type=int, nargs="+", default=list(defaults.sizes), help="grid sizes: 8 16 32"
+    )
+    p.add_argument(
+        "--layout-seeds", type=int, nargs="+", default=list(defaults.layout_seeds),
+        help="generated layouts to train on",
+    )  # fmt: skip
+    p.add_argument(
+        "--objectives", nargs="+", default=list(defaults.objectives),
+        help="building blocks (objective names)",
+    )  # fmt: skip
+    p.add_argument(
+        "--gammas", type=float, nargs="+", default=list(defaults.gammas),
+        help="training discounts",
+    )  # fmt: skip
     p.add_argument(
         "--budgets", type=_budget, nargs="+", default=list(defaults.budgets),
         help="episode budgets: counts or X1, X5, X10",
     )  # fmt: skip
-    p.add_argument("--snapshots", type=int, default=defaults.snapshots)
-    p.add_argument("--algorithm", default=defaults.algorithm, choices=ALGORITHMS)
-    p.add_argument("--key", default=defaults.key, choices=KEYS)
-    p.add_argument("--episodes", type=int, default=defaults.data.episodes, help="per dataset")
-    p.add_argument("--epsilon", type=float, default=defaults.data.epsilon, help="dataset ε")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument(
+        "--replicas", type=int, default=defaults.replicas,
+        help="independent training runs per block, gamma and budget",
+    )  # fmt: skip
+    p.add_argument(
+        "--snapshots", type=int, default=defaults.snapshots, help="Q-tables kept per run"
+    )
+    p.add_argument(
+        "--algorithm", default=defaults.algorithm, choices=ALGORITHMS, help="the trainer"
+    )
+    p.add_argument(
+        "--key", default=defaults.key, choices=KEYS,
+        help="Q-table rows: Markov states or cells (as the paper)",
+    )  # fmt: skip
+    p.add_argument(
+        "--episodes", type=int, default=defaults.data.episodes,
+        help="behaviour episodes per dataset",
+    )  # fmt: skip
+    p.add_argument(
+        "--epsilon", type=float, default=defaults.data.epsilon,
+        help="random-action rate of the behaviour episodes",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=defaults.seed, help="the library's master seed")
+    p.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="parallel build processes"
+    )
     p.set_defaults(func=_cmd_build_library)
     p = sub.add_parser("compose", help="compose library policies for an objective and evaluate")
     p.add_argument(
         "--objective", required=True, help="e.g. path+gold+hazard, an env id, a sentence"
     )
     p.add_argument("--size", type=_size, default=None, help="16 or 16x16")
-    p.add_argument("--layout-seed", type=int, default=None)
-    p.add_argument("--library", default=str(DEFAULT_LIBRARY))
+    p.add_argument(
+        "--layout-seed", type=int, default=None,
+        help="the library layout (default: the one given by --objective, or the only one)",
+    )  # fmt: skip
+    p.add_argument(
+        "--library", default=None,
+        help="library folder (default: $LEVER_GYM_LIBRARY, then the installed default library)",
+    )  # fmt: skip
     p.add_argument("--gamma", type=float, default=None, help="library gamma (default: every)")
     p.add_argument("--parts", default=None, help="a split such as PG+HL (default: scored)")
-    p.add_argument("--strategy", default="hybrid", choices=STRATEGIES)
-    p.add_argument("--k", type=int, default=3)
-    p.add_argument("--scoring", default="rollout", choices=SCORINGS)
-    p.add_argument("--operator", default="sum", choices=OPERATORS)
-    p.add_argument("--support-mode", default="exclude", choices=SUPPORT_MODES)
-    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--strategy", choices=STRATEGIES, help="candidates kept per block")
+    p.add_argument("--k", type=int, help="candidates per block with --strategy hybrid")
+    p.add_argument("--scoring", choices=SCORINGS, help="how combinations are scored offline")
+    p.add_argument("--operator", choices=OPERATORS, help="how Q-values are combined")
+    p.add_argument("--support-mode", choices=SUPPORT_MODES, help="unsupported actions")
+    p.add_argument("--pool", choices=POOLS, help="gpi's pool: the parts' blocks or the layout")
+    p.add_argument("--improve", type=int, help="rounds of policy iteration on the data")
+    p.add_argument(
+        "--guarded", action=argparse.BooleanOptionalAction, default=None,
+        help="act as a member that scores higher alone",
+    )  # fmt: skip
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
     p.add_argument("--random-start", action="store_true", help="evaluate from random starts")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of scoring and evaluation")
     p.add_argument("--save", default=None, help="folder to save the composed policy in")
     p.set_defaults(func=_cmd_compose)
     p = sub.add_parser("benchmark", help="tune and report the method comparison (slow)")
@@ -224,8 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="docs/results.md", help="the page to write")
     p.add_argument("--figures", default="docs/figures", help="folder for the page's figures")
     p.set_defaults(func=_cmd_report)
-    p = sub.add_parser("demo", help="a slice of the benchmark on the default library")
-    p.add_argument("--out", default="results/demo")
+    p = sub.add_parser("demo", help="every method on the default library, in about a minute")
+    p.add_argument("--out", default="results/demo", help="where the demo's rows go")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -26,8 +26,8 @@ def test_build_library_writes_a_verified_library(tmp_path, capsys):
     assert main(args) == 0
     assert "library verified" in capsys.readouterr().out
     lib = Library.load(out)
-    assert len(lib) == 2 * 2 and lib.config.budgets == (400,)
-    assert (out / "README.md").read_text().count("lever/8x8-s1/") == 4
+    assert len(lib) == 2 * 3 and lib.config.budgets == (400,)  # two blocks, three replicas
+    assert (out / "README.md").read_text().count("lever/8x8-s1/") == 6
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,13 @@ import numpy as np
 
 import lever_gym
 from lever_gym.envs.render import render_rgb
-from lever_gym.library.store import DEFAULT_LIBRARY
 from lever_gym.reuse.composed import LeverComposedPolicy
 
 OUT = Path(__file__).resolve().parent / "method.png"
 
 
 def main() -> None:
-    lib = lever_gym.Library.load(DEFAULT_LIBRARY)
+    lib = lever_gym.Library.load()
     policy = LeverComposedPolicy.from_library(
         lib, "LeverGrid-16x16-PathGoldHazardLever-v0", layout_seed=1
     )

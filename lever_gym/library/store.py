@@ -35,16 +35,13 @@ from lever_gym.library.config import BuildConfig, PolicyRecord
 from lever_gym.library.embedding import Predictor
 from lever_gym.library.files import sha256
 from lever_gym.library.index import LayoutIndex, index_paths, load_layout_index
+from lever_gym.library.locate import resolve
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import greedy_rows
 from lever_gym.train.policy import TabularPolicy
 from lever_gym.train.tabular import key_index
 
 SCHEMA_VERSION = 2
-DEFAULT_LIBRARY = Path(
-    os.environ.get("LEVER_GYM_LIBRARY", Path(__file__).resolve().parents[2] / "datasets")
-)
-"""The default library: ``datasets/`` beside the package (or ``$LEVER_GYM_LIBRARY``)."""
 MANIFEST = "manifest.json"
 
 
@@ -85,9 +82,10 @@ class Library:
     # -- opening and building ---------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Library:
-        """Open the library at ``path``; raise ``LibraryError`` if it is absent or unreadable."""
-        root = Path(path)
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Library:
+        """Open the library at ``path`` (``None``: the default library, see
+        ``lever_gym.library.locate``); raise ``LibraryError`` if it is absent or unreadable."""
+        root = resolve(path)
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
             raise LibraryError(

@@ -86,7 +86,7 @@ class LeverComposedPolicy:
     @classmethod
     def from_library(
         cls,
-        library: Library | str | Path,
+        library: Library | str | Path | None,
         objective: Any,
         *,
         size: int | None = None,
@@ -106,6 +106,7 @@ class LeverComposedPolicy:
     ) -> LeverComposedPolicy:
         """Build the composed policy for ``objective`` (see the module docstring).
 
+        ``library``: a ``Library``, its folder, or ``None`` for the default library.
         ``objective``: a name, ``"path+gold+hazard"``, a sentence, a weight vector, an env
         id or an env. ``gamma``: the library's γ to draw from (``None``: every γ, each its
         own pool). ``parts``: the split (``"PG+HL"``), every exact split if ``None``.
