@@ -16,6 +16,7 @@ from lever_gym.data.collect import DataConfig
 from lever_gym.envs.registration import ENV_IDS
 from lever_gym.errors import LeverGymError
 from lever_gym.library.config import BuildConfig
+from lever_gym.library.executor import EXECUTORS
 from lever_gym.library.locate import default_library
 from lever_gym.library.store import Library
 from lever_gym.mdp.rollout import greedy_trajectory
@@ -83,7 +84,10 @@ def _cmd_build_library(args: argparse.Namespace) -> None:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        lib = Library.build(args.out, config, workers=args.workers, progress=progress)
+        lib = Library.build(
+            args.out, config, workers=args.workers, executor=args.executor,
+            address=args.address, progress=progress,
+        )  # fmt: skip
     print(
         f"{len(lib)} policies in {args.out} ({time.perf_counter() - start:.1f} s); {lib.verify()}"
     )
@@ -141,7 +145,10 @@ def _cmd_benchmark(args: argparse.Namespace) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        results = run(config, args.out, stages=tuple(args.stages), progress=progress)
+        results = run(
+            config, args.out, stages=tuple(args.stages), executor=args.executor,
+            address=args.address, progress=progress,
+        )  # fmt: skip
     print(f"rows in {results} ({time.perf_counter() - start:.0f} s); turn them into the "
           f"results page with `lever-gym report --results {results}`")  # fmt: skip
 
@@ -154,12 +161,39 @@ def _cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {page}")
 
 
+def _cmd_library(args: argparse.Namespace) -> None:
+    from lever_gym.library.default import install_default
+    from lever_gym.library.locate import ENV_VAR, user_library
+
+    if args.action == "where":
+        print(default_library())
+        return
+    target = Path(args.to) if args.to else user_library()
+    print(f"rebuilding the default library into {target} (no download; about a minute)...")
+    report = install_default(target, workers=args.workers)
+    print(report)
+    if args.to:
+        print(f"use it with ${ENV_VAR}={target} or pass it as the library path")
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     """Every method on the default library's 8x8 layouts, the paper's six setups, both
     library gammas, the fixed start; d3rlpy DiscreteCQL for 300 steps on layout 0."""
     from lever_gym.experiments.demo import run_demo
 
     print(run_demo(default_library(), Path(args.out)))
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor", default="local", choices=EXECUTORS,
+        help="local: a process pool; ray: one task per run on a Ray cluster",
+    )  # fmt: skip
+    p.add_argument(
+        "--address", default=None,
+        help="Ray cluster address (e.g. 10.0.0.1:6379 after `ray start --head`; default: a "
+        "local cluster of --workers CPUs)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="parallel build processes"
     )
+    _executor_flags(p)
     p.set_defaults(func=_cmd_build_library)
     p = sub.add_parser("compose", help="compose library policies for an objective and evaluate")
     p.add_argument(
@@ -267,12 +302,22 @@ def build_parser() -> argparse.ArgumentParser:
         "the held-out layouts",
     )  # fmt: skip
     p.add_argument("--workers", type=int, help="parallel processes (default: the protocol's)")
+    _executor_flags(p)
     p.set_defaults(func=_cmd_benchmark)
     p = sub.add_parser("report", help="write the results page from benchmark rows")
     p.add_argument("--results", default="docs/results", help="folder of *.jsonl.gz rows")
     p.add_argument("--out", default="docs/results.md", help="the page to write")
     p.add_argument("--figures", default="docs/figures", help="folder for the page's figures")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("library", help="the default library: where it is, installing it")
+    p.add_argument(
+        "action", choices=["where", "install-default"],
+        help="where: print the default library's folder; install-default: rebuild it from "
+        "the package into the user data folder and verify it against shipped checksums",
+    )  # fmt: skip
+    p.add_argument("--to", default=None, help="install into this folder instead")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="build processes")
+    p.set_defaults(func=_cmd_library)
     p = sub.add_parser("demo", help="every method on the default library, in about a minute")
     p.add_argument("--out", default="results/demo", help="where the demo's rows go")
     p.set_defaults(func=_cmd_demo)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from lever_gym.experiments.protocol import ProtocolConfig, Unit
 from lever_gym.experiments.runner import read_rows, run_unit
 from lever_gym.library.build import build_library
 from lever_gym.library.config import BuildConfig
+from lever_gym.library.executor import run_jobs
 from lever_gym.library.store import Library
 
 TUNING_GRID: tuple[ComposedSpec, ...] = (
@@ -77,9 +77,14 @@ def run(
     out: str | Path,
     *,
     stages: tuple[str, ...] = ("tune", "report"),
+    executor: str = "local",
+    address: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Path:
-    """Build the libraries, run the stages, merge the rows; return the results folder."""
+    """Build the libraries, run the stages, merge the rows; return the results folder.
+
+    Library runs and benchmark units go to ``executor`` (``local`` or ``ray``, see
+    ``lever_gym.library.executor``): one task per policy run, then one per unit."""
     out = Path(out)
     libraries = {}
     needed = set(config.tuning_library_seeds) if "tune" in stages else set()
@@ -88,7 +93,7 @@ def run(
         path = out / "libraries" / f"seed{seed}"
         build = library_config(config, seed)
         if not (path / "manifest.json").is_file() or Library.load(path).config != build:
-            build_library(path, build, workers=config.workers)
+            build_library(path, build, workers=config.workers, executor=executor, address=address)
         libraries[seed] = str(path)
     jobs: list[tuple[Any, ...]] = []
     if "tune" in stages:
@@ -96,10 +101,10 @@ def run(
         jobs += [_job(config, u, libraries, out, grid) for u in config.units("tuning")]
     if "report" in stages:
         jobs += [_job(config, u, libraries, out, []) for u in config.units("heldout")]
-    with ProcessPoolExecutor(max_workers=config.workers) as pool:
-        for i, _ in enumerate(pool.map(run_unit, jobs)):
-            if progress:
-                progress("units", i + 1, len(jobs))
+    run_jobs(
+        run_unit, jobs, executor=executor, workers=config.workers, address=address,
+        progress=(lambda done, total: progress("units", done, total)) if progress else None,
+    )  # fmt: skip
     results = out / "results"
     results.mkdir(parents=True, exist_ok=True)
     for kind in ("tuning", "rows", "quality"):

@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from lever_gym.library.config import (
     policy_name,
 )
 from lever_gym.library.embedding import canonical_states, embed, fit_predictor
+from lever_gym.library.executor import run_jobs
 from lever_gym.library.files import atomic_path, sha256, write_json_atomic
 from lever_gym.library.index import AnnoyBackend, index_paths
 from lever_gym.library.store import (
@@ -54,13 +54,18 @@ def build_library(
     config: BuildConfig | None = None,
     *,
     workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Library:
     """Train every run of ``config`` and write the library at ``out``.
 
-    Resumes an interrupted build of the same config (finished policies are kept). A
-    folder holding a library of another config is refused, and a failed build leaves
-    the previous manifest in place. ``progress(done, total)`` is called per run.
+    Runs go to ``executor`` (``local``: ``workers`` processes; ``ray``: one task per run on
+    the cluster at ``address``, see ``lever_gym.library.executor``); the library is the same,
+    byte for byte, on every executor. Resumes an interrupted build of the same config
+    (finished policies are kept). A folder holding a library of another config is refused,
+    and a failed build leaves the previous manifest in place. ``progress(done, total)`` is
+    called per run.
     """
     config = config or BuildConfig()
     root = Path(out).resolve()
@@ -73,19 +78,11 @@ def build_library(
                 "--out folder or delete that one first (nothing was changed)."
             )
     jobs = [(str(root), config.to_dict(), asdict(run)) for run in config.runs()]
-    records: list[dict[str, Any]] = []
     start = time.perf_counter()
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, out_records in enumerate(pool.map(_build_run, jobs)):
-                records += out_records
-                if progress:
-                    progress(i + 1, len(jobs))
-    else:
-        for i, job in enumerate(jobs):
-            records += _build_run(job)
-            if progress:
-                progress(i + 1, len(jobs))
+    per_run = run_jobs(
+        _build_run, jobs, executor=executor, workers=workers, address=address, progress=progress
+    )
+    records = [r for run in per_run for r in run]
     index_files = _build_indexes(root, [PolicyRecord.from_dict(r) for r in records], config)
     manifest = {
         "schema_version": SCHEMA_VERSION,

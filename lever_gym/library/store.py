@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,15 +112,13 @@ class Library:
         cls,
         out: str | os.PathLike[str],
         config: BuildConfig | None = None,
-        *,
-        workers: int = 1,
-        progress: Callable[[int, int], None] | None = None,
+        **options: Any,
     ) -> Library:
         """Train every run of ``config`` and write the library at ``out``; see
-        ``lever_gym.library.build.build_library``."""
+        ``lever_gym.library.build.build_library`` for the options (workers, executor...)."""
         from lever_gym.library.build import build_library
 
-        return build_library(out, config, workers=workers, progress=progress)
+        return build_library(out, config, **options)
 
     # -- access ------------------------------------------------------------------------------
 
