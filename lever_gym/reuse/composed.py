@@ -93,14 +93,15 @@ class LeverComposedPolicy:
         layout_seed: int | None = None,
         gamma: float | None = None,
         parts: str | list[str] | None = None,
-        strategy: str = "hybrid",
+        operator: str = "gpi",
+        strategy: str = "exhaustive",
         k: int = 3,
+        pool: str = "layout",
+        improve: int = 10,
+        guarded: bool = True,
         scoring: str = "rollout",
         backend: str = "annoy",
         n_starts: int = 1,
-        improve: int = 0,
-        guarded: bool = False,
-        pool: str = "parts",
         seed: int = 0,
         **compose_options: Any,
     ) -> LeverComposedPolicy:
@@ -117,8 +118,10 @@ class LeverComposedPolicy:
         recorded data, act as that member (``explain()["guard"]`` says which).
         ``pool``: ``parts`` (the candidates of the split's blocks) or, with ``gpi``,
         ``layout`` (also the layout's best policies of any block but the target's).
-        ``compose_options``: fields of ``ComposeConfig`` (``operator``, ``support_mode``, ...);
-        ``operator="gpi"`` composes every retrieved candidate at once by ``ψ · w``.
+        ``operator``: ``gpi`` composes every retrieved candidate at once by ``ψ · w``; the
+        others (``sum``, the paper's rule, ``max``, ...) score each combination of one
+        candidate per part. ``compose_options``: the other fields of ``ComposeConfig``.
+        The defaults were tuned on the benchmark's tuning layouts (docs/results.md).
         """
         t0 = time.perf_counter()
         checks.one_of(strategy, STRATEGIES, "strategy")
@@ -128,7 +131,7 @@ class LeverComposedPolicy:
         improve = checks.non_negative_int(improve, "improve")
         checks.boolean(guarded, "guarded")
         checks.one_of(pool, POOLS, "pool")
-        config = ComposeConfig(seed=checks.seed(seed), **compose_options)
+        config = ComposeConfig(operator=operator, seed=checks.seed(seed), **compose_options)
         lib = library if isinstance(library, Library) else Library.load(library)
         if not len(lib):
             raise LibraryError(f"the library at {lib.root} is empty.")
