@@ -36,7 +36,7 @@ LEGEND = (
     ("$", "gold", "gold"),
     ("H", "hazard", "hazard"),
     ("L", "lever", "lever_off"),
-    ("l", "lever (pulled)", "lever_on"),
+    ("l", "pulled lever", "lever_on"),
     ("E", "exit", "exit"),
     (".", "floor", "floor"),
 )
@@ -105,14 +105,15 @@ def legend_figure(
 
     if titles and len(titles) != len(frames):
         raise ConfigError(f"titles must be one per frame; got {len(titles)} for {len(frames)}.")
-    gap, legend_w, title_h = 12, 150, (22 if titles else 0)
+    gap, legend_w, legend_h, title_h = 10, 140, 150, (20 if titles else 0)
     width = sum(f.shape[1] for f in frames) + gap * len(frames) + legend_w
-    height = max(max(f.shape[0] for f in frames), 190) + title_h + gap
+    height = max(max(f.shape[0] for f in frames), legend_h) + title_h + 2 * gap
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     x = gap
     for i, frame in enumerate(frames):
         h, w = frame.shape[:2]
-        ax = fig.add_axes((x / width, (height - title_h - h) / height, w / width, h / height))
+        bottom = height - gap - title_h - h
+        ax = fig.add_axes((x / width, bottom / height, w / width, h / height))
         ax.imshow(frame, interpolation="nearest")
         ax.set_axis_off()
         if titles:
@@ -131,7 +132,7 @@ def legend_figure(
     fig.legend(
         handles=handles,
         loc="upper left",
-        bbox_to_anchor=(x / width, 1 - title_h / height),
+        bbox_to_anchor=(x / width, 1 - (gap + title_h) / height),
         fontsize=8,
         frameon=False,
     )
