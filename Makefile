@@ -1,5 +1,6 @@
-# The two commands of the README: `make demo` and `make test`. Each creates the virtual
-# environment on first use (.venv), installs lever_gym with its pinned dependencies, then runs.
+# The two commands of the README, `make demo` and `make test`, and `make docs` (the site).
+# Each creates the virtual environment on first use (.venv), installs lever_gym with its
+# pinned dependencies, then runs.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.lever-gym-installed
 # annoy compiles from source; its default -march=native would tie the build to this CPU.
 export ANNOY_COMPILER_ARGS ?= -O3,-ffast-math,-fno-associative-math,-std=c++14,-DANNOYLIB_MULTITHREADED_BUILD
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint docs install clean
 
 install: $(STAMP)
 
@@ -29,6 +30,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check lever_gym tests examples benchmarks
 	$(BIN)/ruff format --check lever_gym tests examples benchmarks
 	$(BIN)/ruff format --check lever_gym tests examples benchmarks
+
+# The documentation site in strict mode (any warning fails), into build/site. The variable
+# silences mkdocs-material's banner about its end of life, which is not about these pages.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

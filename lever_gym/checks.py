@@ -36,6 +36,13 @@ def non_negative_int(value: object, name: str) -> int:
     return int(value)  # type: ignore[arg-type]
 
 
+def int_in(value: object, name: str, low: int, high: int) -> int:
+    """An integer in ``low..high`` (both ends included)."""
+    if not _is_int(value) or not low <= int(value) <= high:  # type: ignore[arg-type]
+        raise ConfigError(f"{name} must be an integer in {low}..{high}; got {value!r}.")
+    return int(value)  # type: ignore[arg-type]
+
+
 def seed(value: object, name: str = "seed") -> int:
     """A seed: an integer in ``[0, 2**63)``."""
     if not _is_int(value) or not 0 <= int(value) < 2**63:  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import lever_gym
 from lever_gym.envs.registration import environments_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +28,9 @@ def test_environments_page_lists_the_registry():
         "README.md",
         "docs/quickstart.md",
         "docs/environments.md",
+        "docs/environments/generated.md",
+        "docs/environments/detour.md",
+        "docs/environments/random.md",
         "docs/library.md",
         "docs/method.md",
     ],
@@ -58,3 +64,29 @@ def test_example_runs(name, tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_api_page_links_every_top_level_name():
+    page = (ROOT / "docs" / "api" / "lever_gym.md").read_text()
+    for name in lever_gym.__all__:
+        assert f"[`{name}`][" in page, name
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mkdocs") is None
+    or importlib.util.find_spec("mkdocstrings_handlers.python") is None,
+    reason="the site needs the docs extra: pip install -e '.[docs]'",
+)
+def test_site_builds_in_strict_mode(tmp_path):
+    site = tmp_path / "site"
+    out = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "LeverGridEnv" in (site / "api" / "envs" / "index.html").read_text()
+    assert (site / "figures" / "env_32x32.png").is_file()

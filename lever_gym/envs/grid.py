@@ -10,7 +10,7 @@ import numpy as np
 import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout, check_size
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
-from lever_gym.envs.render import render_ansi, render_rgb
+from lever_gym.envs.render import TILE_SIZE, check_tile_size, render_ansi, render_rgb
 from lever_gym.errors import ConfigError
 from lever_gym.objective import N_COMPONENTS, Objective, weighted
 
@@ -59,9 +59,10 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     ``objective`` (a name such as ``"PathGold"``, or anything ``Objective.parse`` reads),
     ``size`` (8, 16 or 32 for generated layouts), ``layout_seed``, ``layout`` (ASCII map,
     wins over ``layout_seed``), ``weights`` (one number per component, overriding the
-    objective's 0/1 weights), ``random_start``, ``shaping``, ``render_mode`` (``"ansi"``
-    or ``"rgb_array"``). ``env.objective`` is the parsed ``Objective``; ``env.weights``
-    its weights as an array.
+    objective's 0/1 weights), ``random_start``, ``shaping``, ``render_mode`` (``"ansi"``:
+    the map and a legend line; ``"rgb_array"``: a uint8 picture), ``tile_size`` (pixels per
+    cell of ``rgb_array`` frames, 4 to 64, default 16). ``env.objective`` is the parsed
+    ``Objective``; ``env.weights`` its weights as an array.
 
     ## Version History
     * v0: initial release.
@@ -80,6 +81,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         random_start: bool = False,
         shaping: bool = True,
         render_mode: str | None = None,
+        tile_size: int = TILE_SIZE,
     ) -> None:
         self.objective = Objective(weights) if weights is not None else Objective.parse(objective)
         self.weights = self.objective.vector
@@ -102,6 +104,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self.random_start = checks.boolean(random_start, "random_start")
         self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode
+        self.tile_size = check_tile_size(tile_size)
         self._use_layout(grid)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.observation_space = gym.spaces.Box(
@@ -198,7 +201,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         if self.render_mode == "ansi":
             return render_ansi(self._model, self._state)
         if self.render_mode == "rgb_array":
-            return render_rgb(self._model, self._state)
+            return render_rgb(self._model, self._state, self.tile_size)
         return None
 
     def __getstate__(self) -> dict[str, Any]:

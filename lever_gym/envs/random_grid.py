@@ -10,6 +10,7 @@ import numpy as np
 
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import Layout, check_size
+from lever_gym.envs.render import TILE_SIZE
 from lever_gym.errors import ConfigError
 
 DEFAULT_LAYOUT_SEEDS = (0, 1000)
@@ -60,6 +61,7 @@ class RandomLeverGridEnv(LeverGridEnv):
         random_start: bool = False,
         shaping: bool = True,
         render_mode: str | None = None,
+        tile_size: int = TILE_SIZE,
     ) -> None:
         lo, hi = check_layout_seeds(layout_seeds)
         super().__init__(
@@ -70,6 +72,7 @@ class RandomLeverGridEnv(LeverGridEnv):
             random_start=random_start,
             shaping=shaping,
             render_mode=render_mode,
+            tile_size=tile_size,
         )
         self.layout_seeds = (lo, hi)
         self.layout_seed = lo

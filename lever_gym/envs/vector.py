@@ -26,7 +26,7 @@ from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
-from lever_gym.envs.render import render_ansi, render_rgb
+from lever_gym.envs.render import TILE_SIZE, render_ansi, render_rgb
 from lever_gym.envs.vector_kernels import first_invalid, observe_all, step_envs
 from lever_gym.errors import ConfigError
 from lever_gym.objective import N_COMPONENTS
@@ -72,6 +72,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         random_start: bool = False,
         shaping: bool = True,
         render_mode: str | None = None,
+        tile_size: int = TILE_SIZE,
         max_episode_steps: int | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -81,6 +82,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
             "random_start": random_start,
             "shaping": shaping,
             "render_mode": render_mode,
+            "tile_size": tile_size,
         }
         self._random_worlds = layout_seeds is not None
         if self._random_worlds:
@@ -128,7 +130,8 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         self.objective = template.objective
         self.random_start = template.random_start
         self.shaping = template.shaping
-        self.render_mode = render_mode
+        self.render_mode = template.render_mode
+        self.tile_size = template.tile_size
         self.metadata = dict(LeverGridEnv.metadata)
         self.single_observation_space = template.observation_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -314,13 +317,12 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
 
     def render(self) -> tuple[str | np.ndarray | None, ...]:
         """One frame per env (ANSI text or RGB array per ``render_mode``; ``None`` without)."""
+        pairs = zip(self._worlds, self._states, strict=True)
         if self.render_mode == "ansi":
-            draw = render_ansi
-        elif self.render_mode == "rgb_array":
-            draw = render_rgb
-        else:
-            return (None,) * self.num_envs
-        return tuple(draw(w.model, int(s)) for w, s in zip(self._worlds, self._states, strict=True))
+            return tuple(render_ansi(w.model, int(s)) for w, s in pairs)
+        if self.render_mode == "rgb_array":
+            return tuple(render_rgb(w.model, int(s), self.tile_size) for w, s in pairs)
+        return (None,) * self.num_envs
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ def test_render_modes():
     text = gym.make("LeverGrid-8x8-Path-v0", render_mode="ansi")
     text.reset(seed=0)
     frame = text.render()
-    assert frame.count("A") == 1 and len(frame.splitlines()) == 8
+    *rows, legend = frame.splitlines()
+    assert "".join(rows).count("A") == 1 and len(rows) == 8 and legend.startswith("A agent")
     rgb = gym.make("LeverGrid-8x8-Path-v0", render_mode="rgb_array")
     rgb.reset(seed=0)
     img = rgb.render()
