@@ -11,6 +11,7 @@ from gymnasium.utils.seeding import np_random
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
+from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel, visit_counts
 from lever_gym.train.tabular import choose, start_states
 
@@ -24,12 +25,16 @@ class DataConfig:
     """Probability of a uniformly random action at each step."""
     random_start: bool = True
     """Start each episode from a floor cell drawn from its reset seed (else the layout's start)."""
+    compression: int = 4
+    """Deflate level (0-9) of the dataset's larger arrays (0: uncompressed, written fastest)."""
 
     def __post_init__(self) -> None:
         """Validate the fields."""
         checks.positive_int(self.episodes, "dataset episodes")
         checks.real(self.epsilon, "dataset epsilon", 0.0, 1.0)
         checks.boolean(self.random_start, "dataset random_start")
+        if not 0 <= checks.non_negative_int(self.compression, "dataset compression") <= 9:
+            raise ConfigError(f"dataset compression must be 0 to 9; got {self.compression!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form."""

@@ -43,29 +43,29 @@ def to_d3rlpy(datasets: Iterable[Any] | Any, objective: Any) -> Any:
     items = [datasets] if isinstance(datasets, str | minari.MinariDataset) else list(datasets)
     if not items:
         raise ConfigError("to_d3rlpy needs at least one dataset; got none.")
-    obs, act, rew, term, tout = [], [], [], [], []
+    obs, act, comps, term, trunc = [], [], [], [], []
     dims = set()
     for item in items:
         ds = minari.load_dataset(item) if isinstance(item, str) else item
         for ep in read_episodes(ds, D3RLPY_FIELDS):
-            o, a, comps = ep["observations"], ep["actions"], ep["infos/reward_components"]
-            te, tr = ep["terminations"], ep["truncations"]
+            o = ep["observations"]
             obs.append(o[:-1])
-            act.append(a)
-            rew.append(weighted(comps[1:], w))
-            term.append(te)
-            tout.append(tr & ~te)
+            act.append(ep["actions"])
+            comps.append(ep["infos/reward_components"][1:])
+            term.append(ep["terminations"])
+            trunc.append(ep["truncations"])
             dims.add(o.shape[1])
     if len(dims) > 1:
         raise ConfigError(
             f"datasets mix observation sizes {sorted(dims)}: combine datasets of one grid size."
         )
+    terminated = np.concatenate(term)
     return MDPDataset(
-        observations=np.concatenate(obs).astype(np.float32),
-        actions=np.concatenate(act).astype(np.int64),
-        rewards=np.concatenate(rew).astype(np.float32),
-        terminals=np.concatenate(term).astype(np.float32),
-        timeouts=np.concatenate(tout).astype(np.float32),
+        observations=np.concatenate(obs).astype(np.float32, copy=False),
+        actions=np.concatenate(act).astype(np.int64, copy=False),
+        rewards=weighted(np.concatenate(comps), w).astype(np.float32),
+        terminals=terminated.astype(np.float32),
+        timeouts=(np.concatenate(trunc) & ~terminated).astype(np.float32),
         action_space=d3rlpy.ActionSpace.DISCRETE,
         action_size=N_ACTIONS,
     )

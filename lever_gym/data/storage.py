@@ -1,9 +1,10 @@
 """Minari storage of behaviour episodes, and reading them back.
 
-A library policy's dataset holds ε-greedy episodes of that policy, stored with
-``minari.create_dataset_from_buffers`` (hdf5, no jax). Per-step infos keep ``state``,
-``cell``, ``reward_components`` and ``is_success``, so any objective can be relabelled
-exactly from stored data.
+A library policy's dataset holds ε-greedy episodes of that policy, a Minari hdf5 dataset
+written in one pass by ``lever_gym.data.minari_hdf5`` (the layout and metadata
+``minari.create_dataset_from_buffers`` writes). Per-step infos keep ``state``, ``cell``,
+``reward_components`` and ``is_success``, so any objective can be relabelled exactly from
+stored data.
 """
 
 from __future__ import annotations
@@ -18,15 +19,26 @@ import gymnasium as gym
 import numpy as np
 
 from lever_gym.data.collect import Episodes
+from lever_gym.data.minari_hdf5 import (
+    MAIN_FILE,
+    EpisodeColumns,
+    MissingFieldsError,
+    create_dataset,
+    iter_episodes,
+)
+from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.model import TabularModel
 from lever_gym.errors import LibraryError
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.objective import N_COMPONENTS, Objective
+from lever_gym.mdp.horizon import reference_values, start_states
+from lever_gym.objective import N_COMPONENTS, Objective, weighted
 from lever_gym.version import __version__
 
 
 def episode_buffers(model: TabularModel, objective: Objective, episodes: Episodes) -> list[Any]:
-    """Minari ``EpisodeBuffer``s of ``episodes``, rewards under ``objective``."""
+    """Minari ``EpisodeBuffer``s of ``episodes``, rewards under ``objective``: for Minari's
+    own writers (``create_dataset_from_buffers``, any storage); they hold the arrays
+    ``episode_columns`` holds, one episode per buffer."""
     from minari.data_collector import EpisodeBuffer
 
     reward = model.reward(objective)
@@ -77,6 +89,45 @@ def minari_root(path: str | os.PathLike[str]) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = old
 
 
+def episode_columns(
+    model: TabularModel, objective: Objective, episodes: Episodes
+) -> EpisodeColumns:
+    """The arrays of ``episode_buffers``, every episode end to end, computed in one pass."""
+    lengths = np.array([len(a) for a in episodes.actions], dtype=np.int64)
+    states = np.concatenate(episodes.states)
+    actions = np.concatenate(episodes.actions)
+    last_row = np.cumsum(lengths + 1) - 1
+    last_step = np.cumsum(lengths) - 1
+    before = np.delete(states, last_row)  # the state each step starts from
+    ended = np.array(episodes.terminated, dtype=np.bool_)
+    c = model.components[before, actions]
+    comps = np.zeros((len(states), N_COMPONENTS))
+    after_reset = np.ones(len(states), dtype=np.bool_)
+    after_reset[last_row - lengths] = False
+    comps[after_reset] = c
+    success = np.zeros(len(states), dtype=np.bool_)
+    success[last_row[ended]] = model.success(states[last_row[ended]], objective)
+    term = np.zeros(len(actions), dtype=np.bool_)
+    term[last_step[ended]] = True
+    trunc = np.zeros(len(actions), dtype=np.bool_)
+    trunc[last_step[~ended]] = True
+    return EpisodeColumns(
+        lengths=lengths,
+        seeds=np.array(episodes.seeds, dtype=np.int64),
+        observations=model.observe(states),
+        actions=actions,
+        rewards=weighted(c, objective.weights),
+        terminations=term,
+        truncations=trunc,
+        infos={
+            "state": states,
+            "cell": model.decode(states)[0],
+            "reward_components": comps,
+            "is_success": success,
+        },
+    )
+
+
 def write_dataset(
     root: str | os.PathLike[str],
     dataset_id: str,
@@ -85,72 +136,39 @@ def write_dataset(
     *,
     algorithm: str,
     description: str,
+    compression: int = 0,
 ) -> Path:
     """Write ``episodes`` of ``env`` as Minari dataset ``dataset_id`` under ``root``.
 
-    Rewards are under the env's own weights; the env spec is stored, so
-    ``recover_environment()`` rebuilds the same layout. Returns the dataset directory.
+    Rewards are under the env's own objective; the env spec is stored, so
+    ``recover_environment()`` rebuilds the same layout. ``ref_min_score`` and
+    ``ref_max_score`` are the exact expected returns of uniformly random actions and of the
+    finite-horizon optimum from the env's start distribution, so
+    ``minari.get_normalized_score`` puts a return between them. ``compression``: the
+    deflate level of the larger arrays (0: none). Returns the dataset directory.
     """
-    import minari
-
     base = env.unwrapped
-    buffers = episode_buffers(base.model, base.objective, episodes)
-    with minari_root(root):
-        minari.create_dataset_from_buffers(
-            dataset_id,
-            buffers,
-            env=env,
-            eval_env=env.spec,
-            algorithm_name=algorithm,
-            author="lever_gym",
-            author_email="lever_gym@users.noreply.invalid",
-            code_permalink=f"lever_gym {__version__}",
-            description=description,
-            requirements=[f"lever-gym=={__version__}"],
-        )
-    folder = Path(root, dataset_id)
-    compact_hdf5(folder / "data" / "main_data.hdf5")
-    return folder
+    return create_dataset(
+        root,
+        dataset_id,
+        episode_columns(base.model, base.objective, episodes),
+        env=env,
+        eval_env=env.spec,
+        algorithm_name=algorithm,
+        author="lever_gym",
+        description=description,
+        requirements=[f"lever-gym=={__version__}"],
+        ref_scores=reference_scores(base),
+        compression=compression,
+    )
 
 
-COMPACT_LIMIT = 60_000
-"""Arrays below this many bytes are stored inside their HDF5 object header."""
-
-
-def compact_hdf5(path: Path) -> None:
-    """Rewrite an HDF5 file with the same groups, arrays and attributes, unchunked.
-
-    Minari writes one chunked, resizable array per field and episode, about 26 kB per
-    episode whatever its length; stored compact (small arrays inside their object header)
-    or contiguous, the same file is 5-6 times smaller and Minari reads it unchanged.
-    """
-    import h5py
-
-    tmp = path.with_name(path.name + ".compact")
-
-    def copy(src: h5py.Group, dst: h5py.Group) -> None:
-        for k, v in src.attrs.items():
-            dst.attrs[k] = v
-        for name, item in src.items():
-            if isinstance(item, h5py.Group):
-                copy(item, dst.create_group(name, track_order=True))
-                continue
-            data = np.ascontiguousarray(item[()])
-            if 0 < data.nbytes < COMPACT_LIMIT and data.dtype.kind in "biuf":
-                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-                dcpl.set_layout(h5py.h5d.COMPACT)
-                dcpl.set_obj_track_times(False)  # no timestamps: same data, same bytes
-                space = h5py.h5s.create_simple(data.shape)
-                dtype = h5py.h5t.py_create(data.dtype, logical=True)
-                h5py.h5d.create(dst.id, name.encode(), dtype, space, dcpl=dcpl).write(
-                    h5py.h5s.ALL, h5py.h5s.ALL, data
-                )
-            else:
-                dst.create_dataset(name, data=data)
-
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w", track_order=True) as dst:
-        copy(src, dst)
-    os.replace(tmp, path)
+def reference_scores(env: LeverGridEnv) -> tuple[float, float]:
+    """``(random, optimum)``: exact mean returns within the horizon from ``env``'s starts."""
+    model, horizon = env.model, env.layout.n_cells
+    v_rand, v_opt = reference_values(model, env.objective, horizon)
+    starts = start_states(model, env.random_start)
+    return round(float(v_rand[starts].mean()), 6), round(float(v_opt[starts].mean()), 6)
 
 
 def read_episodes(ds: Any, fields: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
@@ -158,20 +176,15 @@ def read_episodes(ds: Any, fields: Sequence[str]) -> Iterator[dict[str, np.ndarr
 
     Fields are ``observations``, ``actions``, ``rewards``, ``terminations``,
     ``truncations`` or ``infos/<key>``. An hdf5-backed dataset is read straight from its file
-    (one read per field and episode instead of Minari's generic decoding); other storages go
-    through ``iterate_episodes``.
+    (``minari_hdf5.iter_episodes``: two calls per array instead of Minari's generic
+    decoding); other storages go through ``iterate_episodes``.
     """
-    import h5py
-
-    path = Path(ds.storage.data_path) / "main_data.hdf5"
+    path = Path(ds.storage.data_path) / MAIN_FILE
     if ds.storage.metadata.get("data_format") == "hdf5" and path.is_file():
-        with h5py.File(path, "r") as f:
-            for i in ds.episode_indices:
-                group = f[f"episode_{i}"]
-                missing = [k for k in fields if k not in group]
-                if missing:
-                    raise _missing_fields(ds, missing)
-                yield {k: group[k][()] for k in fields}
+        try:
+            yield from iter_episodes(path, fields, ds.episode_indices)
+        except MissingFieldsError as exc:
+            raise _missing_fields(ds, exc.fields) from None
         return
     for ep in ds.iterate_episodes():
         out = {}

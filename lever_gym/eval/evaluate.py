@@ -11,7 +11,6 @@ both computed exactly from each episode's start state. No policy can score above
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,10 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.grid import LeverGridEnv, lever_env
-from lever_gym.envs.model import TabularModel
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.errors import ConfigError
-from lever_gym.mdp.horizon import optimal_values, random_values
-from lever_gym.objective import N_COMPONENTS, Objective
+from lever_gym.mdp.horizon import reference_values
+from lever_gym.objective import N_COMPONENTS
 from lever_gym.policy import Policy
 
 CONFIDENCE = 0.95
@@ -100,15 +98,6 @@ def bootstrap_ci(values: np.ndarray, seed: int, resamples: int = 2000) -> tuple[
     means = values[idx].mean(axis=1)
     tail = (1 - CONFIDENCE) / 2 * 100
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
-
-
-@functools.lru_cache(maxsize=32)
-def reference_values(
-    model: TabularModel, objective: Objective, horizon: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(random, optimal)`` finite-horizon values of every state (cached per model,
-    objective and horizon)."""
-    return random_values(model, objective, horizon), optimal_values(model, objective, horizon)
 
 
 def as_action_fn(policy: Policy | Callable[[np.ndarray], int]) -> Callable[[np.ndarray], int]:

@@ -16,7 +16,7 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
-from lever_gym.eval.evaluate import reference_values
+from lever_gym.mdp.horizon import reference_values
 from lever_gym.objective import Objective
 from lever_gym.policy import Policy
 

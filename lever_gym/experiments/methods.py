@@ -25,11 +25,10 @@ from lever_gym.eval.baselines import (
     offline_rl,
     scratch,
 )
-from lever_gym.eval.evaluate import reference_values
 from lever_gym.experiments.protocol import Task, Unit
 from lever_gym.library.config import PolicyRecord
 from lever_gym.library.store import Library
-from lever_gym.mdp.horizon import start_states
+from lever_gym.mdp.horizon import reference_values, start_states
 from lever_gym.mdp.rollout import Trajectory, greedy_trajectory
 from lever_gym.objective import Objective
 from lever_gym.reuse.composed import LeverComposedPolicy

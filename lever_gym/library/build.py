@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from lever_gym.data.collect import Episodes, collect
+from lever_gym.data.minari_hdf5 import NAMESPACE_FILE as NAMESPACE_METADATA
 from lever_gym.data.storage import empirical_from_dataset, write_dataset
 from lever_gym.errors import LibraryError
 from lever_gym.library.config import (
@@ -43,6 +44,7 @@ from lever_gym.library.store import (
     layout_model,
 )
 from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.mdp.support import policy_successor_features
 from lever_gym.objective import env_id
 from lever_gym.train.tabular import Snapshot, TrainConfig, key_index, train
@@ -84,6 +86,7 @@ def build_library(
     )
     records = [r for run in per_run for r in run]
     index_files = _build_indexes(root, [PolicyRecord.from_dict(r) for r in records], config)
+    index_files |= _write_namespaces(root, config)
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "lever_gym_version": __version__,
@@ -161,14 +164,42 @@ def _build_run(job: tuple[str, dict[str, Any], dict[str, Any]]) -> list[dict[str
             n_episodes=len(episodes.actions),
             n_transitions=episodes.n_transitions,
         )
-        description = (
-            f"LeverGrid {run.size}x{run.size} layout {run.layout_seed}: {run.objective} "
-            f"policy ({config.algorithm}, gamma {run.gamma:g}, {e} of {run.budget} "
-            f"episodes), {config.data.episodes} behaviour episodes with epsilon "
-            f"{config.data.epsilon:g}."
+        description = describe_dataset(run, config, e, snap, episodes, base)
+        records.append(
+            _write_policy(root, env, record, snap, episodes, description, config.data.compression)
         )
-        records.append(_write_policy(root, env, record, snap, episodes, description))
     return records
+
+
+def describe_dataset(
+    run: Run, config: BuildConfig, episode: int, snap: Snapshot, episodes: Episodes, env: Any
+) -> str:
+    """The dataset's Minari description: the policy, its quality, the data, the scores."""
+    greedy_ok = bool(env.model.success(_greedy_end(env.model, snap.q, config.key), env.objective))
+    ended = [s[-1] for s, done in zip(episodes.states, episodes.terminated, strict=True) if done]
+    succeeded = int(np.sum(env.model.success(np.array(ended, dtype=np.int64), env.objective)))
+    starts = "random starts" if config.data.random_start else "the layout's start"
+    return (
+        f"LeverGrid {run.size}x{run.size}, generated layout {run.layout_seed}: a {run.objective} "
+        f"policy ({config.algorithm}, gamma {run.gamma:g}, Q-table after {episode} of "
+        f"{run.budget} training episodes, replica {run.replica}). Its greedy policy returns "
+        f"{snap.greedy_return:.2f} from the layout's start and "
+        f"{'succeeds' if greedy_ok else 'does not succeed'} (every goal of {run.objective} "
+        f"met at the exit). {len(episodes.actions)} behaviour episodes with epsilon "
+        f"{config.data.epsilon:g} from {starts}: {succeeded} succeed. Per-step infos hold the "
+        "state, the cell, the reward components (path, gold, hazard, lever) and success; "
+        "ref_min_score and ref_max_score are the exact mean returns of random actions and of "
+        "the finite-horizon optimum from this start distribution (minari.get_normalized_score)."
+    )
+
+
+def _greedy_end(model: Any, q: np.ndarray, key: str) -> int:
+    """The last state of the greedy rollout of ``q`` from the layout's start."""
+    policy = np.argmax(q, axis=1)[key_index(model, key)]
+    path = greedy_trajectory(model, policy, model.start_state, model.layout.n_cells)
+    if not len(path.states):
+        return model.start_state
+    return int(model.next_state[path.states[-1], path.actions[-1]])
 
 
 def _write_policy(
@@ -178,13 +209,14 @@ def _write_policy(
     snap: Snapshot,
     episodes: Episodes,
     description: str,
+    compression: int,
 ) -> dict[str, Any]:
     """Write one policy folder in a staging area and rename it into place; return its record."""
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
     try:
         write_dataset(
             staging, record.dataset_id, env, episodes, algorithm=record.algorithm,
-            description=description,
+            description=description, compression=compression,
         )  # fmt: skip
         folder = staging / record.dataset_id
         model = env.unwrapped.model
@@ -210,6 +242,29 @@ def _write_policy(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record_d
+
+
+def _write_namespaces(root: Path, config: BuildConfig) -> dict[str, str]:
+    """Minari namespace metadata for ``lever`` and each layout's namespace; their sha256."""
+    described = {
+        NAMESPACE: "lever_gym policy library: one dataset per library policy, grouped by layout "
+        "(lever/<N>x<N>-s<layout seed>/). Every dataset records per-step state, cell, reward "
+        "components and success, so any objective can be relabelled from it.",
+        **{
+            f"{NAMESPACE}/{n}x{n}-s{s}": f"LeverGrid {n}x{n}, generated layout {s} "
+            f"(LeverGrid-{n}x{n}-<Objective>-v0 with layout_seed={s}): the library's "
+            f"{', '.join(config.objectives)} policies on it."
+            for n in config.sizes
+            for s in config.layout_seeds
+        },
+    }
+    out = {}
+    for namespace, description in described.items():
+        path = root / namespace / NAMESPACE_METADATA
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {"description": description})
+        out[path.relative_to(root).as_posix()] = sha256(path)
+    return out
 
 
 def _build_indexes(root: Path, records: list[PolicyRecord], config: BuildConfig) -> dict[str, str]:

@@ -70,6 +70,15 @@ def policy_values(
     return v
 
 
+@functools.lru_cache(maxsize=32)
+def reference_values(
+    model: TabularModel, objective: Objective, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(random, optimal)`` finite-horizon values of every state (cached per model,
+    objective and horizon): the 0 and the 1 of every normalised score."""
+    return random_values(model, objective, horizon), optimal_values(model, objective, horizon)
+
+
 def start_states(model: TabularModel, random_start: bool) -> np.ndarray:
     """The states an episode starts in: the layout's start, or (``random_start``) every floor
     cell the env draws from uniformly, with the lever off and every gold on the grid."""

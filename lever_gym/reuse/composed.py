@@ -96,7 +96,7 @@ class LeverComposedPolicy:
         operator: str = "gpi",
         strategy: str = "exhaustive",
         k: int = 3,
-        pool: str = "layout",
+        pool: str | None = None,
         improve: int = 10,
         guarded: bool = True,
         scoring: str = "rollout",
@@ -117,7 +117,8 @@ class LeverComposedPolicy:
         ``guarded``: if a member acting alone scores higher than the composition on the
         recorded data, act as that member (``explain()["guard"]`` says which).
         ``pool``: ``parts`` (the candidates of the split's blocks) or, with ``gpi``,
-        ``layout`` (also the layout's best policies of any block but the target's).
+        ``layout`` (also the layout's best policies of any block but the target's); ``None``:
+        ``layout`` with ``gpi``, else ``parts``.
         ``operator``: ``gpi`` composes every retrieved candidate at once by ``ψ · w``; the
         others (``sum``, the paper's rule, ``max``, ...) score each combination of one
         candidate per part. ``compose_options``: the other fields of ``ComposeConfig``.
@@ -130,6 +131,8 @@ class LeverComposedPolicy:
         n_starts = checks.positive_int(n_starts, "n_starts")
         improve = checks.non_negative_int(improve, "improve")
         checks.boolean(guarded, "guarded")
+        if pool is None:
+            pool = "layout" if operator in SUCCESSOR_OPERATORS else "parts"
         checks.one_of(pool, POOLS, "pool")
         config = ComposeConfig(operator=operator, seed=checks.seed(seed), **compose_options)
         lib = library if isinstance(library, Library) else Library.load(library)

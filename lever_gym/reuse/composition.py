@@ -140,37 +140,57 @@ class Members:
         return q, counts, np.stack([t.rows(states) for t in self.successor])
 
 
-def compose_states(
+@dataclass(frozen=True, eq=False)
+class Terms:
+    """What the operator combines, per member, state and action (shape (m, n, A)): the
+    weighted entries, which of them count, and the members' visit counts and raw weighted
+    Q-values (for sampling and the ``raw`` fallback). Slicing members slices every array."""
+
+    values: np.ndarray
+    used: np.ndarray
+    counts: np.ndarray
+    raw: np.ndarray
+
+    def __getitem__(self, members: np.ndarray) -> Terms:
+        return Terms(
+            self.values[members], self.used[members], self.counts[members], self.raw[members]
+        )
+
+
+def member_terms(
     q: np.ndarray,
     counts: np.ndarray,
     weights: np.ndarray,
     pessimistic: np.ndarray,
     config: ComposeConfig,
-    uniforms: np.ndarray,
     successor: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Composed ``(actions (n,), values (n, A), allowed (n, A))`` of ``n`` states.
-
-    ``q`` and ``counts`` are (m, n, A) member rows of those states, ``uniforms`` (n, k) their
-    draws for sampling, ``successor`` the members' ``ψ · w`` (needed by ``gpi``).
-    ``allowed[s, a]``: some member's dataset took ``a`` in ``s``.
-    """
+) -> Terms:
+    """The ``Terms`` of members with (m, n, A) rows ``q`` and ``counts`` (``successor``: their
+    ``ψ · w``, needed by ``gpi``)."""
     w = np.asarray(weights, dtype=np.float64)[:, None, None]
-    operator = OPERATORS[config.operator]
     supported = counts > 0
-    entries, used = SUPPORT_MODES[config.support_mode](q, supported, pessimistic)
     if config.operator in SUCCESSOR_OPERATORS:
         if successor is None:
             raise ConfigError(f"operator {config.operator!r} needs the members' ψ · w.")
         used = supported & ~np.isnan(successor)
-        values = operator(np.where(used, successor, 0.0), used, config.temperature)
-    else:
-        values = operator(entries * w, used, config.temperature)
-    allowed = supported.any(axis=0)
+        return Terms(np.where(used, successor, 0.0), used, counts, q * w)
+    entries, used = SUPPORT_MODES[config.support_mode](q, supported, pessimistic)
+    return Terms(entries * w, used, counts, q * w)
+
+
+def combine(
+    terms: Terms, config: ComposeConfig, uniforms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Composed ``(actions (n,), values (n, A), allowed (n, A))`` from members' ``Terms``;
+    ``uniforms`` (n, k) are the states' draws for sampling. ``allowed[s, a]``: some member's
+    dataset took ``a`` in ``s``."""
+    operator = OPERATORS[config.operator]
+    values = operator(terms.values, terms.used, config.temperature)
+    allowed = (terms.counts > 0).any(axis=0)
     ok = allowed if config.restrict else values > -np.inf
     actions = np.argmax(np.where(ok, values, -np.inf), axis=1)
     if config.extraction == "sample":
-        drawn = _draw(counts.sum(axis=0), uniforms)
+        drawn = _draw(terms.counts.sum(axis=0), uniforms)
         taken = np.take_along_axis(values, drawn, axis=1)
         best = np.where(taken == taken.max(axis=1, keepdims=True), drawn, values.shape[1])
         sampled = allowed.any(axis=1)
@@ -181,9 +201,27 @@ def compose_states(
         if config.fallback == "first":
             actions[stuck] = 0
         else:
-            raw = operator(q[:, stuck] * w, np.ones_like(used[:, stuck]), config.temperature)
-            actions[stuck] = np.argmax(raw, axis=1)
+            raw = terms.raw[:, stuck]
+            actions[stuck] = np.argmax(
+                operator(raw, np.ones(raw.shape, dtype=bool), config.temperature), axis=1
+            )
     return actions, values, allowed
+
+
+def compose_states(
+    q: np.ndarray,
+    counts: np.ndarray,
+    weights: np.ndarray,
+    pessimistic: np.ndarray,
+    config: ComposeConfig,
+    uniforms: np.ndarray,
+    successor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Composed ``(actions, values, allowed)`` of ``n`` states from (m, n, A) member rows
+    (``member_terms`` then ``combine``)."""
+    return combine(
+        member_terms(q, counts, weights, pessimistic, config, successor), config, uniforms
+    )
 
 
 def _draw(totals: np.ndarray, uniforms: np.ndarray) -> np.ndarray:

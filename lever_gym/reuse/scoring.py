@@ -21,7 +21,7 @@ from lever_gym.errors import ConfigError
 from lever_gym.library.embedding import EmbedConfig, Predictor, embed
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.objective import Objective, weighted
-from lever_gym.reuse.composition import ComposeConfig, Members, compose_states
+from lever_gym.reuse.composition import ComposeConfig, Members, combine, member_terms
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,18 +54,21 @@ class ScoringContext:
     def __post_init__(self) -> None:
         """Gather the pool's rows of the recorded states once for every combination."""
         self.states = np.union1d(self.empirical.states(), self.starts)
-        self._q, self._counts, self._successor = self.pool.rows(self.states)
-        self._pessimistic = self.pool.pessimistic()
+        q, self._counts, successor = self.pool.rows(self.states)
+        pessimistic = (
+            self.pool.pessimistic()
+            if self.config.support_mode == "pessimistic"
+            else np.zeros(len(q))
+        )
+        self._terms = member_terms(
+            q, self._counts, self.pool.weights, pessimistic, self.config, successor
+        )
         self._uniforms = self.config.uniforms(self.model.n_states)[self.states]
         self._rewards = weighted(self.empirical.components, self.target.weights)
 
     def actions(self, members: np.ndarray) -> np.ndarray:
         """The composed action of ``members`` (pool positions) in every state of ``states``."""
-        successor = None if self._successor is None else self._successor[members]
-        return compose_states(
-            self._q[members], self._counts[members], self.pool.weights[members],
-            self._pessimistic[members], self.config, self._uniforms, successor,
-        )[0]  # fmt: skip
+        return combine(self._terms[members], self.config, self._uniforms)[0]
 
     def rollouts(self, members: np.ndarray, starts: np.ndarray | None = None) -> RolloutScore:
         """Roll the composed policy of ``members`` through the data from ``starts``."""
