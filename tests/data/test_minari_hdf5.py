@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,12 +25,14 @@ from lever_gym.data.storage import (
     episode_columns,
     minari_root,
     read_episodes,
+    reference_scores,
     write_dataset,
 )
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.store import Library
 from lever_gym.train.tabular import TrainConfig, key_index, train
+from lever_gym.version import __version__
 
 DATASET_ID = "lever/test/mixed-v0"
 DEFAULT_LIBRARY = Path(__file__).resolve().parents[2] / "datasets"
@@ -74,10 +77,10 @@ def pair(env, episodes, tmp_path_factory):
     """(ours, Minari's): the same episodes written by write_dataset and by Minari."""
     ours, theirs = tmp_path_factory.mktemp("ours"), tmp_path_factory.mktemp("minari")
     write_dataset(ours, DATASET_ID, env, episodes, algorithm="test", description="test")
-    from lever_gym import __version__
-
     base = env.unwrapped
-    with minari_root(theirs):
+    low, high = reference_scores(base)
+    with minari_root(theirs), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         minari.create_dataset_from_buffers(
             DATASET_ID,
             episode_buffers(base.model, base.objective, episodes),
@@ -85,10 +88,10 @@ def pair(env, episodes, tmp_path_factory):
             eval_env=env.spec,
             algorithm_name="test",
             author="lever_gym",
-            author_email="lever_gym@users.noreply.invalid",
-            code_permalink=f"lever_gym {__version__}",
             description="test",
             requirements=[f"lever-gym=={__version__}"],
+            ref_min_score=low,
+            ref_max_score=high,
         )
     return ours, theirs
 
@@ -140,6 +143,8 @@ def test_metadata_is_minaris_but_for_the_measured_size(pair):
     folder_mb = sum(p.stat().st_size for p in data_dir(ours).iterdir()) / 1e6
     assert a["dataset_size"] == pytest.approx(folder_mb, abs=0.051)
     assert MinariStorage.read(data_dir(ours)).get_size() == a["dataset_size"]
+    assert a["ref_min_score"] < a["ref_max_score"]
+    assert "code_permalink" not in a and "author_email" not in a  # no placeholders
 
 
 def test_namespaces_are_minaris(pair):
