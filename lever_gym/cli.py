@@ -154,7 +154,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from lever_gym.experiments.report import write_page
+    from lever_gym.experiments.page import write_page
 
     page = Path(args.out)
     write_page(Path(args.results), page, Path(args.figures))

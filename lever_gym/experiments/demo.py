@@ -20,7 +20,7 @@ from lever_gym.reuse.decompose import SETUPS
 CONFIG = ProtocolConfig(
     name="demo", sizes=(8,), tuning_layouts=(), heldout_layouts=(0, 1), library_seeds=(0,),
     headroom=0, start_protocols=("fixed",), offline_units=1, offline_steps=300,
-    quality_budgets=(1000, 10_000, 50_000),
+    quality_budgets=(1000, 10_000, 50_000), failure_case=False,
 )  # fmt: skip
 
 

@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import lever_gym.checks as checks
-from lever_gym.envs.layout import check_size
+from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, check_size
 from lever_gym.errors import ConfigError
 from lever_gym.objective import LETTERS, Objective
 from lever_gym.reuse.decompose import SETUPS, setup_target
 
 TUNING_LAYOUTS = (0, 1, 2, 3, 4)
+FAILURE_LAYOUT = (16, DETOUR_LAYOUT_SEED)
+"""The designed failure case: the 16x16 detour layout, where the lever lies far off the
+short path to the exit (``lever_gym.envs.layout.DETOUR_LAYOUT_SEED``)."""
+FAILURE_SETUPS = ("P+L",)
+"""Run on the failure case besides the six setups: PathLever from Path and Lever, whose
+optimum is the detour itself."""
 HELDOUT_LAYOUTS = tuple(range(1000, 1020))
 """Fixed in advance; no default was chosen on them."""
 HEADROOM_SEED = 20_261_123
@@ -33,7 +39,7 @@ class Unit:
     layout_seed: int
     library_seed: int
     split: str
-    """``tuning`` or ``heldout``."""
+    """``tuning``, ``heldout`` or ``failure`` (the designed failure case)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class ProtocolConfig:
     setups: tuple[str, ...] = tuple(SETUPS)
     headroom: int = 10
     start_protocols: tuple[str, ...] = ("fixed", "random")
+    failure_case: bool = True
+    """Also evaluate the designed failure case (library seed 0, its own library)."""
     offline_units: int = 2
     """d3rlpy learners run on this many held-out layouts (library seed 0, each size)."""
     offline_steps: int = 1000
@@ -111,11 +119,17 @@ class ProtocolConfig:
         checks.positive_int(self.workers, "workers")
 
     def units(self, split: str) -> list[Unit]:
-        """The units of ``tuning`` or ``heldout``, in a fixed order."""
+        """The units of ``tuning``, ``heldout`` or ``failure``, in a fixed order."""
+        if split == "failure":
+            size, layout = FAILURE_LAYOUT
+            return [Unit(size, layout, self.library_seeds[0], split)] if self.failure_case else []
         layouts = self.tuning_layouts if split == "tuning" else self.heldout_layouts
         seeds = self.tuning_library_seeds if split == "tuning" else self.library_seeds
         return [Unit(n, s, ls, split) for ls in seeds for n in self.sizes for s in layouts]
 
     def tasks(self, unit: Unit) -> list[Task]:
-        """Every task of a unit: the setups, then its headroom weight vectors."""
-        return setup_tasks(self.setups) + headroom_tasks(unit.size, unit.layout_seed, self.headroom)
+        """Every task of a unit: the setups (and on the failure case, ``FAILURE_SETUPS``),
+        then its headroom weight vectors."""
+        extra = FAILURE_SETUPS if unit.split == "failure" else ()
+        setups = setup_tasks(self.setups) + setup_tasks(extra)
+        return setups + headroom_tasks(unit.size, unit.layout_seed, self.headroom)

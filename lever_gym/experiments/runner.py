@@ -58,7 +58,8 @@ def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict]]) -
     model = layout_model(unit.size, unit.layout_seed)
     rows, quality, trained = [], [], {}
     offline = unit.split != "tuning" and unit.library_seed == config.library_seeds[0]
-    offline = offline and unit.layout_seed in config.heldout_layouts[: config.offline_units]
+    first = config.heldout_layouts[: config.offline_units]
+    offline = offline and (unit.layout_seed in first or unit.split == "failure")
     for gamma in config.gammas:
         for task in config.tasks(unit):
             for protocol in config.start_protocols:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lever_gym.experiments.methods import ComposedSpec
-from lever_gym.experiments.protocol import ProtocolConfig, Unit
+from lever_gym.experiments.protocol import FAILURE_LAYOUT, ProtocolConfig, Unit
 from lever_gym.experiments.runner import read_rows, run_unit
 from lever_gym.library.build import build_library
 from lever_gym.library.config import BuildConfig
@@ -55,6 +55,7 @@ PROTOCOLS: dict[str, ProtocolConfig] = {
         offline_units=1,
         offline_steps=300,
         quality_budgets=(1000, 10_000, 50_000),
+        failure_case=False,
     ),
 }
 """``full``: the issue's protocol (8x8 and 16x16, tuning layouts 0-4, held-out 1000-1019,
@@ -86,7 +87,7 @@ def run(
     Library runs and benchmark units go to ``executor`` (``local`` or ``ray``, see
     ``lever_gym.library.executor``): one task per policy run, then one per unit."""
     out = Path(out)
-    libraries = {}
+    libraries: dict[int | str, str] = {}
     needed = set(config.tuning_library_seeds) if "tune" in stages else set()
     needed |= set(config.library_seeds) if "report" in stages else set()
     for seed in sorted(needed):
@@ -95,12 +96,23 @@ def run(
         if not (path / "manifest.json").is_file() or Library.load(path).config != build:
             build_library(path, build, workers=config.workers, executor=executor, address=address)
         libraries[seed] = str(path)
+    if "report" in stages and config.failure_case:
+        path = out / "libraries" / "failure"
+        size, layout = FAILURE_LAYOUT
+        build = BuildConfig(
+            sizes=(size,), layout_seeds=(layout,), gammas=config.gammas,
+            seed=config.library_seeds[0],
+        )  # fmt: skip
+        if not (path / "manifest.json").is_file():
+            build_library(path, build, workers=config.workers, executor=executor, address=address)
+        libraries["failure"] = str(path)
     jobs: list[tuple[Any, ...]] = []
     if "tune" in stages:
         grid = [asdict(spec) for spec in TUNING_GRID]
         jobs += [_job(config, u, libraries, out, grid) for u in config.units("tuning")]
     if "report" in stages:
         jobs += [_job(config, u, libraries, out, []) for u in config.units("heldout")]
+        jobs += [_job(config, u, libraries, out, []) for u in config.units("failure")]
     run_jobs(
         run_unit, jobs, executor=executor, workers=config.workers, address=address,
         progress=(lambda done, total: progress("units", done, total)) if progress else None,
@@ -114,9 +126,14 @@ def run(
 
 
 def _job(
-    config: ProtocolConfig, unit: Unit, libraries: dict[int, str], out: Path, grid: list[dict]
+    config: ProtocolConfig,
+    unit: Unit,
+    libraries: dict[int | str, str],
+    out: Path,
+    grid: list[dict],
 ) -> tuple[Any, ...]:
-    return (asdict(config), asdict(unit), libraries[unit.library_seed], str(out), grid)
+    library = libraries["failure" if unit.split == "failure" else unit.library_seed]
+    return (asdict(config), asdict(unit), library, str(out), grid)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lever_gym.experiments.methods import METHODS
+from lever_gym.experiments.page import write_page
 from lever_gym.experiments.protocol import ProtocolConfig, Unit
-from lever_gym.experiments.report import write_page
 from lever_gym.experiments.runner import ROW_FIELDS, read_rows, run_unit, unit_file
 from lever_gym.experiments.suite import load_rows, write_rows
 
