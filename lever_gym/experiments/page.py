@@ -45,6 +45,7 @@ def write_page(results: Path, page: Path, figures: Path, seed: int = 0) -> str:
     )
     figures.mkdir(parents=True, exist_ok=True)
     lines = _header(rows, tuning)
+    lines += _targets_section(rows, quality)
     lines += _tuning_section(tuning)
     lines += _main_section(rows, seed)
     lines += _single_section(rows)
@@ -97,6 +98,68 @@ def _header(rows: list[dict[str, Any]], tuning: list[dict[str, Any]]) -> list[st
         "the tasks of a table.",
         "",
     ]
+
+
+def _unit_setup_gaps(rows: list[dict[str, Any]], method: str, against: str) -> np.ndarray:
+    """Per (unit, setup): ``method`` minus ``against``, each averaged over γ and protocols."""
+    acc: dict[tuple, list[float]] = {}
+    key = lambda r: (unit_key(r), r["task"])  # noqa: E731
+    scores = {m: {} for m in (method, against)}
+    for r in select(rows, kind="setup", method=(method, against)):
+        if r["normalised"] is not None:
+            scores[r["method"]].setdefault(key(r), []).append(r["normalised"])
+    for k, a in scores[method].items():
+        if k in scores[against]:
+            acc[k] = [float(np.mean(a) - np.mean(scores[against][k]))]
+    return np.array([v[0] for v in acc.values()])
+
+
+def _covered(rows: list[dict[str, Any]], method: str) -> list[float]:
+    return [
+        r["normalised"]
+        for r in select(rows, method=method, kind="setup")
+        if r["normalised"] is not None
+        and r["reference_coverage"] is not None
+        and r["reference_coverage"] >= COVERED
+    ]
+
+
+def _targets_section(rows: list[dict[str, Any]], quality: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, each with the measured figure."""
+    out = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+
+    def add(target: str, measured: str, met: bool) -> None:
+        out.append(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
+
+    for against in (SINGLE, ORACLE):
+        gaps = _unit_setup_gaps(rows, DEFAULT, against)
+        if len(gaps):
+            below = int(np.sum(gaps < -MARGIN))
+            add(
+                f"{DEFAULT} ≥ {against} − {MARGIN} on every setup of every unit",
+                f"{below} of {len(gaps)} (unit, setup) pairs below; worst {gaps.min():+.3f}",
+                below == 0,
+            )
+    head = cell_gaps(select(rows, kind="headroom"), DEFAULT, SINGLE)
+    if len(head):
+        mean = float(head.mean())
+        add(f"{DEFAULT} ≥ {SINGLE} + 0.05 on the headroom tasks",
+            f"{mean:+.3f} on average over {len(head)} cells", mean >= 0.05)  # fmt: skip
+    for method, floor in (("gpi (layout)", 0.95), (DEFAULT, 0.98)):
+        cov = _covered(rows, method)
+        if cov:
+            add(f"{method} ≥ {floor} on covered cells (reference coverage ≥ {COVERED})",
+                f"{np.mean(cov):.3f} over {len(cov)} cells", np.mean(cov) >= floor)  # fmt: skip
+    ratios, never, _ = time_to_quality(rows, quality, DEFAULT, 0.95)
+    if len(ratios):
+        finite = ratios[np.isfinite(ratios)]
+        both = f"{np.median(finite):.0f}× where both reach it" if len(finite) else "–"
+        add(f"{DEFAULT} reaches 0.95 ≥ 100× sooner than scratch (median)",
+            f"{np.median(ratios):.0f}× over the {len(ratios)} cells it reaches 0.95 in "
+            f"(scratch never, within its budgets: {np.sum(~np.isfinite(ratios))} of them; "
+            f"{both}); {never} cells where {DEFAULT} stays below 0.95",
+            np.median(ratios) >= 100)  # fmt: skip
+    return [*out, ""]
 
 
 def _tuning_section(tuning: list[dict[str, Any]]) -> list[str]:
