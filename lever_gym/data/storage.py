@@ -37,42 +37,26 @@ from lever_gym.version import __version__
 
 def episode_buffers(model: TabularModel, objective: Objective, episodes: Episodes) -> list[Any]:
     """Minari ``EpisodeBuffer``s of ``episodes``, rewards under ``objective``: for Minari's
-    own writers (``create_dataset_from_buffers``, any storage); they hold the arrays
-    ``episode_columns`` holds, one episode per buffer."""
+    own writers (``create_dataset_from_buffers``, any storage); one buffer per episode of
+    the arrays of ``episode_columns``."""
     from minari.data_collector import EpisodeBuffer
 
-    reward = model.reward(objective)
-    buffers = []
-    for i, (s, a) in enumerate(zip(episodes.states, episodes.actions, strict=True)):
-        t = len(a)
-        comps = np.zeros((t + 1, N_COMPONENTS))
-        comps[1:] = model.components[s[:-1], a]
-        success = np.zeros(t + 1, dtype=np.bool_)
-        term = np.zeros(t, dtype=np.bool_)
-        trunc = np.zeros(t, dtype=np.bool_)
-        if episodes.terminated[i]:
-            term[-1] = True
-            success[-1] = bool(model.success(s[-1], objective))
-        else:
-            trunc[-1] = True
-        buffers.append(
-            EpisodeBuffer(
-                id=i,
-                seed=episodes.seeds[i],
-                observations=model.observe(s),
-                actions=a,
-                rewards=reward[s[:-1], a],
-                terminations=term,
-                truncations=trunc,
-                infos={
-                    "state": s,
-                    "cell": model.decode(s)[0],
-                    "reward_components": comps,
-                    "is_success": success,
-                },
-            )
+    columns = episode_columns(model, objective, episodes)
+    steps = np.concatenate([[0], np.cumsum(columns.lengths)])
+    rows = np.concatenate([[0], np.cumsum(columns.lengths + 1)])
+    return [
+        EpisodeBuffer(
+            id=i,
+            seed=int(columns.seeds[i]),
+            observations=columns.observations[rows[i] : rows[i + 1]],
+            actions=columns.actions[steps[i] : steps[i + 1]],
+            rewards=columns.rewards[steps[i] : steps[i + 1]],
+            terminations=columns.terminations[steps[i] : steps[i + 1]],
+            truncations=columns.truncations[steps[i] : steps[i + 1]],
+            infos={k: v[rows[i] : rows[i + 1]] for k, v in columns.infos.items()},
         )
-    return buffers
+        for i in range(len(columns.lengths))
+    ]
 
 
 @contextlib.contextmanager

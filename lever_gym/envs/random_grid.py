@@ -10,7 +10,6 @@ import numpy as np
 
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import Layout, check_size
-from lever_gym.envs.render import TILE_SIZE
 from lever_gym.errors import ConfigError
 
 DEFAULT_LAYOUT_SEEDS = (0, 1000)
@@ -57,23 +56,19 @@ class RandomLeverGridEnv(LeverGridEnv):
         *,
         size: int = 16,
         layout_seeds: Sequence[int] = DEFAULT_LAYOUT_SEEDS,
-        weights: list[float] | None = None,
-        random_start: bool = False,
-        shaping: bool = True,
-        render_mode: str | None = None,
-        tile_size: int = TILE_SIZE,
+        **options: Any,
     ) -> None:
+        """``options``: ``weights``, ``random_start``, ``shaping``, ``render_mode`` and
+        ``tile_size``, as for ``LeverGridEnv`` (a fixed ``layout`` or ``layout_seed`` is not
+        one: the world changes every episode)."""
+        fixed = sorted({"layout", "layout_seed"} & set(options))
+        if fixed:
+            raise ConfigError(
+                f"a randomised world draws its layouts from layout_seeds; got {fixed[0]}= too. "
+                "Use a LeverGrid-NxN id (not -Random-) for one layout."
+            )
         lo, hi = check_layout_seeds(layout_seeds)
-        super().__init__(
-            objective,
-            size=check_size(size),
-            layout_seed=lo,
-            weights=weights,
-            random_start=random_start,
-            shaping=shaping,
-            render_mode=render_mode,
-            tile_size=tile_size,
-        )
+        super().__init__(objective, size=check_size(size), layout_seed=lo, **options)
         self.layout_seeds = (lo, hi)
         self.layout_seed = lo
 

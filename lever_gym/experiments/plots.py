@@ -29,12 +29,9 @@ def plot(rows: list[dict[str, Any]], figures: Path) -> None:
                if r["normalised"] is not None and r["reference_coverage"] is not None]  # fmt: skip
         ax.scatter([r["reference_coverage"] for r in sel], [r["normalised"] for r in sel],
                    s=8, alpha=0.4, label=method)  # fmt: skip
-    ax.set_xlabel("share of the optimal path in the chosen datasets")
-    ax.set_ylabel("normalised score (1 = finite-horizon optimum)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(figures / "results_coverage.png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
+    _save(fig, ax, figures / "results_coverage.png",
+          "share of the optimal path in the chosen datasets",
+          "normalised score (1 = finite-horizon optimum)")  # fmt: skip
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in _methods(rows):
         sel = [r for r in _select(rows, method) if r["normalised"] is not None and r["seconds"] > 0]
@@ -42,9 +39,17 @@ def plot(rows: list[dict[str, Any]], figures: Path) -> None:
             seconds = np.median([r["seconds"] for r in sel])
             ax.scatter(seconds, np.mean([r["normalised"] for r in sel]), label=method)
     ax.set_xscale("log")
-    ax.set_xlabel("median seconds to obtain the policy (log)")
-    ax.set_ylabel("mean normalised score")
+    _save(fig, ax, figures / "results_time.png", "median seconds to obtain the policy (log)",
+          "mean normalised score")  # fmt: skip
+
+
+def _save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str) -> None:
+    """Label, legend and write a figure without metadata (same data, same bytes)."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(figures / "results_time.png", dpi=90, metadata={"Software": None})
+    fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)

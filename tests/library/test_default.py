@@ -1,0 +1,89 @@
+"""The default library: where it is found, the digests shipped in the package, installing it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lever_gym.errors import LibraryError
+from lever_gym.library import locate
+from lever_gym.library.default import DEFAULT_CONFIG, SHIPPED, digest, verify_default
+from lever_gym.library.store import Library
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "datasets"
+
+
+def test_the_committed_default_library_matches_the_shipped_digests():
+    assert Library.load(DEFAULT).config == DEFAULT_CONFIG
+    shipped = json.loads(SHIPPED.read_text())
+    assert shipped == json.loads(json.dumps(digest(DEFAULT)))
+    report = verify_default(DEFAULT)
+    assert report.ok and report.identical == len(shipped["files"])
+
+
+def test_value_summaries_accept_other_bytes_with_the_same_values(tmp_path):
+    copy = tmp_path / "lib"
+    shutil.copytree(DEFAULT, copy)
+    npz = next(copy.rglob("policy.npz"))
+    import numpy as np
+
+    with np.load(npz) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(npz, **arrays)  # same values, uncompressed: other bytes
+    (copy / "manifest.json").unlink()
+    report = verify_default(copy)
+    assert npz.relative_to(copy).as_posix() in report.within_tolerance
+    assert report.missing == ("manifest.json",) and not report.different
+
+
+def test_resolution_order(monkeypatch, tmp_path):
+    monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "mine"))
+    assert locate.default_library() == tmp_path / "mine"
+    assert locate.resolve("elsewhere") == Path("elsewhere")
+    monkeypatch.delenv(locate.ENV_VAR)
+    monkeypatch.setattr(locate, "user_library", lambda: tmp_path / "user")
+    assert locate.default_library() == locate.checkout_library() == DEFAULT
+    monkeypatch.setattr(locate, "checkout_library", lambda: tmp_path / "nowhere")
+    with pytest.raises(LibraryError, match="lever-gym library install-default"):
+        locate.default_library()
+
+
+@pytest.mark.slow
+def test_a_built_wheel_installs_the_default_library_and_runs_the_quick_start(tmp_path):
+    """The wheel alone (no checkout, another directory): install-default, then the README's
+    quick start."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(wheels), str(ROOT)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+         str(next(wheels.glob("*.whl")))],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    assert not (site / "datasets").exists()
+    env = {**os.environ, "PYTHONPATH": str(site), "XDG_DATA_HOME": str(tmp_path / "data")}
+    env.pop(locate.ENV_VAR, None)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=1200,
+    )  # fmt: skip
+    installed = run("-m", "lever_gym.cli", "library", "install-default", "--workers", "2")
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    assert "0 different, 0 missing" in installed.stdout
+    quick = (ROOT / "README.md").read_text().split("```python\n")[1].split("```")[0]
+    check = f"import lever_gym\nassert lever_gym.__file__.startswith({str(site)!r})\n"
+    done = run("-c", check + quick)
+    assert done.returncode == 0, done.stderr[-2000:]
+    where = run("-m", "lever_gym.cli", "library", "where")
+    assert str(tmp_path / "data") in where.stdout
