@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lever_gym.envs.layout import MOVES, Layout
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ObservationError
 from lever_gym.objective import COMPONENTS, Objective, weighted
 
 N_ACTIONS = len(MOVES)
@@ -123,24 +123,67 @@ class TabularModel:
             obs[2 * n + 1 :] = _gold_bits(g)[state & ((1 << g) - 1)]
         return obs
 
-    def state_from_obs_one(self, obs: np.ndarray) -> int:
-        """State index of one observation (the fast path of ``states_from_obs``)."""
+    def check_obs(self, obs: object, *, single: bool = False) -> np.ndarray:
+        """``obs`` as an array if it is an observation of this layout (``single``: exactly one,
+        shape ``(obs_dim,)``; else any shape ``(..., obs_dim)``): numbers, each 0 or 1, one row
+        bit and one column bit set. Raises ``ObservationError`` naming what is wrong."""
+        n, d = self.layout.size, self.obs_dim
+        where = f"for this {n}x{n} layout with {self.n_gold} gold"
+        try:
+            o = obs if isinstance(obs, np.ndarray) else np.asarray(obs)
+        except (TypeError, ValueError) as e:
+            raise ObservationError(f"observation must be an array of numbers; got {obs!r}.") from e
+        if o.dtype.kind not in "biuf":
+            raise ObservationError(
+                f"observation must hold numbers (0 or 1); got dtype {o.dtype} {where}."
+            )
+        if (o.shape != (d,)) if single else (o.shape[-1:] != (d,)):
+            expected = f"shape ({d},)" if single else f"a last dimension of {d}"
+            raise ObservationError(
+                f"observation must end in dimension {d} {where} ({expected}); got shape "
+                f"{o.shape}. Pass one observation to policy(obs), a batch to predict."
+            )
+        flat = o.reshape(-1, d)
+        bad = np.argwhere((flat != 0) & (flat != 1))
+        if len(bad):
+            row, col = bad[0]
+            raise ObservationError(
+                f"observation entry {col} ({_part(col, n)}) is {flat[row, col].item()!r}; "
+                f"every entry must be 0 or 1 {where} (as env.step returns them)."
+            )
+        for part, lo in (("row", 0), ("column", n)):
+            counts = flat[:, lo : lo + n].sum(axis=1)
+            if np.any(counts != 1):
+                raise ObservationError(
+                    f"observation must set exactly one {part} bit (entries {lo}..{lo + n - 1}) "
+                    f"{where}; got {int(counts[counts != 1][0])} set."
+                )
+        return o
+
+    def state_from_obs_one(self, obs: np.ndarray, *, validate: bool = True) -> int:
+        """State index of one observation (the fast path of ``states_from_obs``).
+
+        ``validate=False`` skips ``check_obs``: any numbers of the right shape then map to
+        some state, by the same rule as ``states_from_obs`` (argmax of the row and column
+        parts, bits above 0.5)."""
         n, g = self.layout.size, self.n_gold
-        if getattr(obs, "shape", None) != (self.obs_dim,):
-            return int(self.states_from_obs(obs))  # raises the shape error
+        if validate:
+            obs = self.check_obs(obs, single=True)
+        elif getattr(obs, "shape", None) != (self.obs_dim,):
+            return int(self.states_from_obs(obs, validate=False))  # raises the shape error
         cell = int(obs[:n].argmax()) * n + int(obs[n : 2 * n].argmax())
-        mask = int(obs[2 * n + 1 :] @ _powers(g)) if g else 0
+        mask = int((obs[2 * n + 1 :] > 0.5) @ _powers(g)) if g else 0
         return ((cell * 2 + (1 if obs[2 * n] > 0.5 else 0)) << g) + mask
 
-    def states_from_obs(self, obs: np.ndarray) -> np.ndarray:
-        """Invert ``observe``: state indices of a batch (or one) of observations."""
-        o = np.asarray(obs)
-        if o.shape[-1:] != (self.obs_dim,):
-            raise ConfigError(
-                f"observation must end in dimension {self.obs_dim} for this "
-                f"{self.layout.size}x{self.layout.size} layout with {self.n_gold} gold; "
-                f"got shape {o.shape}."
-            )
+    def states_from_obs(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
+        """Invert ``observe``: state indices of a batch (or one) of observations, checked by
+        ``check_obs`` unless ``validate=False``."""
+        if validate:
+            o = self.check_obs(obs)
+        else:
+            o = np.asarray(obs)
+            if o.shape[-1:] != (self.obs_dim,):
+                self.check_obs(o)  # raises the shape error
         n = self.layout.size
         flat = o.reshape(-1, self.obs_dim)
         cell = np.argmax(flat[:, :n], axis=1) * n + np.argmax(flat[:, n : 2 * n], axis=1)
@@ -167,6 +210,13 @@ class TabularModel:
         if objective.weight("lever") != 0:
             ok &= lever == 1
         return ok
+
+
+def _part(col: int, n: int) -> str:
+    """Which part of an observation entry ``col`` belongs to (size ``n``)."""
+    if col < 2 * n:
+        return f"{'row' if col < n else 'column'} {col % n}"
+    return "lever flag" if col == 2 * n else f"gold bit {col - 2 * n - 1}"
 
 
 @functools.lru_cache(maxsize=32)
