@@ -10,15 +10,21 @@ the solver and the trainers all read these tables, so they agree exactly.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from lever_gym.envs.layout import MOVES, Layout
-from lever_gym.errors import ObservationError
+from lever_gym.errors import LayoutError, ObservationError
 from lever_gym.objective import COMPONENTS, Objective, weighted
 
 N_ACTIONS = len(MOVES)
+BYTES_PER_STATE = 680
+"""Peak bytes ``model_for`` allocates per state (measured 667; the kept tables hold 164)."""
+MAX_MODEL_BYTES = 2 * 2**30
+"""Default limit on a model's estimated memory; ``$LEVER_GYM_MAX_MODEL_BYTES`` overrides it."""
+MAX_MODEL_BYTES_VAR = "LEVER_GYM_MAX_MODEL_BYTES"
 
 
 @dataclass(frozen=True)
@@ -239,9 +245,43 @@ def _powers(n_gold: int) -> np.ndarray:
     return (1 << np.arange(n_gold)).astype(np.float32)
 
 
+def model_bytes(layout: Layout) -> int:
+    """Estimated peak memory of ``model_for(layout)`` in bytes (``BYTES_PER_STATE`` a state)."""
+    return layout.n_cells * 2 * (1 << len(layout.gold)) * BYTES_PER_STATE
+
+
+def max_model_bytes() -> int:
+    """The memory limit of one model: ``$LEVER_GYM_MAX_MODEL_BYTES`` or ``MAX_MODEL_BYTES``."""
+    text = os.environ.get(MAX_MODEL_BYTES_VAR)
+    if text is None:
+        return MAX_MODEL_BYTES
+    if not text.strip().isdigit() or int(text) < 1:
+        raise LayoutError(
+            f"{MAX_MODEL_BYTES_VAR} must be a positive number of bytes; got {text!r}. Unset it "
+            f"for the default ({MAX_MODEL_BYTES:,} bytes)."
+        )
+    return int(text)
+
+
+def check_model_size(layout: Layout) -> None:
+    """Raise ``LayoutError`` before allocating if the model of ``layout`` would need more
+    memory than ``max_model_bytes()``."""
+    need, limit = model_bytes(layout), max_model_bytes()
+    if need > limit:
+        n, g = layout.size, len(layout.gold)
+        raise LayoutError(
+            f"the {n}x{n} layout with {g} gold has {layout.n_cells * 2 << g:,} states; its "
+            f"tabular model needs about {need / 2**30:.1f} GiB, above the limit of "
+            f"{limit / 2**30:.1f} GiB. Use fewer gold (each doubles the states) or a smaller "
+            f"grid, or raise the limit with {MAX_MODEL_BYTES_VAR}=<bytes>."
+        )
+
+
 @functools.lru_cache(maxsize=8)
 def model_for(layout: Layout, shaping: bool = True) -> TabularModel:
-    """Build (once per layout and shaping flag) the tabular model of ``layout``."""
+    """Build (once per layout and shaping flag) the tabular model of ``layout``; raise
+    ``LayoutError`` first if it would exceed the memory limit (``check_model_size``)."""
+    check_model_size(layout)
     lay = layout
     n, n_cells, n_gold = lay.size, lay.n_cells, len(lay.gold)
     n_masks = 1 << n_gold

@@ -7,9 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import MOVES, Layout
-from lever_gym.envs.model import TERMS, model_for
-from lever_gym.errors import ObservationError
+from lever_gym.envs.model import MAX_MODEL_BYTES_VAR, TERMS, model_bytes, model_for
+from lever_gym.errors import LayoutError, ObservationError
 from tests.conftest import TINY_LAYOUTS
 
 
@@ -133,3 +134,21 @@ def test_observations_of_every_state_pass_and_unchecked_readers_agree(rng):
     assert [model.state_from_obs_one(o, validate=False) for o in noise] == batch.tolist()
     with pytest.raises(ObservationError, match="must be an array of numbers"):
         model.check_obs([[1, 0], [1]])
+
+
+def test_the_size_guard_refuses_before_allocating(monkeypatch):
+    rows = ["S.EL" + "." * 60] + ["$" * 12 + "." * 52] + ["." * 64] * 62
+    big = Layout.from_ascii("\n".join(rows))
+    assert model_bytes(big) > 20 * 2**30
+    with pytest.raises(
+        LayoutError,
+        match=r"64x64 layout with 12 gold has 33,554,432 states.*21.2 GiB.*limit of 2.0 GiB",
+    ):
+        model_for(big)
+    small = Layout.generate(16, 0)
+    monkeypatch.setenv(MAX_MODEL_BYTES_VAR, str(model_bytes(small) - 1))
+    with pytest.raises(LayoutError, match="above the limit of"):
+        LeverGridEnv("Path", size=16, layout_seed=0, shaping=False)
+    monkeypatch.setenv(MAX_MODEL_BYTES_VAR, "lots")
+    with pytest.raises(LayoutError, match="must be a positive number of bytes; got 'lots'"):
+        model_for(Layout.generate(8, 3))
