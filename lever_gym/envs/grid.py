@@ -135,8 +135,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         ``layout.start_cells()``); other option keys are refused, as are seeds outside
         ``[0, 2**63)``.
         """
-        check_reset(seed, options)
-        super().reset(seed=seed)
+        super().reset(seed=check_reset(seed, options))
         m = self._model
         start = start_option(options, self._floor)
         if start is None:
@@ -203,11 +202,10 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self._model = model_for(self.layout, self.shaping)
 
 
-def check_reset(seed: object, options: object) -> None:
-    """Raise ``ConfigError`` unless ``seed`` is ``None`` or a seed and ``options`` ``None`` or a
-    dict of known keys (``RESET_OPTIONS``); gymnasium would raise its own error type."""
-    if seed is not None:
-        checks.seed(seed)
+def check_reset(seed: object, options: object) -> int | None:
+    """``seed`` as a Python int (or ``None``) if it is a seed and ``options`` are ``None`` or a
+    dict of known keys (``RESET_OPTIONS``), else ``ConfigError`` (gymnasium would raise its
+    own error type, and refuses numpy integers)."""
     if options is not None and not isinstance(options, dict):
         raise ConfigError(
             f"options must be a dict such as {{'start_cell': c}} or None; got {options!r}."
@@ -218,6 +216,7 @@ def check_reset(seed: object, options: object) -> None:
             f"unknown reset option(s) {', '.join(unknown)}; LeverGrid reads "
             f"{', '.join(map(repr, RESET_OPTIONS))}."
         )
+    return None if seed is None else checks.seed(seed)
 
 
 def start_option(options: dict[str, Any] | None, floor: tuple[int, ...]) -> int | None:

@@ -78,8 +78,7 @@ class RandomLeverGridEnv(LeverGridEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw a layout seed, then start an episode on its layout as ``LeverGridEnv`` does."""
-        check_reset(seed, options)
-        gym.Env.reset(self, seed=seed)
+        gym.Env.reset(self, seed=check_reset(seed, options))
         self.layout_seed = int(self.np_random.integers(*self.layout_seeds))
         self._use_layout(Layout.generate(self.layout.size, self.layout_seed))
         obs, info = super().reset(options=options)

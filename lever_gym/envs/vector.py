@@ -321,8 +321,13 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
 
     def _check_actions(self, actions: np.ndarray | Sequence[int]) -> np.ndarray:
         """Actions as int64 of shape ``(num_envs,)``; ``ConfigError`` if not all in 0..3."""
-        a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         n = self.num_envs
+        try:
+            a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        except (TypeError, ValueError) as e:  # ragged lists, undecodable bytes
+            raise ConfigError(
+                f"actions must be an integer array of shape ({n},); got {actions!r} ({e})."
+            ) from e
         if a.shape != (n,) or a.dtype.kind not in "iu":
             raise ConfigError(
                 f"actions must be an integer array of shape ({n},), one action in "

@@ -180,6 +180,7 @@ class Library:
     def train_seconds(self, record: PolicyRecord) -> float:
         """Measured training wall-clock of the policy (``nan`` if not recorded or unreadable:
         the one library file without a checksum)."""
+        record = self._record(record)
         try:
             path = inside(self.root, f"{record.directory}/timing.json")
             if path.stat().st_size > 4096:
@@ -215,7 +216,17 @@ class Library:
             self._own[record.id] = (states[first], psi[choice])
         return self._own[record.id]
 
+    def _record(self, record: PolicyRecord) -> PolicyRecord:
+        """``record`` if it is one of this library's (its files' digests are the manifest's)."""
+        if not isinstance(record, PolicyRecord) or self._by_id.get(record.id) != record:
+            raise LibraryError(
+                f"{record!r:.80} is not a record of the library at {self.root}; pass one of "
+                "its records (iterate the library, or lib[policy_id])."
+            )
+        return record
+
     def _policy_arrays(self, record: PolicyRecord) -> dict[str, np.ndarray]:
+        record = self._record(record)
         if record.id not in self._arrays:
             rel = f"{record.directory}/{POLICY_ARRAYS}"
             raw = checked_bytes(self.root, rel, record.files[rel])
@@ -231,6 +242,7 @@ class Library:
         """The policy's ``MinariDataset``, read straight from the library folder after every
         file of its ``data/`` folder is checked against the manifest (and nothing else is
         there); its HDF5 file is checked again whenever lever_gym reads episodes from it."""
+        record = self._record(record)
         rel = f"{record.directory}/data"
         folder = inside(self.root, rel)
         try:

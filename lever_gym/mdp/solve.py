@@ -50,6 +50,10 @@ class Solution:
         """Greedy actions for a batch of observations."""
         return self.policy[self.model.states_from_obs(obs, validate=validate)]
 
+    def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
+        """Optimal Q-values (shape ``(..., N_ACTIONS)``) of one observation or a batch."""
+        return self.q[self.model.states_from_obs(obs, validate=validate)]
+
 
 def value_iteration(
     model: TabularModel,

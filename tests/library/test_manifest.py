@@ -154,3 +154,14 @@ def test_a_library_dataset_is_checked_again_when_read(copy):
         empirical_from_dataset(ds)
     assert Library.load(copy).layout_index(8, 0).query(Objective.named("Path"))
     assert not Path(copy / ".build").exists()
+
+
+def test_only_the_librarys_own_records_are_read(tiny_library):
+    import dataclasses
+
+    record = tiny_library.records[0]
+    for foreign in (dataclasses.replace(record, dataset_id="lever/x-v0"), record.id, None):
+        with pytest.raises(LibraryError, match="is not a record of the library"):
+            tiny_library.arrays(foreign)
+        with pytest.raises(LibraryError, match="is not a record of the library"):
+            tiny_library.dataset(foreign)
