@@ -134,11 +134,30 @@ class TabularModel:
         shape ``(obs_dim,)``; else any shape ``(..., obs_dim)``): numbers, each 0 or 1, one row
         bit and one column bit set. Raises ``ObservationError`` naming what is wrong."""
         n, d = self.layout.size, self.obs_dim
-        where = f"for this {n}x{n} layout with {self.n_gold} gold"
         try:
             o = obs if isinstance(obs, np.ndarray) else np.asarray(obs)
         except (TypeError, ValueError) as e:
             raise ObservationError(f"observation must be an array of numbers; got {obs!r}.") from e
+        if o.dtype.kind not in "biuf" or ((o.shape != (d,)) if single else (o.shape[-1:] != (d,))):
+            self._refuse_obs(o, single)
+        x = o.view(np.uint8) if o.dtype.kind == "b" else o
+        if o.ndim == 1:  # the common single observation: a few scalar reductions
+            ok = not (x * (x - 1)).any() and x[:n].sum() == 1 and x[n : 2 * n].sum() == 1
+        else:
+            flat = x.reshape(-1, d)
+            ok = not (
+                (flat * (flat - 1)).any()  # zero exactly at 0 and 1 (not at NaN or overflow)
+                or (flat[:, :n].sum(axis=1) != 1).any()
+                or (flat[:, n : 2 * n].sum(axis=1) != 1).any()
+            )
+        if not ok:
+            self._refuse_obs(o, single)
+        return o
+
+    def _refuse_obs(self, o: np.ndarray, single: bool) -> None:
+        """Raise the ``ObservationError`` that says what is wrong with ``o``."""
+        n, d = self.layout.size, self.obs_dim
+        where = f"for this {n}x{n} layout with {self.n_gold} gold"
         if o.dtype.kind not in "biuf":
             raise ObservationError(
                 f"observation must hold numbers (0 or 1); got dtype {o.dtype} {where}."
@@ -158,13 +177,12 @@ class TabularModel:
                 f"every entry must be 0 or 1 {where} (as env.step returns them)."
             )
         for part, lo in (("row", 0), ("column", n)):
-            counts = flat[:, lo : lo + n].sum(axis=1)
+            counts = flat[:, lo : lo + n].sum(axis=1, dtype=np.int64)
             if np.any(counts != 1):
                 raise ObservationError(
                     f"observation must set exactly one {part} bit (entries {lo}..{lo + n - 1}) "
                     f"{where}; got {int(counts[counts != 1][0])} set."
                 )
-        return o
 
     def state_from_obs_one(self, obs: np.ndarray, *, validate: bool = True) -> int:
         """State index of one observation (the fast path of ``states_from_obs``).
