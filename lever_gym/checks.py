@@ -74,7 +74,11 @@ def gamma(value: object, name: str = "gamma") -> float:
 
 def one_of(value: T, choices: Collection[T], name: str) -> T:
     """``value`` if it is among ``choices``; the error lists them and the nearest one."""
-    if value not in choices:
+    try:
+        found = value in choices
+    except (TypeError, ValueError):  # unhashable, or an array compared element by element
+        found = False
+    if not found:
         names = [str(c) for c in choices]
         hint = suggest(value, names) if isinstance(value, str) else ""
         raise ConfigError(

@@ -242,8 +242,10 @@ def open_dataset(
         ds = minari.MinariDataset(storage)
     except LibraryError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, AssertionError) as e:
-        raise LibraryError(f"cannot open the Minari dataset in {path} ({e}).") from e
+    except Exception as e:  # Minari and h5py raise many types on a damaged folder
+        raise LibraryError(
+            f"cannot open the Minari dataset in {path} ({type(e).__name__}: {e})."
+        ) from e
     for spec in (ds.env_spec, getattr(ds, "_eval_env_spec", None)):
         if spec is not None and (
             spec.entry_point not in ENV_ENTRY_POINTS or spec.additional_wrappers
@@ -286,8 +288,10 @@ def read_episodes(ds: Any, fields: Sequence[str]) -> Iterator[dict[str, np.ndarr
                     yield {k: group[k][()] for k in fields}
         except LibraryError:
             raise
-        except (OSError, KeyError, ValueError, TypeError) as e:
-            raise LibraryError(f"cannot read the episodes of {path} ({e}).") from e
+        except Exception as e:  # h5py raises many types on a damaged file
+            raise LibraryError(
+                f"cannot read the episodes of {path} ({type(e).__name__}: {e})."
+            ) from e
         return
     for ep in ds.iterate_episodes():
         out = {}

@@ -94,11 +94,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
                 )
         else:
             grid = Layout.generate(check_size(16 if size is None else size), layout_seed)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None; "
-                f"got {render_mode!r}."
-            )
+        checks.one_of(render_mode, (None, *self.metadata["render_modes"]), "render_mode")
         self.random_start = checks.boolean(random_start, "random_start")
         self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode

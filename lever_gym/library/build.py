@@ -47,6 +47,7 @@ from lever_gym.library.files import (
     atomic_path,
     checked_bytes,
     checked_file,
+    inside,
     sha256,
     write_json_atomic,
 )
@@ -140,7 +141,8 @@ def build_library(
         }
         lib = Library(root, manifest)
         write_json_atomic(root / MANIFEST, manifest)
-        (root / "README.md").write_text(lib.describe())
+        with atomic_path(root / "README.md") as tmp:  # replaces a link, never writes through
+            tmp.write_text(lib.describe())
         write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
         finish(root)
     return lib
@@ -302,7 +304,7 @@ def _write_policy(
         write_json_atomic(ledger_entry(root, record.dataset_id), digest)
         target = root / record.dataset_id
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(folder, target)
+        os.replace(folder, inside(root, record.dataset_id))  # never into a link out
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {**record_d, "files": {**files, f"{record.dataset_id}/policy.json": digest}}
@@ -328,6 +330,7 @@ def _build_indexes(
         matrix = np.array([embed(e, model, canonical, config.embed) for e in own])
         folder = index_folder(size, layout_seed)
         (root / folder).mkdir(parents=True, exist_ok=True)
+        inside(root, folder)  # never write into a link out
         with atomic_path(root / folder / "embeddings.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(
                 fh, embeddings=matrix, canonical=canonical, keys=union.keys,

@@ -9,9 +9,10 @@ A build keeps ``<library>/.build/`` while it runs::
     staging-*            policy folders being written
 
 A build resumes only the work of its own fingerprint: a folder holding an interrupted build
-or a finished library of another config is refused (``--force`` starts over), and a
-finished policy is kept only if its ``policy.json`` matches the ledger (or the manifest of a
-finished library) and every file matches ``policy.json``. Everything under ``.build`` and
+or a finished library of another config is refused (``--force`` starts over), so is a
+non-empty folder holding neither (even with ``--force``), and a finished policy is kept
+only if its ``policy.json`` matches the ledger (or the manifest of a finished library) and
+every file matches ``policy.json``. Everything under ``.build`` and
 every temporary file is removed when the build finishes, and stale ones when the next starts.
 """
 
@@ -33,7 +34,8 @@ from lever_gym.library.manifest import MANIFEST, check_manifest, read_manifest
 
 BUILD = ".build"
 OWN = ("lever", "index", MANIFEST, "README.md", "build_timing.json", BUILD)
-"""What a build writes at the library root; ``--force`` removes these and nothing else."""
+"""What a build writes at the library root; ``--force`` removes these and nothing else, and
+only from a folder holding a library or a build."""
 
 
 def make_root(out: object) -> Path:
@@ -56,7 +58,11 @@ def build_lock(root: Path) -> Iterator[None]:
     """Hold the build lock of ``root`` for the block; ``LibraryError`` if another build
     holds it. The lock dies with its process (a killed build does not block the next)."""
     path = root / BUILD / "lock"
-    path.parent.mkdir(exist_ok=True)
+    _no_link(path.parent)
+    try:
+        path.parent.mkdir(exist_ok=True)
+    except OSError as e:
+        raise LibraryError(f"cannot make the staging folder {path.parent} ({e}).") from e
     for _ in range(3):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -76,6 +82,15 @@ def build_lock(root: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _no_link(path: Path) -> None:
+    """Refuse a link where a build keeps its own files (it would write through it)."""
+    if path.is_symlink():
+        raise LibraryError(
+            f"{path} is a link; a build keeps its staging files in the library folder itself. "
+            "Remove the link."
+        )
 
 
 def remove_temporary(root: Path) -> list[Path]:
@@ -112,6 +127,19 @@ def prepare(root: Path, config: BuildConfig, force: bool) -> dict[str, str]:
     the fingerprint, and return the ledger: dataset id -> sha256 of each finished
     ``policy.json``. Call with the lock held."""
     build_json, done = root / BUILD / "build.json", root / BUILD / "done"
+    for path in (build_json, done):
+        _no_link(path)
+    if not (root / MANIFEST).exists() and not build_json.exists():
+        others = sorted(
+            p.name for p in root.iterdir()
+            if p.name != BUILD and not p.name.startswith(".staging-") and not is_temporary(p)
+        )  # fmt: skip
+        if others:
+            raise LibraryError(
+                f"{root} is not empty ({', '.join(others[:4])}) and holds no lever_gym "
+                "library or build to resume; nothing was changed (--force neither: it only "
+                "replaces a library or build). Choose an empty or new --out folder."
+            )
     if force:
         for name in OWN[:-1]:
             target = root / name
@@ -130,11 +158,6 @@ def prepare(root: Path, config: BuildConfig, force: bool) -> dict[str, str]:
         if previous.fingerprint != config.fingerprint:
             raise _refuse_other(root, "a library", previous.to_dict(), config)
         ledger = {r.dataset_id: r.files[f"{r.dataset_id}/policy.json"] for r in records}
-    elif any((root / name).exists() for name in ("lever", "index")) and not build_json.exists():
-        raise LibraryError(
-            f"{root} holds policy folders of no build lever_gym can resume (an older version's, "
-            "or copied in); nothing was changed. Choose an empty --out folder or pass --force."
-        )
     if build_json.exists():
         state = json_file(build_json.read_bytes(), str(build_json))
         if not isinstance(state, dict) or state.get("fingerprint") != config.fingerprint:
@@ -162,7 +185,7 @@ def finish(root: Path) -> None:
     """Remove the staging area of a finished build (the lock file last, still held)."""
     folder = root / BUILD
     for path in sorted(folder.iterdir()):
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.name != "lock":
             path.unlink()

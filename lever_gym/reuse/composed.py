@@ -297,7 +297,7 @@ class LeverComposedPolicy:
             meta = json_file((folder / "policy.json").read_bytes(), str(folder / "policy.json"))
             with np.load(folder / "policy.npz", allow_pickle=False) as npz:
                 arrays = [npz[k] for k in ("actions", "values", "allowed", "support_keys")]
-        except (OSError, ValueError, KeyError) as e:  # LibraryError is an OSError
+        except Exception as e:  # zipfile, zlib and numpy raise many types on damaged files
             raise LibraryError(f"no readable composed policy in {folder} ({e}).") from e
         version = meta.get("format_version") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:

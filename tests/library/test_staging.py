@@ -165,13 +165,18 @@ def test_stale_temporary_files_are_removed(tiny_library, tmp_path):
     assert files_of(copy) == files_of(tiny_library.root)
 
 
-def test_folders_of_unknown_builds_are_refused(tiny_library, tmp_path):
+def test_folders_of_no_library_or_build_are_never_touched(tiny_library, tmp_path):
     copy = copy_library(tiny_library.root, tmp_path / "copy")
     (copy / "manifest.json").unlink()
-    with pytest.raises(LibraryError, match="policy folders of no build"):
-        Library.build(copy, tiny_config())
-    Library.build(copy, tiny_config(), force=True)
-    assert Library.load(copy).verify().ok
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("mine")
+    for folder in (copy, project):
+        before = files_of(folder)
+        for force in (False, True):
+            with pytest.raises(LibraryError, match="holds no lever_gym library or build"):
+                Library.build(folder, tiny_config(), force=force)
+        assert files_of(folder) == before and not (folder / ".build").exists()
 
 
 def test_invalid_configs_fail_before_any_training(tmp_path, monkeypatch):
@@ -188,3 +193,19 @@ def test_invalid_configs_fail_before_any_training(tmp_path, monkeypatch):
     with pytest.raises(LibraryError, match="cannot create the library folder"):
         Library.build(tmp_path / "file" / "lib", tiny_config())
     assert not os.path.exists(tmp_path / "lib" / "manifest.json")
+
+
+def test_a_build_never_writes_through_a_link_out(tiny_library, tmp_path):
+    copy = copy_library(tiny_library.root, tmp_path / "copy")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "README.md").write_text("theirs")
+    (copy / "README.md").unlink()
+    (copy / "README.md").symlink_to(outside / "README.md")
+    Library.build(copy, tiny_config())
+    assert (outside / "README.md").read_text() == "theirs"
+    assert not (copy / "README.md").is_symlink()
+    (copy / ".build").symlink_to(outside)
+    with pytest.raises(LibraryError, match=r"\.build is a link"):
+        Library.build(copy, tiny_config())
+    assert list(outside.iterdir()) == [outside / "README.md"]
