@@ -2,8 +2,9 @@
 
 Each input runs ``lever_gym.cli.main`` for real up to the point where the work would start
 (training, solving, retrieving, benchmarking), which is stubbed to stop there: every check of
-the arguments, the paths and the library runs, nothing long does. Paths are confined to a
-fresh temporary folder per input.
+the arguments, the paths and the library runs, nothing long does. Every input runs in a
+fresh temporary folder (its working directory, so default and empty paths land there too)
+with the fuzz library as the default library: nothing of the checkout is touched.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def feed_cli(argv: list[str], library: Path) -> Outcome:
             for name in STUBS:
                 stack.enter_context(mock.patch(name, side_effect=Stop))
             stack.enter_context(mock.patch.object(build, "prepare", _stop_after(build.prepare)))
+            stack.enter_context(mock.patch("lever_gym.cli.DEFAULT_LIBRARY", library))
+            stack.enter_context(contextlib.chdir(tmp))
             stack.enter_context(contextlib.redirect_stderr(err))
             stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
             outcome = attempt(lambda: code.update(status=_status(args)))

@@ -5,7 +5,8 @@ truncated, deleted or grown, a manifest field deleted or replaced, a path pointi
 the library (with the real sha256 of its target), a file replaced by a link to a copy
 outside, a ``metadata.json`` that makes Minari run a command, a garbage Annoy file or an
 altered array file with a matching checksum. The copy is then loaded, verified, and every
-file used (optionally rebuilt), watching for code run from it and for reads outside it.
+file used (optionally rebuilt), watching for code run from it and for files opened outside
+it.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def tamper(root: Path, outside: Path, marker: Path, x: tuple) -> tuple[str | Non
     elif kind == "append":
         path.write_bytes(data + where.to_bytes(5, "little"))
     elif kind in ("manifest", "traversal"):
+        original = json.loads((root / "manifest.json").read_text())
         manifest = json.loads((root / "manifest.json").read_text())
         parent, key = _walk(manifest, which)
         if kind == "traversal":
@@ -114,7 +116,12 @@ def tamper(root: Path, outside: Path, marker: Path, x: tuple) -> tuple[str | Non
         else:
             parent.append(parent[key])
         (root / "manifest.json").write_text(json.dumps(manifest))
-        altered = "manifest.json"
+        free = isinstance(manifest, dict) and isinstance(manifest.get("lever_gym_version"), str)
+        same = free and {**manifest, "lever_gym_version": ""} == {
+            **original,
+            "lever_gym_version": "",
+        }
+        altered = None if same else "manifest.json"  # the version is free text
     elif kind == "symlink":
         (outside / "moved").mkdir(exist_ok=True)
         victim = path.parent if flag and path.parent != root else path
@@ -136,7 +143,7 @@ def tamper(root: Path, outside: Path, marker: Path, x: tuple) -> tuple[str | Non
         if flag:
             nodes = np.random.default_rng(where).integers(-(2**31), 2**31, size // 4)
         else:
-            nodes[which % len(nodes)] = np.int32(where - 2**31)
+            nodes[which % len(nodes)] = np.int32(where % 2**32 - 2**31)
         nodes.astype("<i4").tofile(ann)
         reseal(root, "index/8x8-s0/annoy.ann")
         altered = None
@@ -199,7 +206,7 @@ def feed_library(x: tuple) -> Outcome:
         if marker.exists():
             return Outcome("code ran", f"{x[0]}: the metadata's command ran")
         if seen:
-            return Outcome("read outside", f"{x[0]}: read {seen[0]}")
+            return Outcome("outside the root", f"{x[0]}: opened {seen[0]}")
         if outcome.label == "accepted" and not verified["ok"]:
             return Outcome("verify reported")
         if outcome.label == "accepted" and altered is not None:

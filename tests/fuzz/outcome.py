@@ -1,9 +1,9 @@
 """What one fuzzed input did: accepted, refused by a ``LeverGymError``, or a failure.
 
 Failures are any exception outside the error family (``escaped``), an input accepted that
-should have been refused (``silent``), code run from a file (``code ran``), a file read
-outside the library (``read outside``) and, counted by ``benchmarks/fuzz.py``, a process
-killed by a signal (``crash``).
+should have been refused (``silent``), code run from a file (``code ran``), a file opened
+(read or written) or listed outside the library (``outside the root``) and, counted by
+``benchmarks/fuzz.py``, a process killed by a signal (``crash``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lever_gym.errors import LeverGymError
 
-FAILURES = ("escaped", "silent", "code ran", "read outside", "crash")
+FAILURES = ("escaped", "silent", "code ran", "outside the root", "crash")
 
 
 @dataclass(frozen=True)

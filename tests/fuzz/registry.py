@@ -30,12 +30,12 @@ def _feed_cli(argv: list[str]) -> Outcome:
 
 
 TARGETS: dict[str, Target] = {
-    "env construction": Target(ENV_INPUTS, feed_env, ci=100, full=2500),
-    "step and reset": Target(STEPS, feed_steps, ci=100, full=2500),
-    "objective text": Target(OBJECTIVES, feed_objective, ci=300, full=2500),
-    "observations": Target(OBSERVATIONS, feed_observation, ci=150, full=2500),
-    "command line": Target(command_lines(), _feed_cli, ci=40, full=1000),
-    "library files": Target(MUTATIONS, feed_library, ci=40, full=1500),
+    "env construction": Target(ENV_INPUTS, feed_env, ci=100, full=3000),
+    "step and reset": Target(STEPS, feed_steps, ci=100, full=3000),
+    "objective text": Target(OBJECTIVES, feed_objective, ci=300, full=3000),
+    "observations": Target(OBSERVATIONS, feed_observation, ci=150, full=3000),
+    "command line": Target(command_lines(), _feed_cli, ci=40, full=2000),
+    "library files": Target(MUTATIONS, feed_library, ci=40, full=3000),
 }
 """Name -> target; ``full`` sums to over 10^4 inputs."""
 PROFILES = ("ci", "full")
@@ -47,7 +47,8 @@ QUIET = settings(
 
 @dataclass
 class Tally:
-    """Outcomes of one target's run: counts per label, the first failures, seconds."""
+    """Outcomes of one target's run: counts per label, the first three failures of each
+    kind, seconds."""
 
     counts: collections.Counter = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)
@@ -64,7 +65,8 @@ def run(name: str, examples: int, seed: int) -> Tally:
     def each(x: object) -> None:
         outcome = target.feed(x)
         tally.counts[outcome.label] += 1
-        if not outcome.ok and len(tally.failures) < 5:
+        kind = outcome.label.split()[0]
+        if not outcome.ok and sum(f.startswith(kind) for f in tally.failures) < 3:
             tally.failures.append(f"{outcome.label}: {outcome.detail} <- {x!r}"[:500])
 
     start = time.perf_counter()
