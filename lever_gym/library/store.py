@@ -140,7 +140,7 @@ class Library:
     def __getitem__(self, policy_id: str) -> PolicyRecord:
         try:
             return self._by_id[policy_id]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable id
             raise LibraryError(f"no policy {policy_id!r} in the library at {self.root}.") from None
 
     def __repr__(self) -> str:
@@ -287,9 +287,9 @@ class Library:
     def layout_index(self, size: int, layout_seed: int, backend: str = "annoy") -> LayoutIndex:
         """The retrieval index of one layout (files checked against the manifest; the Annoy
         forest node by node before it is memory-mapped)."""
-        key = (size, layout_seed, backend)
+        checks.one_of(backend, BACKENDS, "backend")
+        key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"), backend)
         if key not in self._indexes:
-            checks.one_of(backend, BACKENDS, "backend")
             meta, embeddings, canonical = self._index_files(size, layout_seed)
             annoy = None
             if backend == "annoy":
@@ -306,7 +306,7 @@ class Library:
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         """``index.json``, embeddings and canonical states of a layout, checked (cached); the
         layout's empirical model goes to ``self._empirical``."""
-        key = (size, layout_seed)
+        key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"))
         if key not in self._index_parts:
             if key not in self.layouts():
                 raise LibraryError(

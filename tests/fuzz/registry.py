@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as seeded
 
+from tests.fuzz.api import CALLS, feed_api
 from tests.fuzz.cli import command_lines, feed_cli
 from tests.fuzz.library import MUTATIONS, feed_library, fuzz_library
 from tests.fuzz.outcome import Outcome
@@ -35,6 +36,7 @@ TARGETS: dict[str, Target] = {
     "objective text": Target(OBJECTIVES, feed_objective, ci=300, full=3000),
     "observations": Target(OBSERVATIONS, feed_observation, ci=150, full=3000),
     "command line": Target(command_lines(), _feed_cli, ci=40, full=2000),
+    "library API": Target(CALLS, feed_api, ci=40, full=1500),
     "library files": Target(MUTATIONS, feed_library, ci=40, full=3000),
 }
 """Name -> target; ``full`` sums to over 10^4 inputs."""
