@@ -1,7 +1,7 @@
 """Fuzz lever_gym's trust boundary and write the table of ``docs/reliability.md``.
 
-    python benchmarks/fuzz.py --profile full     # over 10^4 inputs, about 20 min on one core
-    python benchmarks/fuzz.py --profile ci       # the CI-sized counts, a minute
+    python benchmarks/fuzz.py --profile full     # 18,500 inputs, a few minutes on one core
+    python benchmarks/fuzz.py --profile ci       # the CI-sized counts, seconds
 
 Each target (``tests/fuzz/registry.py``) runs in its own process, so a crash (a process
 killed by a signal) is counted rather than fatal. Prints, per target, the inputs tried,

@@ -90,10 +90,12 @@ def build_library(
     """Train every run of ``config`` and write the library at ``out``.
 
     Resumes an interrupted build of the same config (finished, unaltered policies are
-    kept). A folder holding a library or an interrupted build of another config, or policy
-    folders of no known build, is refused unless ``force`` (which deletes what a build
-    writes there and starts over); so is a folder another build is writing. A failed build
-    leaves the previous manifest in place. ``progress(done, total)`` is called per run.
+    kept; the result is byte for byte a clean build). A folder holding a library or an
+    interrupted build of another config is refused unless ``force`` (which deletes what a
+    build wrote there and starts over); a non-empty folder holding neither, or one another
+    build is writing, is refused. A failed build leaves the previous manifest in place.
+    ``progress(done, total)`` is called per run. Raises ``LibraryError``, ``ConfigError`` or
+    ``LayoutError`` before any training when the folder or config cannot be used.
     """
     config = BuildConfig() if config is None else config
     if not isinstance(config, BuildConfig):
