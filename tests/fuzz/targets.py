@@ -8,10 +8,11 @@ the table of ``docs/reliability.md``. Every draw comes from hypothesis, seeded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +20,29 @@ import numpy as np
 from hypothesis import strategies as st
 
 from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.model import MAX_MODEL_BYTES_VAR
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.vector import LeverGridVectorEnv
 from lever_gym.objective import _KEYWORDS, _NEGATIONS, COMPONENTS, OBJECTIVE_NAMES, Objective
 from tests.fuzz.outcome import Outcome, attempt
 
-os.environ.setdefault("LEVER_GYM_MAX_MODEL_BYTES", str(128 * 2**20))
-"""Fuzzed layouts above 128 MiB of model (32x32 ones, maps with many gold) are refused by
-the size guard, not built."""
+FUZZ_MODEL_BYTES = str(128 * 2**20)
+"""While an env input runs, layouts above 128 MiB of model (32x32 ones, maps with many gold)
+are refused by the size guard, not built."""
+
+
+@contextlib.contextmanager
+def small_models() -> Iterator[None]:
+    """Lower the size guard's limit to ``FUZZ_MODEL_BYTES`` for the block."""
+    old = os.environ.get(MAX_MODEL_BYTES_VAR)
+    os.environ[MAX_MODEL_BYTES_VAR] = FUZZ_MODEL_BYTES
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[MAX_MODEL_BYTES_VAR]
+        else:
+            os.environ[MAX_MODEL_BYTES_VAR] = old
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,8 @@ def feed_env(x: tuple) -> Outcome:
         env.reset(seed=0)
         env.render()
 
-    outcome = attempt(make)
+    with small_models():
+        outcome = attempt(make)
     if outcome.label == "accepted":
         for name in ("random_start", "shaping"):
             if name in kwargs and not isinstance(kwargs[name], bool | np.bool_):
