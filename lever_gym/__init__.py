@@ -23,6 +23,7 @@ _EXPORTS = {
     "LayoutError": "lever_gym.errors",
     "LeverGymError": "lever_gym.errors",
     "LibraryError": "lever_gym.errors",
+    "ObservationError": "lever_gym.errors",
     "RetrievalError": "lever_gym.errors",
     "UnknownObjectiveError": "lever_gym.errors",
     "Layout": "lever_gym.envs.layout",
@@ -41,6 +42,7 @@ _EXPORTS = {
     "Library": "lever_gym.library.store",
     "LeverComposedPolicy": "lever_gym.reuse.composed",
     "EvalResult": "lever_gym.eval.evaluate",
+    "check_layout": "lever_gym.eval.evaluate",
     "evaluate": "lever_gym.eval.evaluate",
 }
 

@@ -7,13 +7,14 @@ numbers, and strings are never accepted as booleans.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from lever_gym.errors import ConfigError, suggest
+from lever_gym.errors import ConfigError, LibraryError, suggest
 
 T = TypeVar("T")
 
@@ -80,7 +81,11 @@ def gamma(value: object, name: str = "gamma") -> float:
 
 def one_of(value: T, choices: Collection[T], name: str) -> T:
     """``value`` if it is among ``choices``; the error lists them and the nearest one."""
-    if value not in choices:
+    try:
+        found = value in choices
+    except (TypeError, ValueError):  # unhashable, or an array compared element by element
+        found = False
+    if not found:
         names = [str(c) for c in choices]
         hint = suggest(value, names) if isinstance(value, str) else ""
         raise ConfigError(
@@ -102,3 +107,27 @@ def distinct(values: Sequence[object], name: str) -> tuple:
     if repeated:
         raise ConfigError(f"{name} must not repeat values; {', '.join(repeated)} appear twice.")
     return tuple(values)
+
+
+MAX_JSON_BYTES = 512 * 2**20
+"""Largest JSON file lever_gym reads (a manifest of 10^5 policies is about 110 MB)."""
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_file(data: bytes | str, where: str) -> Any:
+    """The content of a JSON file lever_gym wrote: UTF-8, no ``NaN``/``Infinity``, bounded size
+    and nesting; anything else raises ``LibraryError`` naming ``where``."""
+    if len(data) > MAX_JSON_BYTES:
+        raise LibraryError(
+            f"{where} holds {len(data):,} bytes, more than the {MAX_JSON_BYTES:,} a JSON file of "
+            "lever_gym may; it is not one lever_gym wrote. Restore it or rebuild."
+        )
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise LibraryError(f"{where} is not valid JSON ({reason}); restore it or rebuild.") from e

@@ -79,15 +79,21 @@ def _cmd_build_library(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     start = time.perf_counter()
-    with tqdm(total=len(config.runs()), unit="run", desc="build-library") as bar:
+    bars: list[tqdm] = []  # drawn once training starts: a refused build prints one line only
 
-        def progress(done: int, total: int) -> None:
-            bar.update(done - bar.n)
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="run", desc="build-library"))
+        bars[0].update(done - bars[0].n)
 
+    try:
         lib = Library.build(
             args.out, config, workers=args.workers, executor=args.executor,
-            address=args.address, progress=progress,
+            address=args.address, progress=progress, force=args.force,
         )  # fmt: skip
+    finally:
+        for bar in bars:
+            bar.close()
     print(
         f"{len(lib)} policies in {args.out} ({time.perf_counter() - start:.1f} s); {lib.verify()}"
     )
@@ -258,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=os.cpu_count() or 1, help="parallel build processes"
     )
     _executor_flags(p)
+    p.add_argument(
+        "--force", action="store_true",
+        help="start over in a folder holding another config's library or build (deletes it)",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_build_library)
     p = sub.add_parser("compose", help="compose library policies for an objective and evaluate")
     p.add_argument(
@@ -325,12 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2 on bad input)."""
+    """Run the command line; return the exit status (2 on bad input: one line on stderr, no
+    traceback; argparse's usage errors exit 2 too)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (LeverGymError, gym.error.Error) as e:
-        print(f"lever-gym: error: {e}", file=sys.stderr)
+    except (LeverGymError, gym.error.Error, OSError) as e:  # OSError: a path given that fails
+        message = " ".join(str(e).split())
+        print(f"lever-gym: error: {message}", file=sys.stderr)
         return 2
     return 0
 

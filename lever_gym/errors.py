@@ -30,6 +30,11 @@ class ConfigError(LeverGymError, ValueError):
     """An argument outside its valid range or of the wrong shape."""
 
 
+class ObservationError(ConfigError):
+    """An observation that is not one of the layout's: wrong shape or type, entries other than
+    0 and 1, or not exactly one row and one column set."""
+
+
 class LibraryError(LeverGymError, OSError):
     """A policy library that is missing, incomplete, altered or from a newer schema."""
 

@@ -151,6 +151,10 @@ class Objective:
     @classmethod
     def parse_split(cls, parts: str | Sequence[str]) -> tuple[Objective, ...]:
         """The parts of a split: ``"PG+HL"`` (setup letters) or names, ``+``-joined or listed."""
+        if not isinstance(parts, str | list | tuple):
+            raise UnknownObjectiveError(
+                f"parts must be a split such as 'PG+HL' or a list of names; got {parts!r}."
+            )
         items = parts.split("+") if isinstance(parts, str) else list(parts)
         out = []
         for item in items:

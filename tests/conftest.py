@@ -35,6 +35,15 @@ def isolated_minari_root(tmp_path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
 
 
+@pytest.fixture(scope="session")
+def tiny_library(tmp_path_factory):
+    """A two-policy library built once per session (copy it before tampering)."""
+    from lever_gym.library.store import Library
+    from tests.library.tamper import tiny_config
+
+    return Library.build(tmp_path_factory.mktemp("tiny") / "library", tiny_config())
+
+
 @pytest.fixture
 def rng():
     """A seeded generator for test data."""

@@ -26,8 +26,8 @@ def test_build_library_writes_a_verified_library(tmp_path, capsys):
     assert main(args) == 0
     assert "library verified" in capsys.readouterr().out
     lib = Library.load(out)
-    assert len(lib) == 2 * 3 and lib.config.budgets == (400,)  # two blocks, three replicas
-    assert (out / "README.md").read_text().count("lever/8x8-s1/") == 6
+    assert len(lib) == 2 * lib.config.replicas and lib.config.budgets == (400,)
+    assert (out / "README.md").read_text().count("lever/8x8-s1/") == len(lib)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,33 @@ def test_compose_unknown_layout_is_a_clear_error(capsys):
     args = ["compose", "--objective", "path+gold", "--size", "16x16", "--layout-seed", "3"]
     assert main(args) == 2
     assert "has no 16x16 layout 3" in capsys.readouterr().err
+
+
+def test_bad_paths_and_values_print_one_line_and_exit_2(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = [
+        (["build-library", "--out", str(blocker / "lib")], "cannot create the library folder"),
+        (["compose", "--objective", "PathGold", "--size", "8", "--seed", "-1"], "seed must be"),
+        (
+            ["compose", "--objective", "PathGold", "--size", "8", "--layout-seed", "0",
+             "--episodes", "1", "--save", str(blocker / "p")],
+            "cannot save the policy",
+        ),
+        (["compose", "--objective", "path but not gold"], "contains a negation"),
+    ]  # fmt: skip
+    for args, message in cases:
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def test_build_library_refuses_another_config_unless_forced(capsys, tmp_path):
+    out = tmp_path / "lib"
+    args = ["build-library", "--out", str(out), "--sizes", "8", "--layout-seeds", "1"]
+    args += ["--objectives", "Path", "Lever", "--gammas", "0", "--budgets", "100", "--workers", "1"]
+    assert main([*args, "--episodes", "2"]) == 0
+    assert main([*args, "--episodes", "3"]) == 2
+    assert "data.episodes: 2 -> 3" in capsys.readouterr().err
+    assert main([*args, "--episodes", "3", "--force"]) == 0
+    assert Library.load(out).config.data.episodes == 3

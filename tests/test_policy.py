@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from lever_gym.errors import ObservationError
 from lever_gym.eval.baselines import RandomPolicy
 from lever_gym.library.store import Library
 from lever_gym.mdp.solve import solve
@@ -45,3 +48,41 @@ def test_random_policy_is_a_seeded_policy():
     a, b = RandomPolicy(3), RandomPolicy(3)
     assert isinstance(a, Policy)
     np.testing.assert_array_equal(a.predict(np.zeros((5, 21))), b.predict(np.zeros((5, 21))))
+
+
+KINDS = ["tabular", "exact", "composed"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_call_and_predict_agree_on_every_valid_observation(policies, kind, data):
+    policy = policies[kind]
+    model = policy.model
+    states = data.draw(st.lists(st.integers(0, model.n_states - 1), min_size=1, max_size=8))
+    obs = model.observe(np.array(states))
+    batch = policy.predict(obs)
+    assert [policy(o) for o in obs] == batch.tolist()
+    assert [policy(o, validate=False) for o in obs] == batch.tolist()
+    np.testing.assert_array_equal(policy.predict(obs, validate=False), batch)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_numbers_are_refused_or_read_alike(policies, kind, data):
+    policy = policies[kind]
+    d = policy.model.obs_dim
+    values = st.sampled_from([0.0, 1.0, 0.6, -1.0, 2.0, 1e9, np.nan, np.inf])
+    obs = np.array(data.draw(st.lists(values, min_size=d, max_size=d)), dtype=np.float32)
+    np.testing.assert_array_equal(
+        policy.predict(obs[None], validate=False), [policy(obs, validate=False)]
+    )
+    try:
+        one = policy(obs)
+    except ObservationError:
+        for method in (policy.predict, getattr(policy, "q_values", policy.predict)):
+            with pytest.raises(ObservationError):
+                method(obs[None])
+    else:
+        assert policy.predict(obs[None]).tolist() == [one]

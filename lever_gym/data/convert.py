@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lever_gym.data.storage import read_episodes
+from lever_gym.data.storage import open_dataset, read_episodes
 from lever_gym.envs.model import N_ACTIONS
 from lever_gym.errors import ConfigError
 from lever_gym.objective import Objective, weighted
@@ -28,13 +28,15 @@ D3RLPY_FIELDS = (
 def to_d3rlpy(datasets: Iterable[Any] | Any, objective: Any) -> Any:
     """A d3rlpy ``MDPDataset`` of one or many library datasets, rewards relabelled.
 
-    ``datasets``: ``MinariDataset`` objects or dataset ids (loaded with
-    ``minari.load_dataset``). Rewards are the ``reward_components`` weighted by
+    ``datasets``: ``MinariDataset`` objects (a library's come checked: ``Library.dataset``) or
+    dataset ids under ``MINARI_DATASETS_PATH``, opened with ``open_dataset`` (their metadata
+    checked before Minari reads it). Rewards are the ``reward_components`` weighted by
     ``objective`` (anything ``Objective.parse`` reads). Observation ``t`` pairs with action
     ``t`` (the final observation of each episode is dropped); ``terminated`` maps to
     d3rlpy's terminals and ``truncated and not terminated`` to its timeouts.
     """
     import minari
+    from minari.storage import get_dataset_path
 
     d3rlpy = import_d3rlpy()
     from d3rlpy.dataset import MDPDataset
@@ -46,7 +48,7 @@ def to_d3rlpy(datasets: Iterable[Any] | Any, objective: Any) -> Any:
     obs, act, comps, term, trunc = [], [], [], [], []
     dims = set()
     for item in items:
-        ds = minari.load_dataset(item) if isinstance(item, str) else item
+        ds = open_dataset(get_dataset_path(item) / "data") if isinstance(item, str) else item
         for ep in read_episodes(ds, D3RLPY_FIELDS):
             o = ep["observations"]
             obs.append(o[:-1])

@@ -310,9 +310,15 @@ class MissingFieldsError(LibraryError):
 
 
 def iter_episodes(
-    path: str | os.PathLike[str], fields: Sequence[str], episode_indices: Iterable[int]
+    path: str | os.PathLike[str],
+    fields: Sequence[str],
+    episode_indices: Iterable[int],
+    image: bytes | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Yield, per episode of the Minari hdf5 file ``path``, the arrays ``fields`` as stored.
+
+    ``image``: the file's bytes, already read (and checked); parsed in memory, so what is
+    parsed is what was checked. ``path`` then only names the file in errors.
 
     ``fields`` are paths inside an episode group (``observations``, ``infos/state``, ...)
     of numeric or bool arrays. Every episode's array of a field takes the dtype of the
@@ -322,6 +328,9 @@ def iter_episodes(
     """
     fapl = h5p.create(h5p.FILE_ACCESS)
     fapl.set_fclose_degree(h5f.CLOSE_STRONG)
+    if image is not None:
+        fapl.set_fapl_core(backing_store=False)
+        fapl.set_file_image(image)
     names = [f.encode() for f in fields]
     dtypes: list[np.dtype | None] = [None] * len(names)
     fid = h5f.open(os.fsencode(path), h5f.ACC_RDONLY, fapl=fapl)

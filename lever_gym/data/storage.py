@@ -10,7 +10,9 @@ stored data.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from lever_gym.checks import json_file
 from lever_gym.data.collect import Episodes
 from lever_gym.data.minari_hdf5 import (
     MAIN_FILE,
@@ -27,7 +30,9 @@ from lever_gym.data.minari_hdf5 import (
     iter_episodes,
 )
 from lever_gym.envs.grid import LeverGridEnv
-from lever_gym.envs.model import TabularModel
+from lever_gym.envs.layout import MAX_GOLD, MAX_SIZE, MIN_SIZE
+from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.envs.registration import ENTRY_POINT, RANDOM_ENTRY_POINT, VECTOR_ENTRY_POINT
 from lever_gym.errors import LibraryError
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.horizon import reference_values, start_states
@@ -155,20 +160,133 @@ def reference_scores(env: LeverGridEnv) -> tuple[float, float]:
     return round(float(v_rand[starts].mean()), 6), round(float(v_opt[starts].mean()), 6)
 
 
+ENV_ENTRY_POINTS = (ENTRY_POINT, RANDOM_ENTRY_POINT)
+"""The only env entry points a dataset lever_gym opens may name."""
+_EXPECTED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+"""sha256 of the HDF5 file of each dataset opened by ``open_dataset`` with a digest."""
+
+
+def _refuse(where: str, problem: str) -> LibraryError:
+    return LibraryError(
+        f"{where} {problem}; lever_gym opens only the Minari datasets of its own envs, as it "
+        "writes them. Restore the file or rebuild the library."
+    )
+
+
+def check_metadata(raw: bytes, where: str) -> tuple[dict[str, Any], gym.Space, gym.Space]:
+    """The metadata of a lever_gym Minari dataset and its two spaces, checked before Minari
+    reads it: hdf5 data, the spaces lever_gym writes (so opening never makes an env), and
+    env specs naming only lever_gym's entry points, with no extra wrappers."""
+    meta = json_file(raw, where)
+    kinds = {"data_format": str, "dataset_id": str, "minari_version": str, "env_spec": str,
+             "observation_space": str, "action_space": str, "total_episodes": int,
+             "total_steps": int}  # fmt: skip
+    if not isinstance(meta, dict) or not all(
+        type(meta.get(k)) is kind and (kind is str or meta[k] >= 0) for k, kind in kinds.items()
+    ):
+        raise _refuse(where, f"lacks one of {sorted(kinds)} or has it of the wrong type")
+    if meta["data_format"] != "hdf5":
+        raise _refuse(where, f"stores {meta['data_format']!r} data, not 'hdf5'")
+    for key in ("env_spec", "eval_env_spec"):
+        if key in meta and not _our_spec(meta[key], f"{where} {key}"):
+            raise _refuse(where, f"has an {key} that does not make a LeverGrid env as written")
+    box = json_file(meta["observation_space"], f"{where} observation_space")
+    dim = box.get("shape") if isinstance(box, dict) else None
+    ok = (
+        isinstance(dim, list) and len(dim) == 1 and type(dim[0]) is int
+        and 2 * MIN_SIZE + 1 <= dim[0] <= 2 * MAX_SIZE + 1 + MAX_GOLD
+        and box == {"type": "Box", "dtype": "float32", "shape": dim, "low": [0.0] * dim[0],
+                    "high": [1.0] * dim[0]}
+    )  # fmt: skip
+    actions = {"type": "Discrete", "dtype": "int64", "start": 0, "n": N_ACTIONS}
+    if not ok or json_file(meta["action_space"], f"{where} action_space") != actions:
+        raise _refuse(where, "has spaces other than LeverGrid's Box and Discrete(4)")
+    box_space = gym.spaces.Box(0.0, 1.0, shape=(dim[0],), dtype=np.float32)
+    return meta, box_space, gym.spaces.Discrete(N_ACTIONS)
+
+
+def _our_spec(text: object, where: str) -> bool:
+    """Whether ``text`` is an env spec lever_gym writes: one of ``ENV_ENTRY_POINTS``, its vector
+    entry point or none, no extra wrappers."""
+    spec = json_file(text, where) if isinstance(text, str) else None
+    return (
+        isinstance(spec, dict)
+        and spec.get("entry_point") in ENV_ENTRY_POINTS
+        and spec.get("vector_entry_point") in (VECTOR_ENTRY_POINT, None)
+        and spec.get("additional_wrappers") == []
+        and isinstance(spec.get("kwargs"), dict)
+    )
+
+
+def open_dataset(
+    folder: str | os.PathLike[str], metadata: bytes | None = None, sha256: str | None = None
+) -> Any:
+    """The ``MinariDataset`` in ``folder`` (its ``data`` directory), opened safely.
+
+    ``metadata``: the bytes of its ``metadata.json`` if already read (and checked against a
+    manifest), else read here. ``check_metadata`` runs before Minari sees the folder, Minari
+    gets the checked spaces (it makes no env), and the specs it parsed are checked again.
+    ``sha256``: the digest of ``main_data.hdf5``; ``read_episodes`` then checks the bytes it
+    parses against it. Raises ``LibraryError``.
+    """
+    import minari
+    from minari.dataset._storages import get_minari_storage  # minari 0.5's hdf5 reader
+
+    path = Path(folder)
+    where = str(path / "metadata.json")
+    try:
+        raw = (path / "metadata.json").read_bytes() if metadata is None else metadata
+        meta, obs_space, act_space = check_metadata(raw, where)
+        storage = get_minari_storage("hdf5")(
+            path, obs_space, act_space, jpeg_encoding=bool(meta.get("jpeg_encoding", True))
+        )
+        ds = minari.MinariDataset(storage)
+    except LibraryError:
+        raise
+    except Exception as e:  # Minari and h5py raise many types on a damaged folder
+        raise LibraryError(
+            f"cannot open the Minari dataset in {path} ({type(e).__name__}: {e})."
+        ) from e
+    for spec in (ds.env_spec, getattr(ds, "_eval_env_spec", None)):
+        if spec is not None and (
+            spec.entry_point not in ENV_ENTRY_POINTS or spec.additional_wrappers
+        ):
+            raise _refuse(where, f"changed while it was read (entry point {spec.entry_point!r})")
+    if sha256 is not None:
+        _EXPECTED[ds] = sha256
+    return ds
+
+
 def read_episodes(ds: Any, fields: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
     """Yield, per episode of a Minari dataset, the requested arrays.
 
     Fields are ``observations``, ``actions``, ``rewards``, ``terminations``,
     ``truncations`` or ``infos/<key>``. An hdf5-backed dataset is read straight from its file
     (``minari_hdf5.iter_episodes``: two calls per array instead of Minari's generic
-    decoding); other storages go through ``iterate_episodes``.
+    decoding), checked first against the digest it was opened with (``open_dataset``) and
+    parsed from the checked bytes; other storages go through ``iterate_episodes``.
+    Unreadable data raises ``LibraryError``.
     """
     path = Path(ds.storage.data_path) / MAIN_FILE
     if ds.storage.metadata.get("data_format") == "hdf5" and path.is_file():
+        image = None
+        if ds in _EXPECTED:
+            image = path.read_bytes()
+            if hashlib.sha256(image).hexdigest() != _EXPECTED[ds]:
+                raise LibraryError(
+                    f"{path} differs from the manifest's sha256 (edited or truncated); "
+                    "rebuild the library or restore the file."
+                )
         try:
-            yield from iter_episodes(path, fields, ds.episode_indices)
+            yield from iter_episodes(path, fields, ds.episode_indices, image)
         except MissingFieldsError as exc:
             raise _missing_fields(ds, exc.fields) from None
+        except LibraryError:
+            raise
+        except Exception as e:  # h5py raises many types on a damaged file
+            raise LibraryError(
+                f"cannot read the episodes of {path} ({type(e).__name__}: {e})."
+            ) from e
         return
     for ep in ds.iterate_episodes():
         out = {}

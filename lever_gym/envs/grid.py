@@ -96,11 +96,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
                 )
         else:
             grid = Layout.generate(check_size(16 if size is None else size), layout_seed)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None; "
-                f"got {render_mode!r}."
-            )
+        checks.one_of(render_mode, (None, *self.metadata["render_modes"]), "render_mode")
         self.random_start = checks.boolean(random_start, "random_start")
         self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode
@@ -135,28 +131,17 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         """Start an episode; with ``random_start`` the start cell is drawn from ``seed``.
 
         ``options={"start_cell": c}`` starts from floor cell ``c`` instead (one of
-        ``layout.start_cells()``); other option keys are refused.
+        ``layout.start_cells()``); other option keys are refused, as are seeds outside
+        ``[0, 2**63)``.
         """
-        super().reset(seed=seed)
+        super().reset(seed=check_reset(seed, options))
         m = self._model
-        unknown = sorted(set(options or {}) - set(RESET_OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"unknown reset option(s) {', '.join(map(repr, unknown))}; LeverGrid reads "
-                f"{', '.join(map(repr, RESET_OPTIONS))}."
-            )
-        if options and "start_cell" in options:
-            start = options["start_cell"]
-            is_int = isinstance(start, int | np.integer) and not isinstance(start, bool)
-            if not is_int or start not in self._floor:
-                raise ConfigError(
-                    f"start_cell must be a floor cell reachable from the start (one of "
-                    f"layout.start_cells()); got {start!r}."
-                )
-        elif self.random_start:
-            start = self._starts[int(self.np_random.integers(len(self._starts)))]
-        else:
-            start = self.layout.start
+        start = start_option(options, self._floor)
+        if start is None:
+            if self.random_start:
+                start = self._starts[int(self.np_random.integers(len(self._starts)))]
+            else:
+                start = self.layout.start
         self._state = m.state(start, 0, (1 << m.n_gold) - 1)
         info = {
             "state": self._state,
@@ -214,6 +199,38 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         """Restore and re-attach the cached model of the layout."""
         self.__dict__.update(state)
         self._model = model_for(self.layout, self.shaping)
+
+
+def check_reset(seed: object, options: object) -> int | None:
+    """``seed`` as a Python int (or ``None``) if it is a seed and ``options`` are ``None`` or a
+    dict of known keys (``RESET_OPTIONS``), else ``ConfigError`` (gymnasium would raise its
+    own error type, and refuses numpy integers)."""
+    if options is not None and not isinstance(options, dict):
+        raise ConfigError(
+            f"options must be a dict such as {{'start_cell': c}} or None; got {options!r}."
+        )
+    unknown = sorted(map(repr, set(options or {}) - set(RESET_OPTIONS)))
+    if unknown:
+        raise ConfigError(
+            f"unknown reset option(s) {', '.join(unknown)}; LeverGrid reads "
+            f"{', '.join(map(repr, RESET_OPTIONS))}."
+        )
+    return None if seed is None else checks.seed(seed)
+
+
+def start_option(options: dict[str, Any] | None, floor: tuple[int, ...]) -> int | None:
+    """The ``start_cell`` that checked reset ``options`` ask for (``None``: none); it must be an
+    integer among ``floor`` (the layout's ``start_cells()``), else ``ConfigError``."""
+    if not options or "start_cell" not in options:
+        return None
+    start = options["start_cell"]
+    is_int = isinstance(start, int | np.integer) and not isinstance(start, bool)
+    if not is_int or start not in floor:
+        raise ConfigError(
+            f"start_cell must be a floor cell reachable from the start (one of "
+            f"layout.start_cells()); got {start!r}."
+        )
+    return int(start)
 
 
 def lever_env(env: gym.Env | str, **env_kwargs: Any) -> LeverGridEnv:

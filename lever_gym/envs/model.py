@@ -10,15 +10,21 @@ the solver and the trainers all read these tables, so they agree exactly.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from lever_gym.envs.layout import MOVES, Layout
-from lever_gym.errors import ConfigError
+from lever_gym.errors import LayoutError, ObservationError
 from lever_gym.objective import COMPONENTS, Objective, weighted
 
 N_ACTIONS = len(MOVES)
+BYTES_PER_STATE = 680
+"""Peak bytes ``model_for`` allocates per state (measured 667; the kept tables hold 164)."""
+MAX_MODEL_BYTES = 2 * 2**30
+"""Default limit on a model's estimated memory; ``$LEVER_GYM_MAX_MODEL_BYTES`` overrides it."""
+MAX_MODEL_BYTES_VAR = "LEVER_GYM_MAX_MODEL_BYTES"
 
 
 @dataclass(frozen=True)
@@ -123,24 +129,85 @@ class TabularModel:
             obs[2 * n + 1 :] = _gold_bits(g)[state & ((1 << g) - 1)]
         return obs
 
-    def state_from_obs_one(self, obs: np.ndarray) -> int:
-        """State index of one observation (the fast path of ``states_from_obs``)."""
+    def check_obs(self, obs: object, *, single: bool = False) -> np.ndarray:
+        """``obs`` as an array if it is an observation of this layout (``single``: exactly one,
+        shape ``(obs_dim,)``; else any shape ``(..., obs_dim)``): numbers, each 0 or 1, one row
+        bit and one column bit set. Raises ``ObservationError`` naming what is wrong."""
+        n, d = self.layout.size, self.obs_dim
+        try:
+            o = obs if isinstance(obs, np.ndarray) else np.asarray(obs)
+        except (TypeError, ValueError) as e:
+            raise ObservationError(f"observation must be an array of numbers; got {obs!r}.") from e
+        if o.dtype.kind not in "biuf" or ((o.shape != (d,)) if single else (o.shape[-1:] != (d,))):
+            self._refuse_obs(o, single)
+        x = o.view(np.uint8) if o.dtype.kind == "b" else o
+        if o.ndim == 1:  # the common single observation: a few scalar reductions
+            ok = not (x * (x - 1)).any() and x[:n].sum() == 1 and x[n : 2 * n].sum() == 1
+        else:
+            flat = x.reshape(-1, d)
+            ok = not (
+                (flat * (flat - 1)).any()  # zero exactly at 0 and 1 (not at NaN or overflow)
+                or (flat[:, :n].sum(axis=1) != 1).any()
+                or (flat[:, n : 2 * n].sum(axis=1) != 1).any()
+            )
+        if not ok:
+            self._refuse_obs(o, single)
+        return o
+
+    def _refuse_obs(self, o: np.ndarray, single: bool) -> None:
+        """Raise the ``ObservationError`` that says what is wrong with ``o``."""
+        n, d = self.layout.size, self.obs_dim
+        where = f"for this {n}x{n} layout with {self.n_gold} gold"
+        if o.dtype.kind not in "biuf":
+            raise ObservationError(
+                f"observation must hold numbers (0 or 1); got dtype {o.dtype} {where}."
+            )
+        if (o.shape != (d,)) if single else (o.shape[-1:] != (d,)):
+            expected = f"shape ({d},)" if single else f"a last dimension of {d}"
+            raise ObservationError(
+                f"observation must end in dimension {d} {where} ({expected}); got shape "
+                f"{o.shape}. Pass one observation to policy(obs), a batch to predict."
+            )
+        flat = o.reshape(-1, d)
+        bad = np.argwhere((flat != 0) & (flat != 1))
+        if len(bad):
+            row, col = bad[0]
+            raise ObservationError(
+                f"observation entry {col} ({_part(col, n)}) is {flat[row, col].item()!r}; "
+                f"every entry must be 0 or 1 {where} (as env.step returns them)."
+            )
+        for part, lo in (("row", 0), ("column", n)):
+            counts = flat[:, lo : lo + n].sum(axis=1, dtype=np.int64)
+            if np.any(counts != 1):
+                raise ObservationError(
+                    f"observation must set exactly one {part} bit (entries {lo}..{lo + n - 1}) "
+                    f"{where}; got {int(counts[counts != 1][0])} set."
+                )
+
+    def state_from_obs_one(self, obs: np.ndarray, *, validate: bool = True) -> int:
+        """State index of one observation (the fast path of ``states_from_obs``).
+
+        ``validate=False`` skips ``check_obs``: any numbers of the right shape then map to
+        some state, by the same rule as ``states_from_obs`` (argmax of the row and column
+        parts, bits above 0.5)."""
         n, g = self.layout.size, self.n_gold
-        if getattr(obs, "shape", None) != (self.obs_dim,):
-            return int(self.states_from_obs(obs))  # raises the shape error
+        if validate:
+            obs = self.check_obs(obs, single=True)
+        elif getattr(obs, "shape", None) != (self.obs_dim,):
+            return int(self.states_from_obs(obs, validate=False))  # raises the shape error
         cell = int(obs[:n].argmax()) * n + int(obs[n : 2 * n].argmax())
-        mask = int(obs[2 * n + 1 :] @ _powers(g)) if g else 0
+        mask = int((obs[2 * n + 1 :] > 0.5) @ _powers(g)) if g else 0
         return ((cell * 2 + (1 if obs[2 * n] > 0.5 else 0)) << g) + mask
 
-    def states_from_obs(self, obs: np.ndarray) -> np.ndarray:
-        """Invert ``observe``: state indices of a batch (or one) of observations."""
-        o = np.asarray(obs)
-        if o.shape[-1:] != (self.obs_dim,):
-            raise ConfigError(
-                f"observation must end in dimension {self.obs_dim} for this "
-                f"{self.layout.size}x{self.layout.size} layout with {self.n_gold} gold; "
-                f"got shape {o.shape}."
-            )
+    def states_from_obs(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
+        """Invert ``observe``: state indices of a batch (or one) of observations, checked by
+        ``check_obs`` unless ``validate=False``."""
+        if validate:
+            o = self.check_obs(obs)
+        else:
+            o = np.asarray(obs)
+            if o.shape[-1:] != (self.obs_dim,):
+                self.check_obs(o)  # raises the shape error
         n = self.layout.size
         flat = o.reshape(-1, self.obs_dim)
         cell = np.argmax(flat[:, :n], axis=1) * n + np.argmax(flat[:, n : 2 * n], axis=1)
@@ -169,6 +236,13 @@ class TabularModel:
         return ok
 
 
+def _part(col: int, n: int) -> str:
+    """Which part of an observation entry ``col`` belongs to (size ``n``)."""
+    if col < 2 * n:
+        return f"{'row' if col < n else 'column'} {col % n}"
+    return "lever flag" if col == 2 * n else f"gold bit {col - 2 * n - 1}"
+
+
 @functools.lru_cache(maxsize=32)
 def _reward_table(model: TabularModel, weights: tuple[float, ...]) -> np.ndarray:
     table = weighted(model.components, weights)
@@ -189,9 +263,43 @@ def _powers(n_gold: int) -> np.ndarray:
     return (1 << np.arange(n_gold)).astype(np.float32)
 
 
+def model_bytes(layout: Layout) -> int:
+    """Estimated peak memory of ``model_for(layout)`` in bytes (``BYTES_PER_STATE`` a state)."""
+    return layout.n_cells * 2 * (1 << len(layout.gold)) * BYTES_PER_STATE
+
+
+def max_model_bytes() -> int:
+    """The memory limit of one model: ``$LEVER_GYM_MAX_MODEL_BYTES`` or ``MAX_MODEL_BYTES``."""
+    text = os.environ.get(MAX_MODEL_BYTES_VAR)
+    if text is None:
+        return MAX_MODEL_BYTES
+    if not text.strip().isdigit() or int(text) < 1:
+        raise LayoutError(
+            f"{MAX_MODEL_BYTES_VAR} must be a positive number of bytes; got {text!r}. Unset it "
+            f"for the default ({MAX_MODEL_BYTES:,} bytes)."
+        )
+    return int(text)
+
+
+def check_model_size(layout: Layout) -> None:
+    """Raise ``LayoutError`` before allocating if the model of ``layout`` would need more
+    memory than ``max_model_bytes()``."""
+    need, limit = model_bytes(layout), max_model_bytes()
+    if need > limit:
+        n, g = layout.size, len(layout.gold)
+        raise LayoutError(
+            f"the {n}x{n} layout with {g} gold has {layout.n_cells * 2 << g:,} states; its "
+            f"tabular model needs about {need / 2**30:.1f} GiB, above the limit of "
+            f"{limit / 2**30:.1f} GiB. Use fewer gold (each doubles the states) or a smaller "
+            f"grid, or raise the limit with {MAX_MODEL_BYTES_VAR}=<bytes>."
+        )
+
+
 @functools.lru_cache(maxsize=8)
 def model_for(layout: Layout, shaping: bool = True) -> TabularModel:
-    """Build (once per layout and shaping flag) the tabular model of ``layout``."""
+    """Build (once per layout and shaping flag) the tabular model of ``layout``; raise
+    ``LayoutError`` first if it would exceed the memory limit (``check_model_size``)."""
+    check_model_size(layout)
     lay = layout
     n, n_cells, n_gold = lay.size, lay.n_cells, len(lay.gold)
     n_masks = 1 << n_gold

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.grid import LeverGridEnv, check_reset
 from lever_gym.envs.layout import Layout, check_size
 from lever_gym.errors import ConfigError
 
@@ -76,7 +76,7 @@ class RandomLeverGridEnv(LeverGridEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw a layout seed, then start an episode on its layout as ``LeverGridEnv`` does."""
-        gym.Env.reset(self, seed=seed)
+        gym.Env.reset(self, seed=check_reset(seed, options))
         self.layout_seed = int(self.np_random.integers(*self.layout_seeds))
         self._use_layout(Layout.generate(self.layout.size, self.layout_seed))
         obs, info = super().reset(options=options)

@@ -22,7 +22,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector.utils import batch_space
 
 import lever_gym.checks as checks
-from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.grid import LeverGridEnv, check_reset, start_option
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
@@ -223,16 +223,10 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         else:
             world = self._worlds[i]
         layout = world.model.layout
-        if options and "start_cell" in options:
-            start = options["start_cell"]
-            if start not in world.floor:
-                raise ConfigError(
-                    f"start_cell must be a floor cell reachable from the start (one of "
-                    f"layout.start_cells()); got {start!r} for env {i}."
-                )
-        elif self.random_start:
+        start = start_option(options, world.floor)
+        if start is None and self.random_start:
             start = world.floor[int(self._rng(i).integers(len(world.floor)))]
-        else:
+        elif start is None:
             start = layout.start
         return world.model.state(start, 0, (1 << self._n_gold) - 1)
 
@@ -243,6 +237,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every env (see the class docstring for ``seed`` and ``options``)."""
         seeds = self._check_seeds(seed)
+        check_reset(None, options)
         n = self.num_envs
         starts = np.empty(n, dtype=np.int64)
         try:
@@ -328,8 +323,13 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
 
     def _check_actions(self, actions: np.ndarray | Sequence[int]) -> np.ndarray:
         """Actions as int64 of shape ``(num_envs,)``; ``ConfigError`` if not all in 0..3."""
-        a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
         n = self.num_envs
+        try:
+            a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        except (TypeError, ValueError) as e:  # ragged lists, undecodable bytes
+            raise ConfigError(
+                f"actions must be an integer array of shape ({n},); got {actions!r} ({e})."
+            ) from e
         if a.shape != (n,) or a.dtype.kind not in "iu":
             raise ConfigError(
                 f"actions must be an integer array of shape ({n},), one action in "

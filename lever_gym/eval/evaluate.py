@@ -20,8 +20,9 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.grid import LeverGridEnv, lever_env
+from lever_gym.envs.layout import Layout
 from lever_gym.envs.random_grid import RandomLeverGridEnv
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ConfigError, LayoutError
 from lever_gym.mdp.horizon import reference_values
 from lever_gym.objective import N_COMPONENTS
 from lever_gym.policy import Policy
@@ -194,6 +195,7 @@ def evaluate(
         raise ConfigError("env_kwargs are only accepted with an env id, not an env instance.")
     record = hasattr(policy, "covers")
     try:
+        check_layout(policy, env)
         if isinstance(env, gym.vector.VectorEnv):
             if not hasattr(policy, "predict"):
                 raise ConfigError("a vector env needs a policy with predict(obs_batch).")
@@ -225,6 +227,39 @@ def evaluate(
         runs.returns, runs.components, runs.success, runs.lengths, coverage,
         bootstrap_ci(runs.returns, seed), rand, opt,
     )  # fmt: skip
+
+
+def check_layout(policy: object, env: gym.Env | gym.vector.VectorEnv) -> None:
+    """Raise ``LayoutError`` if ``policy`` was built for another layout than ``env`` plays.
+
+    A tabular or composed policy holds the model of its layout (``policy.model``); it acts
+    on observations of any layout of the same size without complaint, so call this once
+    before a loop of your own (``evaluate`` does). Policies without a model (random, d3rlpy)
+    pass. A randomised world (a new layout every reset) refuses every tabular policy.
+    """
+    layout = getattr(getattr(policy, "model", None), "layout", None)
+    if not isinstance(layout, Layout):
+        return
+    base = _vector_base(env) if isinstance(env, gym.vector.VectorEnv) else lever_env(env)
+    if isinstance(base, RandomLeverGridEnv):
+        raise LayoutError(
+            f"{type(policy).__name__} was built for one {layout.size}x{layout.size} layout; "
+            "this env draws a new layout every reset (a randomised world). Evaluate it in an "
+            "env of its own layout."
+        )
+    if base.layout != layout:
+        raise LayoutError(
+            f"{type(policy).__name__} was built for another layout than the env plays "
+            f"({_describe(layout)} against {_describe(base.layout)}); its actions would be "
+            "meaningless there. Use a policy built for the env's layout (e.g. from_library("
+            "..., layout_seed=<the env's>)) or make the env on the policy's layout "
+            "(layout=policy.model.layout.to_ascii())."
+        )
+
+
+def _describe(layout: Layout) -> str:
+    n = layout.size
+    return f"{n}x{n}, start {divmod(layout.start, n)}, exit {divmod(layout.exit, n)}"
 
 
 def _horizon(env: Any, base: LeverGridEnv) -> int:

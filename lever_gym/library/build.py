@@ -1,13 +1,16 @@
 """Building a library: train every run, write each policy atomically, index every layout.
 
-Every policy directory is written in a staging folder and renamed into place, and the
-manifest is replaced atomically at the end, so an interrupted build leaves no partial
-policy and can be resumed: finished policies are kept, the rest are built.
+A build holds the folder's lock, checks that the folder holds nothing but work of its own
+config (``lever_gym.library.staging``), writes every policy folder in a staging area and
+renames it into place after recording its checksum, and replaces the manifest atomically
+at the end. An interrupted build resumes: finished policies whose files still match are
+kept, the rest are built, and the result is byte for byte a clean build of the config
+(``timing.json`` and ``build_timing.json`` aside). Every dataset is opened through the same
+checks as ``Library.dataset``, so a rebuild never runs code from, or indexes, altered data.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -20,22 +23,46 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import lever_gym.checks as checks
+from lever_gym.checks import json_file
 from lever_gym.data.collect import Episodes, collect
 from lever_gym.data.minari_hdf5 import NAMESPACE_FILE as NAMESPACE_METADATA
-from lever_gym.data.storage import empirical_from_dataset, write_dataset
-from lever_gym.errors import LibraryError
+from lever_gym.data.storage import empirical_from_dataset, open_dataset, write_dataset
+from lever_gym.envs.layout import Layout
+from lever_gym.envs.model import check_model_size
+from lever_gym.errors import ConfigError, LeverGymError, LibraryError
+from lever_gym.library.annoy_file import AnnoyFacts
 from lever_gym.library.config import (
     NAMESPACE,
     BuildConfig,
     PolicyRecord,
     Run,
     derive_seed,
-    policy_name,
+    layout_name,
+    policy_id,
 )
+from lever_gym.library.contents import check_empirical
 from lever_gym.library.embedding import canonical_states, embed, fit_predictor
 from lever_gym.library.executor import run_jobs
-from lever_gym.library.files import atomic_path, sha256, write_json_atomic
-from lever_gym.library.index import AnnoyBackend, index_paths
+from lever_gym.library.files import (
+    atomic_path,
+    checked_bytes,
+    checked_file,
+    inside,
+    sha256,
+    write_json_atomic,
+)
+from lever_gym.library.index import DEFAULT_METRIC, AnnoyBackend
+from lever_gym.library.manifest import DATA_FILES, PREDICTOR, index_folder, namespaces
+from lever_gym.library.staging import (
+    BUILD,
+    build_lock,
+    finish,
+    ledger_entry,
+    make_root,
+    prepare,
+    remove_temporary,
+)
 from lever_gym.library.store import (
     MANIFEST,
     POLICY_ARRAYS,
@@ -46,9 +73,12 @@ from lever_gym.library.store import (
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.mdp.support import policy_successor_features
-from lever_gym.objective import env_id
+from lever_gym.objective import Objective, env_id
 from lever_gym.train.tabular import Snapshot, TrainConfig, key_index, train
 from lever_gym.version import __version__
+
+POLICY_FILES = (POLICY_ARRAYS, "data/main_data.hdf5", "data/metadata.json")
+"""The files ``policy.json`` checksums (the manifest adds ``policy.json`` itself)."""
 
 
 def build_library(
@@ -59,65 +89,145 @@ def build_library(
     executor: str = "local",
     address: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> Library:
     """Train every run of ``config`` and write the library at ``out``.
 
-    Runs go to ``executor`` (``local``: ``workers`` processes; ``ray``: one task per run on
-    the cluster at ``address``, see ``lever_gym.library.executor``); the library is the same,
-    byte for byte, on every executor. Resumes an interrupted build of the same config
-    (finished policies are kept). A folder holding a library of another config is refused,
-    and a failed build leaves the previous manifest in place. ``progress(done, total)`` is
-    called per run.
+        Runs go to ``executor`` (``local``: ``workers`` processes; ``ray``: one task per run on
+        the cluster at ``address``, see ``lever_gym.library.executor``); the library is the same,
+        byte for byte, on every executor. Resumes an interrupted build of the same config
+        (finished, unaltered policies are
+    kept; the result is byte for byte a clean build). A folder holding a library or an
+        interrupted build of another config is refused unless ``force`` (which deletes what a
+        build wrote there and starts over); a non-empty folder holding neither, or one another
+        build is writing, is refused. A failed build leaves the previous manifest in place.
+        ``progress(done, total)`` is called per run. Raises ``LibraryError``, ``ConfigError`` or
+        ``LayoutError`` before any training when the folder or config cannot be used.
     """
-    config = config or BuildConfig()
-    root = Path(out).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    if (root / MANIFEST).exists():
-        previous = Library.load(root).manifest["config"]
-        if previous != config.to_dict():
-            raise LibraryError(
-                f"{root} already holds a library built with another config; choose a new "
-                "--out folder or delete that one first (nothing was changed)."
-            )
-    jobs = [(str(root), config.to_dict(), asdict(run)) for run in config.runs()]
-    start = time.perf_counter()
-    per_run = run_jobs(
-        _build_run, jobs, executor=executor, workers=workers, address=address, progress=progress
-    )
-    records = [r for run in per_run for r in run]
-    index_files = _build_indexes(root, [PolicyRecord.from_dict(r) for r in records], config)
-    index_files |= _write_namespaces(root, config)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "lever_gym_version": __version__,
-        "config": config.to_dict(),
-        "policies": records,
-        "index_files": index_files,
-    }
-    write_json_atomic(root / MANIFEST, manifest)
-    lib = Library(root, manifest)
-    (root / "README.md").write_text(lib.describe())
-    write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
+    config = BuildConfig() if config is None else config
+    if not isinstance(config, BuildConfig):
+        raise ConfigError(f"config must be a BuildConfig; got {type(config).__name__}.")
+    workers = checks.positive_int(workers, "workers")
+    checks.boolean(force, "force")
+    for size, layout_seed in dict.fromkeys((r.size, r.layout_seed) for r in config.runs()):
+        check_model_size(Layout.generate(size, layout_seed))  # refused before any training
+    root = make_root(out)
+    new_stage = not (root / BUILD).exists()
+    with build_lock(root):
+        try:
+            ledger = prepare(root, config, force)
+        except LeverGymError:
+            if new_stage:
+                finish(root)
+            raise
+        remove_temporary(root)
+        start = time.perf_counter()
+        jobs = [
+            (str(root), config.to_dict(), asdict(run), _ledger_of(ledger, config, run))
+            for run in config.runs()
+        ]
+        per_run = run_jobs(
+            _build_run, jobs, executor=executor, workers=workers, address=address,
+            progress=progress,
+        )  # fmt: skip
+        records = [r for run in per_run for r in run]
+        built = [PolicyRecord.from_dict(r) for r in records]
+        index_files, annoy = _build_indexes(root, built, config)
+        index_files |= _write_namespaces(root, config)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "lever_gym_version": __version__,
+            "config": config.to_dict(),
+            "policies": records,
+            "index_files": index_files,
+            "annoy": annoy,
+        }
+        lib = Library(root, manifest)
+        write_json_atomic(root / MANIFEST, manifest)
+        with atomic_path(root / "README.md") as tmp:  # replaces a link, never writes through
+            tmp.write_text(lib.describe())
+        write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
+        finish(root)
     return lib
 
 
-def _build_run(job: tuple[str, dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]]:
-    """Train one run and write its snapshot policies (skipping finished ones); return records."""
-    root_s, config_d, run_d = job
+def _ledger_of(ledger: dict[str, str], config: BuildConfig, run: Run) -> dict[str, str]:
+    """The ledger entries of ``run``'s policies."""
+    ids = [
+        f"{NAMESPACE}/{policy_id(run, config.algorithm, e)}-v0" for e in config.snapshots_of(run)
+    ]
+    return {i: ledger[i] for i in ids if i in ledger}
+
+
+def _expected(config: BuildConfig, run: Run, snapshot: int) -> dict[str, Any]:
+    """The fields of a policy's record that its config and run determine."""
+    pid = policy_id(run, config.algorithm, snapshot)
+    dataset_id = f"{NAMESPACE}/{pid}-v0"
+    layout_dir = f"{NAMESPACE}/{layout_name(run.size, run.layout_seed)}"
+    return {
+        "id": pid, "dataset_id": dataset_id, **asdict(run),
+        "weights": Objective.named(run.objective).weights, "algorithm": config.algorithm,
+        "snapshot": snapshot, "key": config.key, "n_episodes": config.data.episodes,
+        "train_seed": derive_seed(
+            config.seed, layout_dir, run.objective, run.gamma, run.budget, "train", run.replica
+        ),
+        "data_seed": derive_seed(config.seed, dataset_id, "data"),
+    }  # fmt: skip
+
+
+def _finished(root: Path, expected: dict[str, Any], digest: str | None) -> dict[str, Any] | None:
+    """The manifest record of a finished policy, or ``None`` if it is still to build.
+
+    A policy is finished when the ledger holds its ``policy.json`` digest and its folder is
+    in place; a folder without a digest, an edited ``policy.json``, a record other than its
+    config's or an altered file is refused (``LibraryError``)."""
+    dataset_id = expected["dataset_id"]
+    folder = root / dataset_id
+    redo = f"delete {folder} to build it again, or pass --force to start over"
+    if digest is None:
+        if folder.exists():
+            raise LibraryError(f"{folder} was not written by this build; {redo}.")
+        return None
+    if not folder.exists():
+        return None  # killed after recording its digest, before the rename: build it again
+    where = str(folder / "policy.json")
+    try:
+        raw = checked_bytes(root, f"{dataset_id}/policy.json", digest)
+        record = PolicyRecord.from_dict(json_file(raw, where))
+    except LeverGymError as e:
+        raise LibraryError(f"a finished policy does not match its checksum ({e}); {redo}.") from e
+    if {k: getattr(record, k) for k in expected} != expected:
+        raise LibraryError(f"{where} is not the record this config gives that policy; {redo}.")
+    try:
+        names = sorted(p.name for p in (folder / "data").iterdir())
+    except OSError as e:
+        raise LibraryError(f"{folder} lacks its dataset folder ({e}); {redo}.") from e
+    wanted = {f"{dataset_id}/{name}" for name in POLICY_FILES}
+    if set(record.files) != wanted or names != sorted(DATA_FILES):
+        raise LibraryError(f"{folder} holds files its record does not list; {redo}.")
+    for rel, file_digest in record.files.items():
+        try:
+            checked_file(root, rel, file_digest)
+        except LibraryError as e:
+            raise LibraryError(f"{e} It belongs to a finished policy: {redo}.") from e
+    return {**record.to_dict(), "files": {**record.files, f"{dataset_id}/policy.json": digest}}
+
+
+def _build_run(job: tuple[str, dict[str, Any], dict[str, Any], dict[str, str]]) -> list[dict]:
+    """Train one run and write its snapshot policies (keeping finished ones); return records."""
+    root_s, config_d, run_d, ledger = job
     root = Path(root_s)
     config = BuildConfig.from_dict(config_d)
     run = Run(**run_d)
-    every = run.budget // config.snapshots
-    episodes_kept = [every * (i + 1) for i in range(config.snapshots)]
-    names = {e: policy_name(run, config.algorithm, e) for e in episodes_kept}
-    layout_dir = f"{NAMESPACE}/{run.size}x{run.size}-s{run.layout_seed}"
+    kept = config.snapshots_of(run)
+    expected = {e: _expected(config, run, e) for e in kept}
     done = {}
-    for e, name in names.items():
-        existing = root / layout_dir / f"{name}-v0" / "policy.json"
-        if existing.is_file():
-            done[e] = json.loads(existing.read_text())
-    if len(done) == len(names):
-        return [done[e] for e in episodes_kept]
+    for e in kept:
+        record = _finished(root, expected[e], ledger.get(expected[e]["dataset_id"]))
+        if record is not None:
+            done[e] = record
+    if len(done) == len(kept):
+        return [done[e] for e in kept]
 
     env = gym.make(
         env_id(run.size, run.objective),
@@ -130,38 +240,26 @@ def _build_run(job: tuple[str, dict[str, Any], dict[str, Any]]) -> list[dict[str
         gamma=run.gamma,
         episodes=run.budget,
         alpha=config.alpha,
-        snapshot_every=every,
+        snapshot_every=run.budget // config.snapshots,
         key=config.key,
         random_start=config.random_start,
-        seed=derive_seed(
-            config.seed, layout_dir, run.objective, run.gamma, run.budget, "train", run.replica
-        ),
+        seed=expected[kept[0]]["train_seed"],
     )
     result = train(base.model, base.objective, train_cfg)
     keys = key_index(base.model, config.key)
-    snapshots = result.snapshots if config.algorithm != "expert" else result.snapshots * len(names)
+    snapshots = result.snapshots if config.algorithm != "expert" else result.snapshots * len(kept)
     records = []
-    for e, snap in zip(episodes_kept, snapshots, strict=True):
+    for e, snap in zip(kept, snapshots, strict=True):
         if e in done:
             records.append(done[e])
             continue
-        dataset_id = f"{layout_dir}/{names[e]}-v0"
-        data_seed = derive_seed(config.seed, dataset_id, "data")
-        episodes = collect(base.model, snap.q, keys, config.data, data_seed)
+        fields = expected[e]
+        episodes = collect(base.model, snap.q, keys, config.data, fields["data_seed"])
         record = PolicyRecord(
-            id=f"{run.size}x{run.size}-s{run.layout_seed}/{names[e]}",
-            dataset_id=dataset_id,
-            **asdict(run),
-            weights=base.objective.weights,
-            algorithm=config.algorithm,
-            snapshot=e,
-            key=config.key,
-            train_seed=train_cfg.seed,
-            data_seed=data_seed,
+            **fields,
             train_steps=result.steps,
             greedy_return=round(snap.greedy_return, 10),
             greedy_components=tuple(round(float(x), 10) for x in snap.greedy_components),
-            n_episodes=len(episodes.actions),
             n_transitions=episodes.n_transitions,
         )
         description = describe_dataset(run, config, e, snap, episodes, base)
@@ -211,8 +309,9 @@ def _write_policy(
     description: str,
     compression: int,
 ) -> dict[str, Any]:
-    """Write one policy folder in a staging area and rename it into place; return its record."""
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    """Write one policy folder in the staging area, record its ``policy.json`` digest in the
+    ledger, and rename it into place; return its manifest record."""
+    staging = Path(tempfile.mkdtemp(dir=root / BUILD, prefix="staging-"))
     try:
         write_dataset(
             staging, record.dataset_id, env, episodes, algorithm=record.algorithm,
@@ -229,29 +328,28 @@ def _write_policy(
             psi_keys=own.keys,
             psi=policy_successor_features(own, q_rows, model.layout.n_cells),
         )
-        files = {
-            f"{record.dataset_id}/{rel}": sha256(folder / rel)
-            for rel in (POLICY_ARRAYS, "data/main_data.hdf5", "data/metadata.json")
-        }
+        files = {f"{record.dataset_id}/{rel}": sha256(folder / rel) for rel in POLICY_FILES}
         record_d = {**record.to_dict(), "files": files}
         write_json_atomic(folder / "policy.json", record_d)
+        digest = sha256(folder / "policy.json")
         write_json_atomic(folder / "timing.json", {"train_seconds": snap.seconds})
+        write_json_atomic(ledger_entry(root, record.dataset_id), digest)
         target = root / record.dataset_id
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(folder, target)
+        os.replace(folder, inside(root, record.dataset_id))  # never into a link out
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return record_d
+    return {**record_d, "files": {**files, f"{record.dataset_id}/policy.json": digest}}
 
 
 def _write_namespaces(root: Path, config: BuildConfig) -> dict[str, str]:
-    """Minari namespace metadata for ``lever`` and each layout's namespace; their sha256."""
+    """Minari namespace metadata for ``namespaces(config)``; their sha256 by manifest path."""
     described = {
         NAMESPACE: "lever_gym policy library: one dataset per library policy, grouped by layout "
         "(lever/<N>x<N>-s<layout seed>/). Every dataset records per-step state, cell, reward "
         "components and success, so any objective can be relabelled from it.",
         **{
-            f"{NAMESPACE}/{n}x{n}-s{s}": f"LeverGrid {n}x{n}, generated layout {s} "
+            f"{NAMESPACE}/{layout_name(n, s)}": f"LeverGrid {n}x{n}, generated layout {s} "
             f"(LeverGrid-{n}x{n}-<Objective>-v0 with layout_seed={s}): the library's "
             f"{', '.join(config.objectives)} policies on it."
             for n in config.sizes
@@ -259,64 +357,79 @@ def _write_namespaces(root: Path, config: BuildConfig) -> dict[str, str]:
         },
     }
     out = {}
-    for namespace, description in described.items():
-        path = root / namespace / NAMESPACE_METADATA
+    for namespace in namespaces(config):
+        path = inside(root, f"{namespace}/{NAMESPACE_METADATA}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"description": description})
+        write_json_atomic(path, {"description": described[namespace]})
         out[path.relative_to(root).as_posix()] = sha256(path)
     return out
 
 
-def _build_indexes(root: Path, records: list[PolicyRecord], config: BuildConfig) -> dict[str, str]:
-    """Embed every policy from its own dataset, write one index per layout and the predictor.
+def _build_indexes(
+    root: Path, records: list[PolicyRecord], config: BuildConfig
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Embed every policy from its own dataset (opened through ``open_dataset``, its files
+    checked against the records), write one index per layout and the predictor.
 
-    Returns the written files (relative path -> sha256) for the manifest.
+    Returns the manifest's ``index_files`` (relative path -> sha256) and ``annoy`` entries.
     """
-    import minari
-
-    files: dict[str, Path] = {}
+    files: dict[str, str] = {}
+    annoy: dict[str, dict[str, Any]] = {}
     embeddings, labels, owns = [], [], []
-    layouts = dict.fromkeys((r.size, r.layout_seed) for r in records)
-    for size, layout_seed in layouts:
-        members = [r for r in records if (r.size, r.layout_seed) == (size, layout_seed)]
+    for size, layout_seed in dict.fromkeys(r.layout_key for r in records):
+        members = [r for r in records if r.layout_key == (size, layout_seed)]
         model = layout_model(size, layout_seed)
-        own = [
-            empirical_from_dataset(minari.MinariDataset(root / r.directory / "data"))
-            for r in members
-        ]
+        own = [_own_data(root, r, model.n_states) for r in members]
         union = EmpiricalModel.union(own)
         canonical = canonical_states(union, config.embed)
         matrix = np.array([embed(e, model, canonical, config.embed) for e in own])
-        paths = index_paths(root, size, layout_seed)
-        paths["folder"].mkdir(parents=True, exist_ok=True)
-        with atomic_path(paths["arrays"]) as tmp, open(tmp, "wb") as fh:
+        folder = index_folder(size, layout_seed)
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        inside(root, folder)  # never write into a link out
+        with atomic_path(root / folder / "embeddings.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(
                 fh, embeddings=matrix, canonical=canonical, keys=union.keys,
                 next_state=union.next_state, components=union.components,
                 terminated=union.terminated, counts=union.counts, starts=union.starts,
             )  # fmt: skip
-        forest = AnnoyBackend.build(matrix, n_trees=config.n_trees, seed=config.seed)
-        with atomic_path(paths["annoy"]) as tmp:
+        forest = AnnoyBackend.build(
+            matrix, n_trees=config.n_trees, seed=config.seed, metric=DEFAULT_METRIC
+        )
+        with atomic_path(root / folder / "annoy.ann") as tmp:
             forest.save(tmp)
         write_json_atomic(
-            paths["meta"],
+            root / folder / "index.json",
             {"ids": [r.id for r in members], "dim": config.embed.dim, "metric": forest.metric,
              "max_norm": forest.max_norm, "n_trees": config.n_trees, "seed": config.seed,
              "embed": config.embed.to_dict()},
         )  # fmt: skip
-        files.update({str(p): p for k, p in paths.items() if k != "folder"})
+        files.update({f"{folder}/{n}": sha256(root / folder / n) for n in INDEX_NAMES})
+        annoy[f"{folder}/annoy.ann"] = AnnoyFacts(
+            (root / folder / "annoy.ann").stat().st_size, config.embed.dim + 1, "angular",
+            len(members), config.n_trees,
+        ).to_dict()  # fmt: skip
         embeddings.append(matrix)
         labels += [r.greedy_components for r in members]
         owns += [r.weights for r in members]
     predictor = fit_predictor(
         np.vstack(embeddings), np.array(labels), np.array(owns), seed=config.seed
     )
-    path = root / "index" / "predictor.json"
     write_json_atomic(
-        path,
+        root / PREDICTOR,
         {"mean": predictor.mean.tolist(), "scale": predictor.scale.tolist(),
          "coef": predictor.coef.tolist(), "cv_mae": predictor.cv_mae,
          "cv_nmae": predictor.cv_nmae, "n_policies": len(labels)},
     )  # fmt: skip
-    files[str(path)] = path
-    return {Path(k).relative_to(root).as_posix(): sha256(p) for k, p in sorted(files.items())}
+    files[PREDICTOR] = sha256(root / PREDICTOR)
+    return dict(sorted(files.items())), annoy
+
+
+INDEX_NAMES = ("annoy.ann", "embeddings.npz", "index.json")
+
+
+def _own_data(root: Path, record: PolicyRecord, n_states: int) -> EmpiricalModel:
+    """The empirical model of a policy's own dataset, read through the library's checks."""
+    data = f"{record.directory}/data"
+    meta = checked_bytes(root, f"{data}/metadata.json", record.files[f"{data}/metadata.json"])
+    ds = open_dataset(root / data, meta, sha256=record.files[f"{data}/main_data.hdf5"])
+    return check_empirical(empirical_from_dataset(ds), n_states, str(root / data))

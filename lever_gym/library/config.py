@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import lever_gym.checks as checks
 from lever_gym.data.collect import DataConfig
 from lever_gym.envs.layout import check_size
-from lever_gym.errors import ConfigError, UnknownObjectiveError
+from lever_gym.errors import ConfigError, UnknownObjectiveError, suggest
 from lever_gym.library.embedding import EmbedConfig
-from lever_gym.objective import Objective, env_id
+from lever_gym.library.files import SHA256
+from lever_gym.objective import N_COMPONENTS, Objective, env_id
 from lever_gym.train.tabular import ALGORITHMS, BUDGETS, KEYS
 
 NAMESPACE = "lever"
+MIN_POLICIES = 2
+"""Fewest policies a library holds: its return predictor needs two to cross-validate."""
 BUILDING_BLOCKS: tuple[str, ...] = (
     "Path",
     "Gold",
@@ -79,32 +83,54 @@ class BuildConfig:
                 )
         checks.one_of(self.algorithm, ALGORITHMS, "algorithm")
         checks.one_of(self.key, KEYS, "key")
-        for gamma in self.gammas:
-            checks.gamma(gamma, "gammas")
+        object.__setattr__(self, "gammas", tuple(checks.gamma(g, "gammas") for g in self.gammas))
         checks.real(self.alpha, "alpha", 0.0, 1.0, closed="right")
         checks.boolean(self.random_start, "random_start")
         checks.positive_int(self.n_trees, "n_trees")
+        for name, kind in (("data", DataConfig), ("embed", EmbedConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise ConfigError(
+                    f"{name} must be a {kind.__name__}; got {type(getattr(self, name)).__name__}."
+                )
+        n = self.replicas * self.snapshots
+        for name in ("sizes", "layout_seeds", "objectives", "gammas", "budgets"):
+            n *= len(getattr(self, name))
+        if n < MIN_POLICIES:
+            raise ConfigError(
+                f"this config builds {n} policy; a library needs at least {MIN_POLICIES} (its "
+                "return predictor is cross-validated). Add an objective, gamma, budget, "
+                "replica or snapshot."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form (tuples become lists)."""
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BuildConfig:
-        """Inverse of ``to_dict``."""
-        kwargs = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            if f.name == "data":
-                value = DataConfig(**value)
-            elif f.name == "embed":
-                value = EmbedConfig(**value)
-            elif isinstance(value, list):
-                value = tuple(value)
-            kwargs[f.name] = value
-        return cls(**kwargs)
+    def from_dict(cls, data: object) -> BuildConfig:
+        """Inverse of ``to_dict``; ``ConfigError`` naming any missing, unknown or invalid field."""
+        kwargs = dict(_fields_of(cls, data, "config"))
+        for name, kind in (("data", DataConfig), ("embed", EmbedConfig)):
+            kwargs[name] = kind(**dict(_fields_of(kind, kwargs[name], f"config.{name}")))
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the config's canonical JSON: builds of equal fingerprints write equal
+        files, so only their work may be resumed."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def snapshots_of(self, run: Run) -> list[int]:
+        """Training episodes behind each kept Q-table of ``run``, evenly spaced."""
+        every = run.budget // self.snapshots
+        return [every * (i + 1) for i in range(self.snapshots)]
+
+    def policy_ids(self) -> list[str]:
+        """The id of every policy the build writes, in manifest order."""
+        return [
+            policy_id(run, self.algorithm, e) for run in self.runs() for e in self.snapshots_of(run)
+        ]
 
     def runs(self) -> list[Run]:
         """Every training run of the build, in a fixed order."""
@@ -161,10 +187,48 @@ class PolicyRecord:
     files: dict[str, str] = field(default_factory=dict)
     """Relative path -> sha256 of every file of the policy."""
 
+    def __post_init__(self) -> None:
+        """Validate every field's type and range (a record may come from an edited file)."""
+        for name in ("id", "dataset_id"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string; got {getattr(self, name)!r}.")
+        check_size(self.size)
+        for name in ("layout_seed", "train_seed", "data_seed"):
+            checks.seed(getattr(self, name), name)
+        Objective.named(self.objective)
+        checks.one_of(self.algorithm, ALGORITHMS, "algorithm")
+        checks.one_of(self.key, KEYS, "key")
+        object.__setattr__(self, "gamma", checks.gamma(self.gamma))
+        for name in ("budget", "snapshot", "n_episodes"):
+            checks.positive_int(getattr(self, name), name)
+        for name in ("replica", "train_steps", "n_transitions"):
+            checks.non_negative_int(getattr(self, name), name)
+        object.__setattr__(
+            self, "greedy_return", checks.real(self.greedy_return, "greedy_return", -1e12, 1e12)
+        )
+        for name in ("weights", "greedy_components"):
+            values = getattr(self, name)
+            if not isinstance(values, tuple) or len(values) != N_COMPONENTS:
+                raise ConfigError(f"{name} must be {N_COMPONENTS} numbers; got {values!r}.")
+            object.__setattr__(self, name, tuple(checks.real(x, name, -1e12, 1e12) for x in values))
+        ok = isinstance(self.files, dict) and all(
+            isinstance(k, str) and isinstance(v, str) and SHA256.fullmatch(v)
+            for k, v in self.files.items()
+        )
+        if not ok:
+            raise ConfigError(f"files must map paths to sha256 digests; got {self.files!r}.")
+
     @property
     def directory(self) -> str:
         """The policy's folder, relative to the library root."""
         return self.dataset_id
+
+    @property
+    def run(self) -> Run:
+        """The training run the policy's Q-table comes from."""
+        return Run(
+            self.size, self.layout_seed, self.objective, self.gamma, self.budget, self.replica
+        )
 
     @property
     def env_id(self) -> str:
@@ -181,12 +245,29 @@ class PolicyRecord:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PolicyRecord:
-        """Inverse of ``to_dict``."""
-        data = dict(data)
-        data["weights"] = tuple(data["weights"])
-        data["greedy_components"] = tuple(data["greedy_components"])
-        return cls(**data)
+    def from_dict(cls, data: object) -> PolicyRecord:
+        """Inverse of ``to_dict``; ``ConfigError`` naming any missing, unknown or invalid field."""
+        kwargs = dict(_fields_of(cls, data, "record"))
+        for name in ("weights", "greedy_components"):
+            if isinstance(kwargs[name], list):
+                kwargs[name] = tuple(kwargs[name])
+        return cls(**kwargs)
+
+
+def _fields_of(cls: type, data: object, what: str) -> Iterator[tuple[str, Any]]:
+    """The ``(name, value)`` pairs of ``data`` for dataclass ``cls``; ``ConfigError`` if
+    ``data`` is not an object, names an unknown field or misses one."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a JSON object; got {type(data).__name__}.")
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(map(str, data)) - set(names))
+    missing = [n for n in names if n not in data]
+    if unknown or missing:
+        problems = [f"unknown field(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        problems += [f"missing field(s) {', '.join(map(repr, missing))}"] if missing else []
+        hint = suggest(unknown[0], names) if unknown else ""
+        raise ConfigError(f"{what} has {' and '.join(problems)}.{hint}")
+    return ((n, data[n]) for n in names)
 
 
 def policy_name(run: Run, algorithm: str, snapshot: int) -> str:
@@ -194,6 +275,17 @@ def policy_name(run: Run, algorithm: str, snapshot: int) -> str:
     episodes): dots are not allowed in Minari ids."""
     gamma = f"{run.gamma:g}".replace(".", "p")
     return f"{run.objective}-{algorithm}-g{gamma}-b{run.budget}-r{run.replica}-e{snapshot}"
+
+
+def layout_name(size: int, layout_seed: int) -> str:
+    """``8x8-s0``: the folder of a layout's policies and index."""
+    return f"{size}x{size}-s{layout_seed}"
+
+
+def policy_id(run: Run, algorithm: str, snapshot: int) -> str:
+    """``8x8-s0/Path-q_learning-g0-b1000-r0-e1000``; its dataset id and folder are
+    ``lever/<id>-v0``."""
+    return f"{layout_name(run.size, run.layout_seed)}/{policy_name(run, algorithm, snapshot)}"
 
 
 def derive_seed(master: int, *parts: object) -> int:

@@ -15,7 +15,6 @@ by default) and an exact numpy search.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -292,40 +291,30 @@ class LayoutIndex:
         return [(self.ids[r], float(s)) for r, s in zip(rows, scores, strict=True)]
 
 
-def index_paths(root: Path, size: int, layout_seed: int) -> dict[str, Path]:
-    """Files of one layout's index under a library root."""
-    folder = root / "index" / f"{size}x{size}-s{layout_seed}"
-    return {
-        "folder": folder,
-        "annoy": folder / "annoy.ann",
-        "arrays": folder / "embeddings.npz",
-        "meta": folder / "index.json",
-    }
+def open_layout_index(
+    size: int,
+    layout_seed: int,
+    meta: dict[str, Any],
+    embeddings: np.ndarray,
+    canonical: np.ndarray,
+    backend: str,
+    annoy: Path | None = None,
+) -> LayoutIndex:
+    """A layout's index with the ``annoy``, ``exact`` or ``hnsw`` backend, from its parts as
+    ``Library.layout_index`` reads and checks them: ``meta`` (its ``index.json``), the
+    embeddings and canonical states, and for Annoy the forest file ``annoy``.
 
-
-def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> LayoutIndex:
-    """Open a layout's index with the ``annoy``, ``exact`` or ``hnsw`` backend.
-
-    Annoy reads the saved forest with the metric its ``index.json`` records (``dot`` if
-    none); hnsw builds a graph over the stored embeddings in memory (a layout holds tens of
-    policies), seeded with the index's seed.
+    Annoy reads the forest with the metric ``meta`` records (``dot`` if none); hnsw builds a
+    graph over the embeddings in memory (a layout holds tens of policies), seeded with the
+    index's seed.
     """
     checks.one_of(backend, BACKENDS, "backend")
-    paths = index_paths(root, size, layout_seed)
-    if not paths["meta"].is_file():
-        raise LibraryError(
-            f"the library at {root} has no retrieval index for {size}x{size} layout "
-            f"{layout_seed}; rebuild it with `lever-gym build-library`."
-        )
-    meta = json.loads(paths["meta"].read_text())
     metric = meta.get("metric", "dot")
     if metric not in METRICS:
         raise LibraryError(
-            f"{paths['meta']} records metric {metric!r}; this lever_gym reads "
-            f"{' or '.join(map(repr, METRICS))}. Rebuild the library with this version."
+            f"the index of {size}x{size} layout {layout_seed} records metric {metric!r}; this "
+            f"lever_gym reads {' or '.join(map(repr, METRICS))}. Rebuild the library with it."
         )
-    with np.load(paths["arrays"], allow_pickle=False) as npz:
-        embeddings, canonical = npz["embeddings"], npz["canonical"]
     rows = embeddings.astype(np.float32)
     chosen: Backend
     if backend == "exact":
@@ -333,6 +322,8 @@ def load_layout_index(root: Path, size: int, layout_seed: int, backend: str) -> 
     elif backend == "hnsw":
         chosen = HnswBackend.build(rows, seed=meta["seed"], ef=len(meta["ids"]))
     else:  # a layout holds tens of policies: let the search visit every leaf of the forest
+        if annoy is None:
+            raise ConfigError("the annoy backend needs the path of the layout's Annoy file.")
         search_k = meta["n_trees"] * len(meta["ids"])
-        chosen = AnnoyBackend.load(paths["annoy"], rows, metric, search_k, meta.get("max_norm"))
+        chosen = AnnoyBackend.load(annoy, rows, metric, search_k, meta.get("max_norm"))
     return LayoutIndex(size, layout_seed, tuple(meta["ids"]), embeddings, canonical, chosen)

@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 from lever_gym.errors import LibraryError
+from lever_gym.library.manifest import MANIFEST
 
 ENV_VAR = "LEVER_GYM_LIBRARY"
-MANIFEST = "manifest.json"
 
 
 def user_library() -> Path:

@@ -3,7 +3,7 @@
 Layout of a library directory (movable: every path in it is relative)::
 
     manifest.json                   schema, versions, build config, one record per policy,
-                                    the sha256 of every file
+                                    the sha256 of every file, the shape of every Annoy file
     README.md                       what is in it (written from the manifest)
     lever/<N>x<N>-s<layout>/<policy>-v0/
         data/main_data.hdf5         the Minari dataset (``minari.load_dataset`` reads it
@@ -11,15 +11,20 @@ Layout of a library directory (movable: every path in it is relative)::
         policy.npz                  ``q`` (Q-table) and ``support`` (dataset visit counts)
         policy.json                 the policy's record
         timing.json                 measured training wall-clock (not checksummed)
+    index/<N>x<N>-s<layout>/        the layout's retrieval index; index/predictor.json
 
-Every policy directory is written in a staging folder and renamed into place, and the
-manifest is replaced atomically at the end, so an interrupted build leaves no partial
-policy and can be resumed: finished policies are kept, the rest are built.
+Trust boundary: the manifest is schema-checked on load (``lever_gym.library.manifest``);
+every file is read through its manifest path (relative, inside the root after resolving
+links) and checked against its sha256 before anything parses it, then its content against
+its layout (``lever_gym.library.contents``); Annoy files are checked node by node before they
+are memory-mapped, and Minari datasets opened without letting Minari make an env.
+``timing.json`` alone is not checksummed (a measurement that varies run to run); it is read
+strictly and any problem reads as ``nan``. How a library is built and resumed:
+``lever_gym.library.build``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,21 +33,34 @@ from typing import Any
 
 import numpy as np
 
+import lever_gym.checks as checks
+from lever_gym.checks import json_file
+from lever_gym.data.storage import open_dataset
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.errors import LibraryError
+from lever_gym.library.annoy_file import AnnoyFacts, check_annoy_file
 from lever_gym.library.config import BuildConfig, PolicyRecord
+from lever_gym.library.contents import index_arrays, index_meta, policy_arrays, predictor
 from lever_gym.library.embedding import Predictor
-from lever_gym.library.files import sha256
-from lever_gym.library.index import LayoutIndex, index_paths, load_layout_index
+from lever_gym.library.files import checked_bytes, checked_file, inside, sha256
+from lever_gym.library.index import BACKENDS, LayoutIndex, open_layout_index
 from lever_gym.library.locate import resolve
+from lever_gym.library.manifest import (
+    DATA_FILES,
+    MANIFEST,
+    PREDICTOR,
+    SCHEMA_VERSION,  # re-exported: the library schema this lever_gym reads and writes
+    check_manifest,
+    index_folder,
+    read_manifest,
+)
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import greedy_rows
 from lever_gym.train.policy import TabularPolicy
 from lever_gym.train.tabular import key_index
 
-SCHEMA_VERSION = 2
-MANIFEST = "manifest.json"
+__all__ = ["MANIFEST", "POLICY_ARRAYS", "SCHEMA_VERSION", "Library", "VerifyReport", "layout_model"]
 
 
 @dataclass(frozen=True)
@@ -68,13 +86,14 @@ class Library:
     """A loaded library directory. Build one with ``Library.build``, open with ``load``."""
 
     def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
-        """Use ``Library.load`` or ``Library.build``."""
-        self.root = root
+        """Use ``Library.load`` or ``Library.build``; ``manifest`` is checked
+        (``check_manifest``: ``LibraryError`` naming the first bad field)."""
+        self.root = Path(root)
         self.manifest = manifest
-        self.config = BuildConfig.from_dict(manifest["config"])
-        self.records = [PolicyRecord.from_dict(r) for r in manifest["policies"]]
+        self.config, self.records = check_manifest(manifest, self.root / MANIFEST)
         self._by_id = {r.id: r for r in self.records}
         self._indexes: dict[tuple[int, int, str], LayoutIndex] = {}
+        self._index_parts: dict[tuple[int, int], tuple[dict[str, Any], np.ndarray, np.ndarray]] = {}
         self._empirical: dict[tuple[int, int], EmpiricalModel] = {}
         self._arrays: dict[str, dict[str, np.ndarray]] = {}
         self._own: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -84,28 +103,10 @@ class Library:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Library:
         """Open the library at ``path`` (``None``: the default library, see
-        ``lever_gym.library.locate``); raise ``LibraryError`` if it is absent or unreadable."""
+        ``lever_gym.library.locate``); raise ``LibraryError`` if it is absent, unreadable,
+        from another schema version, or its manifest fails ``check_manifest``."""
         root = resolve(path)
-        manifest_path = root / MANIFEST
-        if not manifest_path.is_file():
-            raise LibraryError(
-                f"no library at {str(root)!r}: expected {MANIFEST} there. Build one with "
-                f"`lever-gym build-library --out {root}` or pass the folder that holds it."
-            )
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            version = manifest["schema_version"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise LibraryError(f"{manifest_path} is not a lever_gym manifest ({e}).") from e
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise LibraryError(f"{manifest_path} has an invalid schema version {version!r}.")
-        if version != SCHEMA_VERSION:
-            what = "Upgrade lever_gym" if version > SCHEMA_VERSION else "Rebuild the library"
-            raise LibraryError(
-                f"{manifest_path} has schema version {version}; this lever_gym reads version "
-                f"{SCHEMA_VERSION}. {what} (`lever-gym build-library --out {root}`)."
-            )
-        return cls(root, manifest)
+        return cls(root, read_manifest(root))
 
     @classmethod
     def build(
@@ -131,7 +132,7 @@ class Library:
     def __getitem__(self, policy_id: str) -> PolicyRecord:
         try:
             return self._by_id[policy_id]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable id
             raise LibraryError(f"no policy {policy_id!r} in the library at {self.root}.") from None
 
     def __repr__(self) -> str:
@@ -169,12 +170,18 @@ class Library:
         return layout_model(record.size, record.layout_seed)
 
     def train_seconds(self, record: PolicyRecord) -> float:
-        """Measured training wall-clock of the policy (``nan`` if not recorded)."""
-        path = self.root / record.directory / "timing.json"
+        """Measured training wall-clock of the policy (``nan`` if not recorded or unreadable:
+        the one library file without a checksum)."""
+        record = self._record(record)
         try:
-            return float(json.loads(path.read_text())["train_seconds"])
-        except (OSError, ValueError, KeyError):
+            path = inside(self.root, f"{record.directory}/timing.json")
+            if path.stat().st_size > 4096:
+                return float("nan")
+            seconds = json_file(path.read_bytes(), str(path))["train_seconds"]
+        except (OSError, TypeError, KeyError):  # LibraryError is an OSError
             return float("nan")
+        ok = type(seconds) in (int, float) and 0 <= seconds < float("inf")
+        return float(seconds) if ok else float("nan")
 
     def arrays(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
         """``(q, support)`` of a policy, checked against the manifest's sha256 (cached)."""
@@ -201,17 +208,22 @@ class Library:
             self._own[record.id] = (states[first], psi[choice])
         return self._own[record.id]
 
+    def _record(self, record: PolicyRecord) -> PolicyRecord:
+        """``record`` if it is one of this library's (its files' digests are the manifest's)."""
+        if not isinstance(record, PolicyRecord) or self._by_id.get(record.id) != record:
+            raise LibraryError(
+                f"{record!r:.80} is not a record of the library at {self.root}; pass one of "
+                "its records (iterate the library, or lib[policy_id])."
+            )
+        return record
+
     def _policy_arrays(self, record: PolicyRecord) -> dict[str, np.ndarray]:
+        record = self._record(record)
         if record.id not in self._arrays:
-            path = self._checked(record, f"{record.directory}/{POLICY_ARRAYS}")
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    arrays = {k: npz[k] for k in ("q", "support", "psi_keys", "psi")}
-            except (OSError, ValueError, KeyError) as e:
-                raise LibraryError(f"{path} is unreadable ({e}); rebuild the library.") from e
-            for arr in arrays.values():
-                arr.setflags(write=False)
-            self._arrays[record.id] = arrays
+            rel = f"{record.directory}/{POLICY_ARRAYS}"
+            raw = checked_bytes(self.root, rel, record.files[rel])
+            model = self.model(record)
+            self._arrays[record.id] = policy_arrays(raw, str(self.root / rel), model, record.key)
         return self._arrays[record.id]
 
     def policy(self, record: PolicyRecord) -> TabularPolicy:
@@ -219,18 +231,45 @@ class Library:
         return TabularPolicy(self.model(record), self.arrays(record)[0], record.key)
 
     def dataset(self, record: PolicyRecord) -> Any:
-        """The policy's ``MinariDataset`` (read straight from the library folder)."""
-        import minari
-
-        self._checked(record, f"{record.directory}/data/main_data.hdf5")
-        return minari.MinariDataset(self.root / record.directory / "data")
+        """The policy's ``MinariDataset``, read straight from the library folder after every
+        file of its ``data/`` folder is checked against the manifest (and nothing else is
+        there); its HDF5 file is checked again whenever lever_gym reads episodes from it."""
+        record = self._record(record)
+        rel = f"{record.directory}/data"
+        folder = inside(self.root, rel)
+        try:
+            names = sorted(p.name for p in folder.iterdir())
+        except OSError as e:
+            raise LibraryError(f"{folder} is missing; run Library.verify() and rebuild.") from e
+        if names != sorted(DATA_FILES):
+            raise LibraryError(
+                f"{folder} holds {names}; a library dataset folder holds exactly "
+                f"{sorted(DATA_FILES)}. Remove the others or rebuild the library."
+            )
+        meta = checked_bytes(
+            self.root, f"{rel}/metadata.json", record.files[f"{rel}/metadata.json"]
+        )
+        hdf5 = f"{rel}/main_data.hdf5"
+        checked_file(self.root, hdf5, record.files[hdf5])
+        ds = open_dataset(folder, meta, sha256=record.files[hdf5])
+        if (ds.total_episodes, ds.total_steps) != (record.n_episodes, record.n_transitions):
+            raise LibraryError(
+                f"{folder} holds {ds.total_episodes} episodes and {ds.total_steps} steps; its "
+                f"record says {record.n_episodes} and {record.n_transitions}. Rebuild the library."
+            )
+        return ds
 
     def verify(self) -> VerifyReport:
-        """Check every file the manifest lists: present, and with the recorded sha256."""
+        """Check every file the manifest lists: present, and with the recorded sha256 (a
+        link out of the library counts as altered; nothing outside the root is read)."""
         missing, altered = [], []
         listed = [f for r in self.records for f in r.files.items()]
-        for rel, digest in listed + list(self.manifest.get("index_files", {}).items()):
-            path = self.root / rel
+        for rel, digest in listed + list(self.manifest["index_files"].items()):
+            try:
+                path = inside(self.root, rel)
+            except LibraryError:
+                altered.append(rel)
+                continue
             if not path.is_file():
                 missing.append(rel)
             elif sha256(path) != digest:
@@ -238,54 +277,57 @@ class Library:
         return VerifyReport(tuple(missing), tuple(altered))
 
     def layout_index(self, size: int, layout_seed: int, backend: str = "annoy") -> LayoutIndex:
-        """The retrieval index of one layout (files checked against the manifest)."""
-        key = (size, layout_seed, backend)
+        """The retrieval index of one layout (files checked against the manifest; the Annoy
+        forest node by node before it is memory-mapped)."""
+        checks.one_of(backend, BACKENDS, "backend")
+        key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"), backend)
         if key not in self._indexes:
-            if (size, layout_seed) not in self.layouts():
+            meta, embeddings, canonical = self._index_files(size, layout_seed)
+            annoy = None
+            if backend == "annoy":
+                rel = f"{index_folder(size, layout_seed)}/annoy.ann"
+                annoy = checked_file(self.root, rel, self.manifest["index_files"][rel])
+                check_annoy_file(annoy, AnnoyFacts(**self.manifest["annoy"][rel]))
+            self._indexes[key] = open_layout_index(
+                size, layout_seed, meta, embeddings, canonical, backend, annoy
+            )
+        return self._indexes[key]
+
+    def _index_files(
+        self, size: int, layout_seed: int
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        """``index.json``, embeddings and canonical states of a layout, checked (cached); the
+        layout's empirical model goes to ``self._empirical``."""
+        key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"))
+        if key not in self._index_parts:
+            if key not in self.layouts():
                 raise LibraryError(
                     f"the library at {self.root} has no {size}x{size} layout {layout_seed}; it "
                     f"holds {', '.join(f'{n}x{n} layout {s}' for n, s in self.layouts())}."
                 )
-            for path in index_paths(self.root, size, layout_seed).values():
-                if path.is_file():
-                    self._check_index_file(path)
-            self._indexes[key] = load_layout_index(self.root, size, layout_seed, backend)
-        return self._indexes[key]
+            folder, files = index_folder(size, layout_seed), self.manifest["index_files"]
+            ids = [r.id for r in self.filter(size=size, layout_seed=layout_seed)]
+            raw = {n: checked_bytes(self.root, f"{folder}/{n}", files[f"{folder}/{n}"])
+                   for n in ("index.json", "embeddings.npz")}  # fmt: skip
+            where = str(self.root / folder)
+            meta = index_meta(raw["index.json"], f"{where}/index.json", ids, self.config)
+            n_states = layout_model(size, layout_seed).n_states
+            embeddings, canonical, union = index_arrays(
+                raw["embeddings.npz"], f"{where}/embeddings.npz", len(ids), self.config, n_states
+            )
+            self._empirical[key] = union
+            self._index_parts[key] = (meta, embeddings, canonical)
+        return self._index_parts[key]
 
     def empirical(self, size: int, layout_seed: int) -> EmpiricalModel:
         """The union of the layout's datasets as an empirical model (from the index files)."""
-        key = (size, layout_seed)
-        if key not in self._empirical:
-            path = index_paths(self.root, size, layout_seed)["arrays"]
-            self.layout_index(size, layout_seed, "exact")
-            with np.load(path, allow_pickle=False) as npz:
-                self._empirical[key] = EmpiricalModel(
-                    npz["keys"], npz["next_state"], npz["components"], npz["terminated"],
-                    npz["counts"], npz["starts"],
-                )  # fmt: skip
-        return self._empirical[key]
+        self._index_files(size, layout_seed)
+        return self._empirical[(size, layout_seed)]
 
     def predictor(self) -> Predictor:
         """The embedding-to-return predictor fitted on this library's policies."""
-        path = self.root / "index" / "predictor.json"
-        self._check_index_file(path)
-        data = json.loads(path.read_text())
-        return Predictor(
-            np.array(data["mean"]),
-            np.array(data["scale"]),
-            np.array(data["coef"]),
-            data["cv_mae"],
-            data["cv_nmae"],
-        )
-
-    def _check_index_file(self, path: Path) -> None:
-        rel = path.relative_to(self.root).as_posix()
-        digest = self.manifest.get("index_files", {}).get(rel)
-        if digest is None or sha256(path) != digest:
-            raise LibraryError(
-                f"{path} does not match the manifest (missing from it, edited or truncated); "
-                "rebuild the library's index with `lever-gym build-library`."
-            )
+        raw = checked_bytes(self.root, PREDICTOR, self.manifest["index_files"][PREDICTOR])
+        return predictor(raw, str(self.root / PREDICTOR), self.config.embed.dim)
 
     def describe(self) -> str:
         """Markdown summary of the library (the content of its README.md)."""
@@ -319,17 +361,6 @@ class Library:
             for r in self
         ]
         return "\n".join(lines) + "\n"
-
-    def _checked(self, record: PolicyRecord, rel: str) -> Path:
-        path = self.root / rel
-        if not path.is_file():
-            raise LibraryError(f"{path} is missing; run Library.verify() and rebuild the library.")
-        if sha256(path) != record.files.get(rel):
-            raise LibraryError(
-                f"{path} differs from the manifest's sha256 (edited or truncated); rebuild the "
-                "library or restore the file."
-            )
-        return path
 
 
 POLICY_ARRAYS = "policy.npz"

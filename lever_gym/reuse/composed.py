@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 import lever_gym.checks as checks
+from lever_gym.checks import json_file
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
-from lever_gym.errors import ConfigError, LibraryError
+from lever_gym.errors import ConfigError, LeverGymError, LibraryError
 from lever_gym.library.files import atomic_path, write_json_atomic
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
@@ -219,19 +220,25 @@ class LeverComposedPolicy:
 
     # -- acting -----------------------------------------------------------------------------
 
-    def __call__(self, obs: np.ndarray) -> int:
-        """The composed action for one observation."""
-        return self.composed.action(self.model.state_from_obs_one(np.asarray(obs)))
+    def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:
+        """The composed action for one observation (shape ``(obs_dim,)``).
 
-    def predict(self, obs: np.ndarray) -> np.ndarray:
+        Observations are checked (``TabularModel.check_obs``: ``ObservationError`` on anything
+        ``env.step`` could not return) unless ``validate=False``, the fast path for trusted
+        input (``benchmarks/bench_observations.py`` measures both); ``predict`` and
+        ``q_values`` take the same flag, and all three agree on every input.
+        """
+        return self.composed.action(self.model.state_from_obs_one(obs, validate=validate))
+
+    def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Actions (int64) for a batch of observations, e.g. from ``gym.make_vec``."""
-        states = self.model.states_from_obs(obs)
+        states = self.model.states_from_obs(obs, validate=validate)
         self.composed.ensure(states)
         return self.composed.actions[states].astype(np.int64)
 
-    def q_values(self, obs: np.ndarray) -> np.ndarray:
+    def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Composed Q-values (``-inf`` where excluded) of one observation or a batch."""
-        states = self.model.states_from_obs(obs)
+        states = self.model.states_from_obs(obs, validate=validate)
         self.composed.ensure(np.atleast_1d(states))
         return self.composed.values[states]
 
@@ -263,9 +270,16 @@ class LeverComposedPolicy:
     # -- saving -----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write ``policy.json`` and ``policy.npz`` into the folder ``path`` (atomically)."""
+        """Write ``policy.json`` and ``policy.npz`` into the folder ``path`` (atomically);
+        ``LibraryError`` if the folder cannot be made."""
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LibraryError(
+                f"cannot save the policy in {folder} ({e.strerror or e}); choose a folder you "
+                "can write."
+            ) from e
         with atomic_path(folder / "policy.npz") as tmp, open(tmp, "wb") as fh:
             actions, values, allowed = self.composed.all()
             np.savez_compressed(
@@ -283,25 +297,44 @@ class LeverComposedPolicy:
 
     @classmethod
     def load(cls, path: str | Path) -> LeverComposedPolicy:
-        """Read a policy written by ``save`` (no library needed)."""
+        """Read a policy written by ``save`` (no library needed); ``LibraryError`` if the folder
+        holds no such policy or its files disagree with each other."""
         folder = Path(path)
         try:
-            meta = json.loads((folder / "policy.json").read_text())
+            meta = json_file((folder / "policy.json").read_bytes(), str(folder / "policy.json"))
             with np.load(folder / "policy.npz", allow_pickle=False) as npz:
                 arrays = [npz[k] for k in ("actions", "values", "allowed", "support_keys")]
-        except (OSError, ValueError, KeyError) as e:
+        except Exception as e:  # zipfile, zlib and numpy raise many types on damaged files
             raise LibraryError(f"no readable composed policy in {folder} ({e}).") from e
-        if meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        if version != FORMAT_VERSION:
             raise LibraryError(
-                f"{folder} holds composed-policy format {meta.get('format_version')!r}; this "
-                f"lever_gym reads format {FORMAT_VERSION}. Save the policy again with it."
+                f"{folder} holds composed-policy format {version!r}; this lever_gym reads "
+                f"format {FORMAT_VERSION}. Save the policy again with it."
             )
-        model = model_for(Layout.from_ascii(meta["layout"]), meta["shaping"])
-        if arrays[0].shape != (model.n_states,):
+        try:
+            model = model_for(
+                Layout.from_ascii(meta["layout"]), checks.boolean(meta["shaping"], "shaping")
+            )
+            explanation = Explanation.from_dict(meta["info"])
+            objective = Objective(explanation.weights)
+        except (LeverGymError, KeyError, TypeError, ValueError, AttributeError) as e:
+            raise LibraryError(
+                f"{folder}/policy.json is not a saved composed policy ({e!r})."
+            ) from e
+        actions, values, allowed, covered = arrays
+        n = model.n_states
+        ok = (
+            actions.shape == (n,) and actions.dtype.kind in "iu"
+            and (n == 0 or 0 <= actions.min() <= actions.max() < N_ACTIONS)
+            and values.shape == (n, N_ACTIONS) and values.dtype.kind == "f"
+            and allowed.shape == (n, N_ACTIONS) and allowed.dtype == bool
+            and covered.ndim == 1 and covered.dtype.kind in "iu"
+        )  # fmt: skip
+        if not ok:
             raise LibraryError(f"{folder}/policy.npz does not match its layout; save it again.")
-        explanation = Explanation.from_dict(meta["info"])
-        composed = ComposedQ.from_arrays(*arrays[:3])
-        return cls(model, Objective(explanation.weights), composed, explanation, arrays[3])
+        composed = ComposedQ.from_arrays(actions, values, allowed)
+        return cls(model, objective, composed, explanation, covered)
 
     def __repr__(self) -> str:
         return (

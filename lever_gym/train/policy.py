@@ -13,22 +13,26 @@ from lever_gym.envs.model import TabularModel
 class TabularPolicy:
     """Greedy policy of a Q-table; rows are states (``key="state"``) or cells (``"cell"``).
 
-    Holds plain arrays only, so it pickles and crosses process boundaries.
+    Holds plain arrays only, so it pickles and crosses process boundaries. Observations are
+    checked (``TabularModel.check_obs``: ``ObservationError`` on anything ``env.step`` could not
+    return) unless ``validate=False``, the fast path for trusted input.
     """
 
     model: TabularModel
     q: np.ndarray
     key: str = "state"
 
-    def q_values(self, obs: np.ndarray) -> np.ndarray:
+    def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Q-values (shape ``(..., N_ACTIONS)``) of one observation or a batch."""
-        states = self.model.states_from_obs(obs)
+        states = self.model.states_from_obs(obs, validate=validate)
         return self.q[states if self.key == "state" else self.model.decode(states)[0]]
 
-    def predict(self, obs: np.ndarray) -> np.ndarray:
+    def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Greedy actions (ties to the lowest action) for a batch of observations."""
-        return np.argmax(self.q_values(obs), axis=-1)
+        return np.argmax(self.q_values(obs, validate=validate), axis=-1)
 
-    def __call__(self, obs: np.ndarray) -> int:
-        """Greedy action for one observation."""
-        return int(np.argmax(self.q_values(obs)))
+    def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:
+        """Greedy action for one observation (shape ``(obs_dim,)``)."""
+        state = self.model.state_from_obs_one(obs, validate=validate)
+        row = state if self.key == "state" else int(self.model.decode(state)[0])
+        return int(np.argmax(self.q[row]))

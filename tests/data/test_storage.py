@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import gymnasium as gym
 import minari
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 
 from lever_gym.data.collect import DataConfig, collect
 from lever_gym.data.convert import to_d3rlpy
-from lever_gym.data.storage import write_dataset
+from lever_gym.data.storage import open_dataset, read_episodes, write_dataset
 from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.train.tabular import TrainConfig, key_index, train
 
@@ -105,3 +108,46 @@ def test_to_d3rlpy_refuses_datasets_without_components(tmp_path, monkeypatch):
     ds = minari.create_dataset_from_buffers("plain/none-v0", [buf], env=env, eval_env=env.spec)
     with pytest.raises(LibraryError, match="has no infos/reward_components"):
         to_d3rlpy(ds, "Path")
+
+
+def malicious_metadata(folder, marker, **changes):
+    """Rewrite a dataset's ``metadata.json`` so that opening it with Minari alone would run
+    ``touch marker`` (its spaces gone, its env spec naming ``subprocess:getoutput``)."""
+    path = folder / "data" / "metadata.json"
+    meta = json.loads(path.read_text())
+    spec = json.loads(meta["env_spec"])
+    spec.update(entry_point="subprocess:getoutput", kwargs={"cmd": f"touch {marker}"})
+    for key in ("observation_space", "action_space"):
+        meta.pop(key)
+    meta.update(env_spec=json.dumps(spec))
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {},
+        {"eval_env_spec": json.dumps({"entry_point": "os:system", "kwargs": {}})},
+        {"data_format": "arrow"},
+        {"total_episodes": -1},
+        {"env_spec": "{" * 50_000},
+    ],
+)
+def test_open_dataset_never_runs_code_from_metadata(two_datasets, tmp_path, edit):
+    root, ids = two_datasets
+    folder = tmp_path / "ds"
+    shutil.copytree(root / ids[0], folder)
+    marker = tmp_path / "ran"
+    malicious_metadata(folder, marker, **edit)
+    with pytest.raises(LibraryError, match=r"lever_gym opens only the Minari datasets|valid JSON"):
+        open_dataset(folder / "data")
+    assert not marker.exists()
+
+
+def test_open_dataset_reads_our_own_datasets_without_making_an_env(two_datasets, monkeypatch):
+    root, ids = two_datasets
+    monkeypatch.setattr(gym, "make", lambda *a, **k: pytest.fail("Minari made an env"))
+    ds = open_dataset(root / ids[1] / "data")
+    assert ds.total_episodes == 3 and ds.env_spec.id == "LeverGrid-8x8-PathGold-v0"
+    assert len(list(read_episodes(ds, ("actions",)))) == 3

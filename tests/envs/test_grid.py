@@ -14,7 +14,9 @@ from gymnasium.utils.env_checker import check_env
 
 import lever_gym
 from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.registration import ENTRY_POINT, VECTOR_ENTRY_POINT
+from lever_gym.envs.vector import LeverGridVectorEnv
 from lever_gym.errors import ConfigError, LayoutError, UnknownObjectiveError
 from tests.conftest import TINY_LAYOUTS
 
@@ -190,3 +192,24 @@ def test_bad_action_raises():
     env.reset(seed=0)
     with pytest.raises(ConfigError, match=r"action must be an integer in 0..3; got 4"):
         env.step(4)
+
+
+@pytest.mark.parametrize(
+    ("seed", "options", "message"),
+    [
+        (-1, None, r"seed must be an integer in \[0, 2\*\*63\)"),
+        ("0", None, "seed must be an integer"),
+        (None, "start_cell", "options must be a dict"),
+        (None, {"start_cel": 1}, "unknown reset option"),
+        (None, {"start_cell": 1.0}, "start_cell must be a floor cell"),
+    ],
+)
+def test_bad_reset_arguments_raise_config_errors_in_every_env(seed, options, message):
+    envs = [
+        LeverGridEnv("Path", size=8),
+        RandomLeverGridEnv("Path", size=8),
+        LeverGridVectorEnv(2, "Path", size=8),
+    ]
+    for env in envs:
+        with pytest.raises(ConfigError, match=message if seed != "0" else "seed must be"):
+            env.reset(seed=seed, options=options)

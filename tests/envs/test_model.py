@@ -7,8 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import MOVES, Layout
-from lever_gym.envs.model import TERMS, model_for
+from lever_gym.envs.model import MAX_MODEL_BYTES_VAR, TERMS, model_bytes, model_for
+from lever_gym.errors import LayoutError, ObservationError
 from tests.conftest import TINY_LAYOUTS
 
 
@@ -93,3 +95,60 @@ def test_model_equals_the_rules_on_a_generated_layout(rng):
         assert model.next_state[s, a] == model.state(c2, l2, m2)
         np.testing.assert_allclose(model.components[s, a], comps, atol=1e-12)
         assert model.terminated[s, a] == done
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda o: o[:-1], r"end in dimension 21 .*got shape \((1, )?20,?\)"),
+        (lambda o: np.zeros_like(o), "exactly one row bit"),
+        (lambda o: -o, r"entry 0 \(row 0\) is -0.0|entry \d+ .* is -1.0"),
+        (lambda o: o * np.nan, "is nan; every entry must be 0 or 1"),
+        (lambda o: np.where(np.arange(21) == 20, 0.6, o), r"entry 20 \(gold bit 3\) is 0.6"),
+        (
+            lambda o: np.where(np.arange(21) == 20, 1e9, o),
+            r"entry 20 \(gold bit 3\) is 1000000000.0",
+        ),
+        (lambda o: o + np.eye(21, dtype=np.float32)[1], "exactly one row bit .*got 2 set"),
+        (lambda o: o.astype(str), "must hold numbers"),
+        (lambda o: o.astype(complex), "must hold numbers"),
+    ],
+)
+def test_bad_observations_are_refused_by_every_reader(edit, message):
+    model = model_for(Layout.generate(8, 0))
+    obs = edit(model.observe(model.start_state))
+    with pytest.raises(ObservationError, match=message):
+        model.state_from_obs_one(obs)
+    with pytest.raises(ObservationError, match=message):
+        model.states_from_obs(np.asarray(obs)[None])
+
+
+def test_observations_of_every_state_pass_and_unchecked_readers_agree(rng):
+    model = model_for(Layout.generate(8, 1))
+    obs = model.observe(np.arange(model.n_states))
+    assert model.check_obs(obs) is obs
+    np.testing.assert_array_equal(model.states_from_obs(obs), np.arange(model.n_states))
+    noise = rng.normal(0.5, 2.0, size=(200, model.obs_dim)).astype(np.float32)
+    batch = model.states_from_obs(noise, validate=False)
+    assert batch.min() >= 0 and batch.max() < model.n_states
+    assert [model.state_from_obs_one(o, validate=False) for o in noise] == batch.tolist()
+    with pytest.raises(ObservationError, match="must be an array of numbers"):
+        model.check_obs([[1, 0], [1]])
+
+
+def test_the_size_guard_refuses_before_allocating(monkeypatch):
+    rows = ["S.EL" + "." * 60] + ["$" * 12 + "." * 52] + ["." * 64] * 62
+    big = Layout.from_ascii("\n".join(rows))
+    assert model_bytes(big) > 20 * 2**30
+    with pytest.raises(
+        LayoutError,
+        match=r"64x64 layout with 12 gold has 33,554,432 states.*21.2 GiB.*limit of 2.0 GiB",
+    ):
+        model_for(big)
+    small = Layout.generate(16, 0)
+    monkeypatch.setenv(MAX_MODEL_BYTES_VAR, str(model_bytes(small) - 1))
+    with pytest.raises(LayoutError, match="above the limit of"):
+        LeverGridEnv("Path", size=16, layout_seed=0, shaping=False)
+    monkeypatch.setenv(MAX_MODEL_BYTES_VAR, "lots")
+    with pytest.raises(LayoutError, match="must be a positive number of bytes; got 'lots'"):
+        model_for(Layout.generate(8, 3))

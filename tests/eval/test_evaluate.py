@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from lever_gym.errors import ConfigError
-from lever_gym.eval.evaluate import evaluate
+from lever_gym.errors import ConfigError, LayoutError
+from lever_gym.eval.evaluate import check_layout, evaluate
 from lever_gym.mdp.solve import solve
 
 ENV = "LeverGrid-8x8-PathGoldHazard-v0"
@@ -88,3 +88,19 @@ def test_evaluate_takes_an_env_a_wrapped_env_or_a_vector_env():
 def test_bad_input(policy, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         evaluate(policy, ENV, **{"n_episodes": 2, **kwargs})
+
+
+def test_a_policy_of_another_layout_is_refused():
+    optimum = solve(ENV, 0.99, layout_seed=1)
+    with pytest.raises(LayoutError, match="built for another layout than the env plays"):
+        evaluate(optimum, ENV, 3, layout_seed=0)
+    with pytest.raises(LayoutError, match="another layout"):
+        evaluate(optimum, ENV, 3, num_envs=2, layout_seed=2)
+    with pytest.raises(LayoutError, match="new layout every reset"):
+        evaluate(optimum, "LeverGrid-Random-8x8-PathGoldHazard-v0", 3, reference=False)
+    for env in (gym.make(ENV, layout_seed=1), gym.make_vec(ENV, num_envs=2, layout_seed=1)):
+        check_layout(optimum, env)  # the policy's own layout passes
+    check_layout(lambda obs: 0, gym.make(ENV))  # a policy without a model passes
+    layout = optimum.model.layout.to_ascii()
+    ascii_env = gym.make("LeverGrid-8x8-PathGoldHazard-v0", layout=layout)
+    assert evaluate(optimum, ascii_env, 2).normalised_score > 0.9

@@ -18,13 +18,14 @@ from lever_gym.library.index import (
     AnnoyBackend,
     ExactBackend,
     HnswBackend,
-    load_layout_index,
     mips_items,
     mips_query,
+    open_layout_index,
 )
 from lever_gym.library.store import Library
 from lever_gym.objective import OBJECTIVE_NAMES, Objective
 from lever_gym.reuse.retrieval import recall_at_k
+from tests.library.tamper import copy_library, reseal
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "datasets"
@@ -185,7 +186,7 @@ def test_corrupted_index_is_refused(tmp_path):
     ann = copy / "index" / "8x8-s0" / "annoy.ann"
     ann.write_bytes(ann.read_bytes()[:-100])
     lib = Library.load(copy)
-    with pytest.raises(LibraryError, match="does not match the manifest"):
+    with pytest.raises(LibraryError, match="differs from the manifest's sha256"):
         lib.layout_index(8, 0)
     assert not lib.verify().ok
     with pytest.raises(LibraryError, match="has no 32x32 layout 0"):
@@ -193,11 +194,14 @@ def test_corrupted_index_is_refused(tmp_path):
 
 
 def test_unknown_metric_is_refused(tmp_path):
-    copy = tmp_path / "lib"
-    shutil.copytree(DEFAULT, copy)
+    copy = copy_library(DEFAULT, tmp_path / "lib")
     meta_path = copy / "index" / "8x8-s0" / "index.json"
     meta = json.loads(meta_path.read_text())
     meta["metric"] = "euclidean"
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(LibraryError, match="records metric 'euclidean'"):
-        load_layout_index(copy, 8, 0, "annoy")
+    reseal(copy, "index/8x8-s0/index.json")
+    with pytest.raises(LibraryError, match="records metric 'euclidean' where the manifest"):
+        Library.load(copy).layout_index(8, 0)
+    rows = np.zeros((len(meta["ids"]), meta["dim"]))
+    with pytest.raises(LibraryError, match="records metric 'euclidean'; this lever_gym reads"):
+        open_layout_index(8, 0, meta, rows, np.zeros(1, dtype=np.int64), "exact")

@@ -13,8 +13,8 @@ import pytest
 import lever_gym.library.build as library_module
 from lever_gym.data.collect import DataConfig
 from lever_gym.errors import ConfigError, LibraryError, UnknownObjectiveError
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.index import index_paths
+from lever_gym.library.config import BuildConfig, PolicyRecord
+from lever_gym.library.manifest import index_folder
 from lever_gym.library.store import Library, sha256
 from lever_gym.objective import OBJECTIVE_NAMES, Objective
 
@@ -107,7 +107,7 @@ def test_records_carry_what_the_library_promises(small_library):
     assert small_library.train_seconds(record) > 0
     assert set(record.files) == {
         f"{record.dataset_id}/{f}"
-        for f in ("policy.npz", "data/main_data.hdf5", "data/metadata.json")
+        for f in ("policy.npz", "policy.json", "data/main_data.hdf5", "data/metadata.json")
     }
     n = SMALL.snapshots * SMALL.replicas * len(SMALL.budgets)
     assert len(small_library.filter(objective="Gold", gamma=0.99)) == len(SMALL.layout_seeds) * n
@@ -123,7 +123,9 @@ def test_records_carry_what_the_library_promises(small_library):
 
 def test_builds_index_with_the_angular_mips_reduction(small_library):
     for size, seed in small_library.layouts():
-        meta = json.loads(index_paths(small_library.root, size, seed)["meta"].read_text())
+        meta = json.loads(
+            (small_library.root / index_folder(size, seed) / "index.json").read_text()
+        )
         annoy = small_library.layout_index(size, seed, "annoy")
         exact = small_library.layout_index(size, seed, "exact")
         assert meta["metric"] == "angular-mips"
@@ -149,15 +151,17 @@ def test_interrupted_build_resumes_without_redoing_finished_policies(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         Library.build(out, SMALL)
     assert not (out / "manifest.json").exists()
-    assert not list(out.glob(".staging-*"))
+    assert not list((out / ".build").glob("staging-*"))
     finished = snapshot_files(out)
     assert len([p for p in finished if p.endswith("policy.json")]) == 3 * 2
     monkeypatch.setattr(library_module, "_build_run", real)
     lib = Library.build(out, SMALL)
     after = snapshot_files(out)
     for path, digest in finished.items():
-        assert after[path] == digest  # finished policies (timings included) were kept
+        if not path.startswith(".build"):
+            assert after[path] == digest  # finished policies (timings included) were kept
     assert lib.verify().ok and len(lib) == len(SMALL.runs()) * 2
+    assert not (out / ".build").exists()
 
 
 def test_library_folder_is_movable(small_library, tmp_path):
@@ -215,7 +219,7 @@ def test_newer_schema_and_missing_library_are_refused(small_library, tmp_path):
     with pytest.raises(LibraryError, match="Rebuild the library"):
         Library.load(copy)
     (copy / "manifest.json").write_text("{not json")
-    with pytest.raises(LibraryError, match="is not a lever_gym manifest"):
+    with pytest.raises(LibraryError, match="is not valid JSON"):
         Library.load(copy)
     assert snapshot_files(copy).keys() == before.keys()
 
@@ -243,8 +247,45 @@ def test_building_over_another_config_is_refused(small_library, tmp_path):
         ({"budgets": (1001,), "snapshots": 2}, ConfigError, "not a multiple of snapshots"),
         ({"layout_seeds": ()}, ConfigError, "layout_seeds must be a non-empty tuple"),
         ({"gammas": (1.5,)}, ConfigError, r"gammas must be a number in \[0, 1\)"),
+        ({"objectives": ("Path", "Path")}, ConfigError, "must not repeat values; Path"),
+        (
+            {
+                "sizes": (8,),
+                "layout_seeds": (0,),
+                "objectives": ("Path",),
+                "gammas": (0.0,),
+                "budgets": (100,),
+                "replicas": 1,
+            },
+            ConfigError,
+            "this config builds 1 policy",
+        ),
+        ({"replicas": True}, ConfigError, "replicas must be a positive integer"),
+        ({"data": {"episodes": 3}}, ConfigError, "data must be a DataConfig"),
     ],
 )
 def test_bad_build_config(kwargs, error, message):
     with pytest.raises(error, match=message):
         BuildConfig(**kwargs)
+
+
+def test_records_and_configs_read_from_json_are_strict():
+    record = json.loads((DEFAULT_LIBRARY / "manifest.json").read_text())["policies"][0]
+    assert PolicyRecord.from_dict(record).to_dict() == record
+    for edit, message in [
+        ({"size": None}, "size must be one of"),
+        ({"weights": [1, 0]}, "weights must be 4 numbers"),
+        ({"files": {"a": "b"}}, "files must map paths to sha256 digests"),
+        ({"n_episodes": 0}, "n_episodes must be a positive integer"),
+        ({"extra": 1}, "unknown field"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            PolicyRecord.from_dict({**record, **edit})
+    with pytest.raises(ConfigError, match="missing field"):
+        PolicyRecord.from_dict({k: v for k, v in record.items() if k != "gamma"})
+    config = BuildConfig().to_dict()
+    assert BuildConfig.from_dict(config) == BuildConfig()
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) 'seeds'. Did you mean 'seed'"):
+        BuildConfig.from_dict({**config, "seeds": 1})
+    assert BuildConfig(gammas=(0, 0.99)).fingerprint == BuildConfig().fingerprint
+    assert BuildConfig(seed=1).fingerprint != BuildConfig().fingerprint

@@ -160,7 +160,7 @@ def test_corrupted_index_is_a_clear_error(tmp_path):
     copy = tmp_path / "lib"
     shutil.copytree(DEFAULT, copy)
     (copy / "index" / "8x8-s0" / "embeddings.npz").write_bytes(b"broken")
-    with pytest.raises(LeverGymError, match="does not match the manifest"):
+    with pytest.raises(LeverGymError, match="differs from the manifest's sha256"):
         LeverComposedPolicy.from_library(copy, "PathGold", size=8, layout_seed=0)
 
 

@@ -1,0 +1,153 @@
+"""What a library's files hold, checked once their bytes match the manifest.
+
+A checksum proves a file is the one the manifest lists, not that lever_gym wrote it: an
+edited manifest can list any bytes. Before use, every array is checked for its shape,
+type and range against the layout it belongs to, and every index file against the
+manifest's config, so out-of-range content raises ``LibraryError`` here rather than an
+``IndexError`` (or worse) deep inside retrieval or scoring. Arrays are parsed from the
+checked bytes (``allow_pickle=False``: no code runs from a library file).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from lever_gym.checks import json_file
+from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.errors import LibraryError
+from lever_gym.library.config import BuildConfig
+from lever_gym.library.embedding import Predictor
+from lever_gym.library.index import DEFAULT_METRIC
+from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.objective import N_COMPONENTS
+
+
+def _refuse(where: str, problem: str) -> LibraryError:
+    return LibraryError(
+        f"{where} {problem}; lever_gym did not write it. Restore the file or rebuild the library."
+    )
+
+
+def _npz(raw: bytes, where: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in names}
+    except Exception as e:  # zipfile, zlib and numpy raise a dozen types on damaged input
+        raise _refuse(where, f"is not a readable array file ({type(e).__name__}: {e})") from e
+    for a in arrays.values():
+        a.setflags(write=False)
+    return arrays
+
+
+def _is(a: np.ndarray, kinds: str, shape: tuple[int | None, ...]) -> bool:
+    """``a`` has a dtype kind among ``kinds`` and ``shape`` (``None``: any length)."""
+    return (
+        a.dtype.kind in kinds
+        and a.ndim == len(shape)
+        and all(s is None or s == n for s, n in zip(shape, a.shape, strict=True))
+        and (a.dtype.kind != "f" or bool(np.isfinite(a).all()))
+    )
+
+
+def _in(a: np.ndarray, high: int) -> bool:
+    """Integers in ``[0, high)``."""
+    return a.size == 0 or (int(a.min()) >= 0 and int(a.max()) < high)
+
+
+POLICY_ARRAY_NAMES = ("q", "support", "psi_keys", "psi")
+
+
+def policy_arrays(raw: bytes, where: str, model: TabularModel, key: str) -> dict[str, np.ndarray]:
+    """``q``, ``support``, ``psi_keys`` and ``psi`` of a ``policy.npz`` for ``model``."""
+    a = _npz(raw, where, POLICY_ARRAY_NAMES)
+    rows = model.n_states if key == "state" else model.layout.n_cells
+    keys = a["psi_keys"]
+    ok = (
+        _is(a["q"], "f", (rows, N_ACTIONS))
+        and _is(a["support"], "iu", (model.n_states, N_ACTIONS))
+        and _in(a["support"], 2**62)
+        and _is(keys, "iu", (None,))
+        and _in(keys, model.n_states * N_ACTIONS)
+        and bool(np.all(np.diff(keys) > 0))
+        and _is(a["psi"], "f", (len(keys), N_COMPONENTS))
+    )
+    if not ok:
+        raise _refuse(where, "holds arrays of the wrong shape, type or range for its layout")
+    return a
+
+
+def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> EmpiricalModel:
+    """``emp`` if its states and pairs lie in a layout of ``n_states`` states."""
+    n = len(emp.keys)
+    ok = (
+        _is(emp.keys, "iu", (n,))
+        and _in(emp.keys, n_states * N_ACTIONS)
+        and bool(np.all(np.diff(emp.keys) > 0))
+        and _is(emp.next_state, "iu", (n,))
+        and _in(emp.next_state, n_states)
+        and _is(emp.components, "f", (n, N_COMPONENTS))
+        and _is(emp.terminated, "b", (n,))
+        and _is(emp.counts, "iu", (n,))
+        and _in(emp.counts, 2**62)
+        and _is(emp.starts, "iu", (None,))
+        and _in(emp.starts, n_states)
+    )
+    if not ok:
+        raise _refuse(where, "records transitions outside its layout")
+    return emp
+
+
+INDEX_ARRAYS = ("embeddings", "canonical", "keys", "next_state", "components", "terminated")
+INDEX_ARRAYS += ("counts", "starts")
+
+
+def index_arrays(
+    raw: bytes, where: str, n_ids: int, config: BuildConfig, n_states: int
+) -> tuple[np.ndarray, np.ndarray, EmpiricalModel]:
+    """``(embeddings, canonical, union)`` of a layout's ``embeddings.npz``."""
+    a = _npz(raw, where, INDEX_ARRAYS)
+    ok = _is(a["embeddings"], "f", (n_ids, config.embed.dim)) and _is(a["canonical"], "iu", (None,))
+    if not ok or not _in(a["canonical"], n_states):
+        raise _refuse(where, "holds embeddings of the wrong shape or canonical states out of range")
+    union = EmpiricalModel(*(a[k] for k in INDEX_ARRAYS[2:]))
+    return a["embeddings"], a["canonical"], check_empirical(union, n_states, where)
+
+
+def index_meta(raw: bytes, where: str, ids: list[str], config: BuildConfig) -> dict[str, Any]:
+    """A layout's ``index.json``: it must name the layout's policies in manifest order and the
+    config's embedding, metric, trees and seed; ``max_norm`` a positive number."""
+    meta = json_file(raw, where)
+    expected = {
+        "ids": ids, "dim": config.embed.dim, "metric": DEFAULT_METRIC,
+        "n_trees": config.n_trees, "seed": config.seed, "embed": config.embed.to_dict(),
+    }  # fmt: skip
+    if not isinstance(meta, dict) or set(meta) != {*expected, "max_norm"}:
+        raise _refuse(where, f"must hold exactly {sorted({*expected, 'max_norm'})}")
+    for name, value in expected.items():
+        if meta[name] != value or type(meta[name]) is not type(value):
+            raise _refuse(
+                where, f"records {name} {meta[name]!r} where the manifest implies {value!r}"
+            )
+    norm = meta["max_norm"]
+    if type(norm) not in (int, float) or not 0 < norm < 1e300:
+        raise _refuse(where, f"records max_norm {norm!r}, not a positive number")
+    return meta
+
+
+def predictor(raw: bytes, where: str, dim: int) -> Predictor:
+    """The return predictor of ``index/predictor.json`` for embeddings of length ``dim``."""
+    data = json_file(raw, where)
+    shapes = {"mean": (dim,), "scale": (dim,), "coef": (dim + 1, N_COMPONENTS)}
+    try:
+        arrays = {k: np.array(data[k], dtype=np.float64) for k in shapes}
+        scores = [float(data[k]) for k in ("cv_mae", "cv_nmae")]
+    except (TypeError, ValueError, KeyError) as e:
+        raise _refuse(where, f"is not a predictor ({type(e).__name__}: {e})") from e
+    if not all(_is(arrays[k], "f", s) for k, s in shapes.items()) or not np.isfinite(scores).all():
+        raise _refuse(where, "holds arrays of the wrong shape or non-finite numbers")
+    if np.any(arrays["scale"] == 0):
+        raise _refuse(where, "has a zero scale")
+    return Predictor(arrays["mean"], arrays["scale"], arrays["coef"], *scores)
