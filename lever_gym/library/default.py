@@ -33,23 +33,24 @@ VOLATILE = ("build_timing.json", "timing.json")
 
 
 def summarise(path: Path) -> Any:
-    """A platform-robust summary of a library file's values."""
+    """A platform-robust summary of a library file's values (an HDF5 file's per field, over
+    its episodes)."""
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as npz:
             return {k: _array_summary(npz[k]) for k in sorted(npz.files)}
     if path.suffix == ".hdf5":
         import h5py
 
-        out: dict[str, Any] = {}
+        fields: dict[str, list[np.ndarray]] = {}
+
+        def visit(name: str, item: Any) -> None:
+            if isinstance(item, h5py.Dataset) and item.dtype.kind in "biuf":
+                field = name.split("/", 1)[-1]  # episode_<i>/rewards -> rewards
+                fields.setdefault(field, []).append(np.ravel(item[()]))
+
         with h5py.File(path, "r") as f:
-            f.visititems(
-                lambda name, item: (
-                    out.__setitem__(name, _array_summary(item[()]))
-                    if isinstance(item, h5py.Dataset) and item.dtype.kind in "biuf"
-                    else None
-                )
-            )
-        return out
+            f.visititems(visit)
+        return {k: _array_summary(np.concatenate(v)) for k, v in sorted(fields.items())}
     if path.suffix == ".json":
         data = json.loads(path.read_text())
         return _strip_digests(data)

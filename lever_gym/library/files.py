@@ -92,10 +92,15 @@ def checked_file(root: Path, rel: str, digest: str) -> Path:
     return path
 
 
+READABLE = 0o644
+"""Mode of the files written here (``mkstemp`` creates them owner-only)."""
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(fd, READABLE)
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=1, sort_keys=True)
             fh.write("\n")
