@@ -127,9 +127,13 @@ def targets_section(rows: list[dict[str, Any]], quality: list[dict[str, Any]]) -
     ratios, never, _ = time_to_quality(rows, quality, DEFAULT, 0.95)
     if len(ratios):
         finite = ratios[np.isfinite(ratios)]
-        both = f"{np.median(finite):.0f}× where both reach it" if len(finite) else "–"
+        both = (
+            f"{np.median(finite):.2g}× over the {len(finite)} cells both reach it"
+            if len(finite)
+            else "no cell where both reach it"
+        )
         add(f"{DEFAULT} reaches 0.95 ≥ 100× sooner than scratch (median)",
-            f"{np.median(ratios):.0f}× over the {len(ratios)} cells it reaches 0.95 in "
+            f"{np.median(ratios):.3g}× over the {len(ratios)} cells it reaches 0.95 in "
             f"(scratch never, within its budgets: {np.sum(~np.isfinite(ratios))} of them; "
             f"{both}); {never} cells where {DEFAULT} stays below 0.95",
             np.median(ratios) >= 100)  # fmt: skip
