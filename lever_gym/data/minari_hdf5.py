@@ -328,12 +328,14 @@ def iter_episodes(
     """
     fapl = h5p.create(h5p.FILE_ACCESS)
     fapl.set_fclose_degree(h5f.CLOSE_STRONG)
-    if image is not None:
+    name = os.fsencode(path)
+    if image is not None:  # in memory, under a name no file can have (below a file)
         fapl.set_fapl_core(backing_store=False)
         fapl.set_file_image(image)
+        name += b"/in-memory-image"
     names = [f.encode() for f in fields]
     dtypes: list[np.dtype | None] = [None] * len(names)
-    fid = h5f.open(os.fsencode(path), h5f.ACC_RDONLY, fapl=fapl)
+    fid = h5f.open(name, h5f.ACC_RDONLY, fapl=fapl)
     try:
         for index in episode_indices:
             i = int(index)

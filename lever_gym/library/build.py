@@ -11,11 +11,12 @@ checks as ``Library.dataset``, so a rebuild never runs code from, or indexes, al
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,10 @@ import numpy as np
 import lever_gym.checks as checks
 from lever_gym.checks import json_file
 from lever_gym.data.collect import Episodes, collect
-from lever_gym.data.minari_hdf5 import NAMESPACE_FILE as NAMESPACE_METADATA
-from lever_gym.data.storage import empirical_from_dataset, open_dataset, write_dataset
+from lever_gym.data.storage import write_dataset
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import check_model_size
 from lever_gym.errors import ConfigError, LeverGymError, LibraryError
-from lever_gym.library.annoy_file import AnnoyFacts
 from lever_gym.library.config import (
     NAMESPACE,
     BuildConfig,
@@ -41,8 +40,6 @@ from lever_gym.library.config import (
     layout_name,
     policy_id,
 )
-from lever_gym.library.contents import check_empirical
-from lever_gym.library.embedding import canonical_states, embed, fit_predictor
 from lever_gym.library.executor import run_jobs
 from lever_gym.library.files import (
     atomic_path,
@@ -52,8 +49,8 @@ from lever_gym.library.files import (
     sha256,
     write_json_atomic,
 )
-from lever_gym.library.index import DEFAULT_METRIC, AnnoyBackend
-from lever_gym.library.manifest import DATA_FILES, PREDICTOR, index_folder, namespaces
+from lever_gym.library.indexing import write_indexes, write_namespaces
+from lever_gym.library.manifest import DATA_FILES
 from lever_gym.library.staging import (
     BUILD,
     build_lock,
@@ -68,9 +65,7 @@ from lever_gym.library.store import (
     POLICY_ARRAYS,
     SCHEMA_VERSION,
     Library,
-    layout_model,
 )
-from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.mdp.support import policy_successor_features
 from lever_gym.objective import Objective, env_id
@@ -93,61 +88,96 @@ def build_library(
 ) -> Library:
     """Train every run of ``config`` and write the library at ``out``.
 
-        Runs go to ``executor`` (``local``: ``workers`` processes; ``ray``: one task per run on
-        the cluster at ``address``, see ``lever_gym.library.executor``); the library is the same,
-        byte for byte, on every executor. Resumes an interrupted build of the same config
-        (finished, unaltered policies are
-    kept; the result is byte for byte a clean build). A folder holding a library or an
-        interrupted build of another config is refused unless ``force`` (which deletes what a
-        build wrote there and starts over); a non-empty folder holding neither, or one another
-        build is writing, is refused. A failed build leaves the previous manifest in place.
-        ``progress(done, total)`` is called per run. Raises ``LibraryError``, ``ConfigError`` or
-        ``LayoutError`` before any training when the folder or config cannot be used.
+    Runs go to ``executor`` (``local``: ``workers`` processes; ``ray``: one task per run on
+    the cluster at ``address``, see ``lever_gym.library.executor``); the library is the same,
+    byte for byte, on every executor. Resumes an interrupted build of the same config
+    (finished, unaltered policies are kept; the result is byte for byte a clean build). A
+    folder holding a library or an interrupted build of another config is refused unless
+    ``force`` (which deletes what a build wrote there and starts over); a non-empty folder
+    holding neither, or one another build is writing, is refused. A failed build leaves the
+    previous manifest in place. ``progress(done, total)`` is called per run. Raises
+    ``LibraryError``, ``ConfigError`` or ``LayoutError`` before any training when the folder
+    or config cannot be used.
     """
     config = BuildConfig() if config is None else config
-    if not isinstance(config, BuildConfig):
-        raise ConfigError(f"config must be a BuildConfig; got {type(config).__name__}.")
+    return build_libraries(
+        [(out, config)], workers=workers, executor=executor, address=address,
+        progress=progress, force=force,
+    )[0]  # fmt: skip
+
+
+def build_libraries(
+    targets: Sequence[tuple[str | os.PathLike[str], BuildConfig]],
+    *,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> list[Library]:
+    """``build_library`` for each ``(out, config)`` of ``targets``, every run of every target
+    sent to the executor at once (one pool or cluster session for all); each folder is
+    locked, checked and finished as ``build_library`` does. ``progress`` counts runs over
+    all targets."""
+    for _, config in targets:
+        if not isinstance(config, BuildConfig):
+            raise ConfigError(f"config must be a BuildConfig; got {type(config).__name__}.")
+        for size, layout_seed in dict.fromkeys((r.size, r.layout_seed) for r in config.runs()):
+            check_model_size(Layout.generate(size, layout_seed))  # refused before any training
     workers = checks.positive_int(workers, "workers")
     checks.boolean(force, "force")
-    for size, layout_seed in dict.fromkeys((r.size, r.layout_seed) for r in config.runs()):
-        check_model_size(Layout.generate(size, layout_seed))  # refused before any training
-    root = make_root(out)
-    new_stage = not (root / BUILD).exists()
-    with build_lock(root):
-        try:
-            ledger = prepare(root, config, force)
-        except LeverGymError:
-            if new_stage:
-                finish(root)
-            raise
-        remove_temporary(root)
+    roots = [make_root(out) for out, _ in targets]
+    with contextlib.ExitStack() as stack:
+        jobs = []
+        for root, (_, config) in zip(roots, targets, strict=True):
+            new_stage = not (root / BUILD).exists()
+            stack.enter_context(build_lock(root))
+            try:
+                ledger = prepare(root, config, force)
+            except LeverGymError:
+                if new_stage:
+                    finish(root)
+                raise
+            remove_temporary(root)
+            jobs += [
+                (str(root), config.to_dict(), asdict(run), _ledger_of(ledger, config, run))
+                for run in config.runs()
+            ]
         start = time.perf_counter()
-        jobs = [
-            (str(root), config.to_dict(), asdict(run), _ledger_of(ledger, config, run))
-            for run in config.runs()
-        ]
-        per_run = run_jobs(
-            _build_run, jobs, executor=executor, workers=workers, address=address,
-            progress=progress,
+        per_run = iter(
+            run_jobs(
+                _build_run, jobs, executor=executor, workers=workers, address=address,
+                progress=progress,
+            )
         )  # fmt: skip
-        records = [r for run in per_run for r in run]
-        built = [PolicyRecord.from_dict(r) for r in records]
-        index_files, annoy = _build_indexes(root, built, config)
-        index_files |= _write_namespaces(root, config)
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "lever_gym_version": __version__,
-            "config": config.to_dict(),
-            "policies": records,
-            "index_files": index_files,
-            "annoy": annoy,
-        }
-        lib = Library(root, manifest)
-        write_json_atomic(root / MANIFEST, manifest)
-        with atomic_path(root / "README.md") as tmp:  # replaces a link, never writes through
-            tmp.write_text(lib.describe())
-        write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
-        finish(root)
+        libraries = []
+        for root, (_, config) in zip(roots, targets, strict=True):
+            records = [r for _ in config.runs() for r in next(per_run)]
+            libraries.append(_finish_library(root, config, records, start))
+    return libraries
+
+
+def _finish_library(
+    root: Path, config: BuildConfig, records: list[dict[str, Any]], start: float
+) -> Library:
+    """Index the built policies, write the manifest (atomically) and README, end the build."""
+    built = [PolicyRecord.from_dict(r) for r in records]
+    index_files, annoy = write_indexes(root, built, config)
+    index_files |= write_namespaces(root, config)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "lever_gym_version": __version__,
+        "config": config.to_dict(),
+        "policies": records,
+        "index_files": index_files,
+        "annoy": annoy,
+    }
+    lib = Library(root, manifest)
+    write_json_atomic(root / MANIFEST, manifest)
+    with atomic_path(root / "README.md") as tmp:  # replaces a link, never writes through
+        tmp.write_text(lib.describe())
+    write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
+    finish(root)
     return lib
 
 
@@ -340,96 +370,3 @@ def _write_policy(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {**record_d, "files": {**files, f"{record.dataset_id}/policy.json": digest}}
-
-
-def _write_namespaces(root: Path, config: BuildConfig) -> dict[str, str]:
-    """Minari namespace metadata for ``namespaces(config)``; their sha256 by manifest path."""
-    described = {
-        NAMESPACE: "lever_gym policy library: one dataset per library policy, grouped by layout "
-        "(lever/<N>x<N>-s<layout seed>/). Every dataset records per-step state, cell, reward "
-        "components and success, so any objective can be relabelled from it.",
-        **{
-            f"{NAMESPACE}/{layout_name(n, s)}": f"LeverGrid {n}x{n}, generated layout {s} "
-            f"(LeverGrid-{n}x{n}-<Objective>-v0 with layout_seed={s}): the library's "
-            f"{', '.join(config.objectives)} policies on it."
-            for n in config.sizes
-            for s in config.layout_seeds
-        },
-    }
-    out = {}
-    for namespace in namespaces(config):
-        path = inside(root, f"{namespace}/{NAMESPACE_METADATA}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"description": described[namespace]})
-        out[path.relative_to(root).as_posix()] = sha256(path)
-    return out
-
-
-def _build_indexes(
-    root: Path, records: list[PolicyRecord], config: BuildConfig
-) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
-    """Embed every policy from its own dataset (opened through ``open_dataset``, its files
-    checked against the records), write one index per layout and the predictor.
-
-    Returns the manifest's ``index_files`` (relative path -> sha256) and ``annoy`` entries.
-    """
-    files: dict[str, str] = {}
-    annoy: dict[str, dict[str, Any]] = {}
-    embeddings, labels, owns = [], [], []
-    for size, layout_seed in dict.fromkeys(r.layout_key for r in records):
-        members = [r for r in records if r.layout_key == (size, layout_seed)]
-        model = layout_model(size, layout_seed)
-        own = [_own_data(root, r, model.n_states) for r in members]
-        union = EmpiricalModel.union(own)
-        canonical = canonical_states(union, config.embed)
-        matrix = np.array([embed(e, model, canonical, config.embed) for e in own])
-        folder = index_folder(size, layout_seed)
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        inside(root, folder)  # never write into a link out
-        with atomic_path(root / folder / "embeddings.npz") as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh, embeddings=matrix, canonical=canonical, keys=union.keys,
-                next_state=union.next_state, components=union.components,
-                terminated=union.terminated, counts=union.counts, starts=union.starts,
-            )  # fmt: skip
-        forest = AnnoyBackend.build(
-            matrix, n_trees=config.n_trees, seed=config.seed, metric=DEFAULT_METRIC
-        )
-        with atomic_path(root / folder / "annoy.ann") as tmp:
-            forest.save(tmp)
-        write_json_atomic(
-            root / folder / "index.json",
-            {"ids": [r.id for r in members], "dim": config.embed.dim, "metric": forest.metric,
-             "max_norm": forest.max_norm, "n_trees": config.n_trees, "seed": config.seed,
-             "embed": config.embed.to_dict()},
-        )  # fmt: skip
-        files.update({f"{folder}/{n}": sha256(root / folder / n) for n in INDEX_NAMES})
-        annoy[f"{folder}/annoy.ann"] = AnnoyFacts(
-            (root / folder / "annoy.ann").stat().st_size, config.embed.dim + 1, "angular",
-            len(members), config.n_trees,
-        ).to_dict()  # fmt: skip
-        embeddings.append(matrix)
-        labels += [r.greedy_components for r in members]
-        owns += [r.weights for r in members]
-    predictor = fit_predictor(
-        np.vstack(embeddings), np.array(labels), np.array(owns), seed=config.seed
-    )
-    write_json_atomic(
-        root / PREDICTOR,
-        {"mean": predictor.mean.tolist(), "scale": predictor.scale.tolist(),
-         "coef": predictor.coef.tolist(), "cv_mae": predictor.cv_mae,
-         "cv_nmae": predictor.cv_nmae, "n_policies": len(labels)},
-    )  # fmt: skip
-    files[PREDICTOR] = sha256(root / PREDICTOR)
-    return dict(sorted(files.items())), annoy
-
-
-INDEX_NAMES = ("annoy.ann", "embeddings.npz", "index.json")
-
-
-def _own_data(root: Path, record: PolicyRecord, n_states: int) -> EmpiricalModel:
-    """The empirical model of a policy's own dataset, read through the library's checks."""
-    data = f"{record.directory}/data"
-    meta = checked_bytes(root, f"{data}/metadata.json", record.files[f"{data}/metadata.json"])
-    ds = open_dataset(root / data, meta, sha256=record.files[f"{data}/main_data.hdf5"])
-    return check_empirical(empirical_from_dataset(ds), n_states, str(root / data))

@@ -343,7 +343,7 @@ class Library:
             f"- sizes: {list(cfg.sizes)}; layout seeds: {list(cfg.layout_seeds)}",
             f"- building blocks: {', '.join(cfg.objectives)}",
             f"- gammas: {list(cfg.gammas)}; budgets (episodes): {list(cfg.budgets)}; "
-            f"snapshots per run: {cfg.snapshots}",
+            f"replicas: {cfg.replicas}; snapshots per run: {cfg.snapshots}",
             f"- trainer: {cfg.algorithm}, alpha {cfg.alpha}, keyed by {cfg.key}, "
             f"random starts: {cfg.random_start}; master seed {cfg.seed}",
             f"- datasets: {cfg.data.episodes} episodes per policy, epsilon {cfg.data.epsilon}, "

@@ -93,7 +93,7 @@ STUBS = (
     "lever_gym.cli.solve",
     "lever_gym.reuse.composed.retrieve",
     "lever_gym.experiments.suite.run",
-    "lever_gym.experiments.report.write_page",
+    "lever_gym.experiments.page.write_page",
     "lever_gym.experiments.demo.run_demo",
 )
 """Where each command's work begins (the build stops right after ``prepare``)."""
