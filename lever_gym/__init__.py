@@ -40,6 +40,7 @@ _EXPORTS = {
     "BuildConfig": "lever_gym.library.config",
     "PolicyRecord": "lever_gym.library.config",
     "Library": "lever_gym.library.store",
+    "ShardedLibrary": "lever_gym.library.shards",
     "LeverComposedPolicy": "lever_gym.reuse.composed",
     "EvalResult": "lever_gym.eval.evaluate",
     "check_layout": "lever_gym.eval.evaluate",

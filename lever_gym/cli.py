@@ -68,10 +68,11 @@ def _cmd_build_library(args: argparse.Namespace) -> None:
 
     config = BuildConfig(
         sizes=tuple(args.sizes),
-        layout_seeds=tuple(args.layout_seeds),
+        layout_seeds=tuple(seed for seeds in args.layout_seeds for seed in seeds),
         objectives=tuple(args.objectives),
         gammas=tuple(args.gammas),
         budgets=tuple(args.budgets),
+        replicas=args.replicas,
         snapshots=args.snapshots,
         algorithm=args.algorithm,
         key=args.key,
@@ -86,8 +87,11 @@ def _cmd_build_library(args: argparse.Namespace) -> None:
             bars.append(tqdm(total=total, unit="run", desc="build-library"))
         bars[0].update(done - bars[0].n)
 
+    from lever_gym.library.shards import build_sharded
+
+    build = build_sharded if args.sharded else Library.build
     try:
-        lib = Library.build(
+        lib = build(
             args.out, config, workers=args.workers, executor=args.executor,
             address=args.address, progress=progress, force=args.force,
         )  # fmt: skip
@@ -97,6 +101,20 @@ def _cmd_build_library(args: argparse.Namespace) -> None:
     print(
         f"{len(lib)} policies in {args.out} ({time.perf_counter() - start:.1f} s); {lib.verify()}"
     )
+
+
+def _seeds(text: str) -> list[int]:
+    """``7`` or a half-open range ``0:1000``."""
+    head, colon, tail = text.partition(":")
+    try:
+        seeds = list(range(int(head), int(tail))) if colon else [int(text)]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise argparse.ArgumentTypeError(
+            f"layout seeds must be integers or a range START:STOP (STOP > START); got {text!r}"
+        )
+    return seeds
 
 
 def _size(text: str) -> int:
@@ -222,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sizes", type=int, nargs="+", default=list(defaults.sizes), help="grid sizes: 8 16 32"
     )
     p.add_argument(
-        "--layout-seeds", type=int, nargs="+", default=list(defaults.layout_seeds),
-        help="generated layouts to train on",
+        "--layout-seeds", type=_seeds, nargs="+", default=[list(defaults.layout_seeds)],
+        help="generated layouts to train on: seeds, or ranges START:STOP",
     )  # fmt: skip
     p.add_argument(
         "--objectives", nargs="+", default=list(defaults.objectives),
@@ -267,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true",
         help="start over in a folder holding another config's library or build (deletes it)",
+    )  # fmt: skip
+    p.add_argument(
+        "--sharded", action="store_true",
+        help="one library per layout under shards.json, with a global index (many layouts)",
     )  # fmt: skip
     p.set_defaults(func=_cmd_build_library)
     p = sub.add_parser("compose", help="compose library policies for an objective and evaluate")

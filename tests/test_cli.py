@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lever_gym.cli import main
+from lever_gym.library.shards import ShardedLibrary
 from lever_gym.library.store import Library
 
 
@@ -30,6 +31,17 @@ def test_build_library_writes_a_verified_library(tmp_path, capsys):
     assert (out / "README.md").read_text().count("lever/8x8-s1/") == len(lib)
 
 
+def test_build_library_sharded_over_a_range_of_layouts(tmp_path, capsys):
+    out = tmp_path / "lib"
+    args = ["build-library", "--out", str(out), "--sizes", "8", "--layout-seeds", "3:5", "9"]
+    args += ["--objectives", "Path", "Lever", "--gammas", "0", "--budgets", "400"]
+    args += ["--replicas", "1", "--episodes", "3", "--workers", "1", "--sharded"]
+    assert main(args) == 0
+    assert "library verified: every shard" in capsys.readouterr().out
+    lib = ShardedLibrary.load(out)
+    assert lib.layouts() == [(8, 3), (8, 4), (8, 9)] and len(lib) == 3 * 2
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -52,6 +64,13 @@ def test_unknown_budget_name_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         main(["build-library", "--budgets", "X7"])
     assert "budget must be an episode count or one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", ["5:5", "a:3", "1.5"])
+def test_bad_layout_seed_ranges_are_usage_errors(seeds, capsys):
+    with pytest.raises(SystemExit):
+        main(["build-library", "--layout-seeds", seeds])
+    assert "layout seeds must be integers or a range START:STOP" in capsys.readouterr().err
 
 
 def test_compose_prints_choice_and_evaluation(capsys, tmp_path):

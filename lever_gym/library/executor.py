@@ -8,7 +8,8 @@ work), which is what lets Ray retry a job whose worker died.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -57,6 +58,37 @@ def run_jobs(
     return results
 
 
+@contextlib.contextmanager
+def executor_session(executor: str, workers: int = 1, address: str | None = None) -> Iterator[None]:
+    """Keep one executor session open over several ``run_jobs`` calls: with ``ray``, the
+    cluster connection (a local cluster of ``workers`` CPUs if ``address`` is ``None``) is
+    made once here instead of per call; ``local`` needs none."""
+    checks.one_of(executor, EXECUTORS, "executor")
+    if executor != "ray":
+        yield
+        return
+    ray = _ray()
+    started = not ray.is_initialized()
+    if started:
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address is None:
+            options["num_cpus"] = checks.positive_int(workers, "workers")
+        ray.init(address=address, **options)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError("executor='ray' needs Ray: pip install 'lever-gym[ray]'.") from e
+    return ray
+
+
 def _run_ray(
     fn: Callable[[Any], T],
     jobs: Sequence[Any],
@@ -64,26 +96,13 @@ def _run_ray(
     address: str | None,
     progress: Callable[[int, int], None] | None,
 ) -> list[T]:
-    try:
-        import ray
-    except ImportError as e:
-        raise ConfigError("executor='ray' needs Ray: pip install 'lever-gym[ray]'.") from e
-    started = not ray.is_initialized()
-    if started:
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address is None:
-            options["num_cpus"] = workers
-        ray.init(address=address, **options)
-    try:
-        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(fn)
+    with executor_session("ray", workers, address):
+        task = _ray().remote(num_cpus=1, max_retries=RAY_RETRIES)(fn)
         refs = [task.remote(job) for job in jobs]
         pending, done = list(refs), 0
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, pending = _ray().wait(pending, num_returns=1)
             done += len(ready)
             if progress:
                 progress(done, len(jobs))
-        return ray.get(refs)
-    finally:
-        if started:
-            ray.shutdown()
+        return _ray().get(refs)

@@ -21,6 +21,7 @@ from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.errors import ConfigError, LeverGymError, LibraryError
 from lever_gym.library.files import atomic_path, write_json_atomic
+from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
 from lever_gym.reuse.composition import ComposeConfig, ComposedQ
@@ -87,7 +88,7 @@ class LeverComposedPolicy:
     @classmethod
     def from_library(
         cls,
-        library: Library | str | Path | None,
+        library: Library | ShardedLibrary | str | Path | None,
         objective: Any,
         *,
         size: int | None = None,
@@ -108,7 +109,8 @@ class LeverComposedPolicy:
     ) -> LeverComposedPolicy:
         """Build the composed policy for ``objective`` (see the module docstring).
 
-        ``library``: a ``Library``, its folder, or ``None`` for the default library.
+        ``library``: a ``Library``, a ``ShardedLibrary`` (the target layout's shard is used),
+        a folder of either, or ``None`` for the default library.
         ``objective``: a name, ``"path+gold+hazard"``, a sentence, a weight vector, an env
         id or an env. ``gamma``: the library's γ to draw from (``None``: every γ, each its
         own pool). ``parts``: the split (``"PG+HL"``), every exact split if ``None``.
@@ -136,10 +138,12 @@ class LeverComposedPolicy:
             pool = "layout" if operator in SUCCESSOR_OPERATORS else "parts"
         checks.one_of(pool, POOLS, "pool")
         config = ComposeConfig(operator=operator, seed=checks.seed(seed), **compose_options)
-        lib = library if isinstance(library, Library) else Library.load(library)
+        lib = library if isinstance(library, Library | ShardedLibrary) else open_library(library)
         if not len(lib):
             raise LibraryError(f"the library at {lib.root} is empty.")
         target = resolve_target(lib, objective, size, layout_seed)
+        if isinstance(lib, ShardedLibrary):
+            lib = lib.shard(target.size, target.layout_seed)
         records = lib.filter(size=target.size, layout_seed=target.layout_seed)
         split_list = splits(target.objective, {r.objective for r in records}, parts=parts)
         gammas = sorted({r.gamma for r in records}) if gamma is None else [float(gamma)]
