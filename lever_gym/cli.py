@@ -15,6 +15,7 @@ import gymnasium as gym
 from lever_gym.data.collect import DataConfig
 from lever_gym.envs.registration import ENV_IDS
 from lever_gym.errors import LeverGymError
+from lever_gym.experiments.protocol import STAGES
 from lever_gym.library.config import BuildConfig
 from lever_gym.library.executor import EXECUTORS
 from lever_gym.library.locate import default_library
@@ -329,9 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--out", default="results/benchmark", help="libraries and rows go here")
     p.add_argument(
-        "--stages", nargs="+", default=["tune", "report"], choices=["tune", "report"],
-        help="tune: the composed variants on the tuning layouts; report: every method on "
-        "the held-out layouts",
+        "--stages", nargs="+", default=list(STAGES), choices=STAGES,
+        help="tune: the composed variants on the tuning layouts; k: quality against the "
+        "candidates per part there; report: every method on the held-out layouts",
     )  # fmt: skip
     p.add_argument("--workers", type=int, help="parallel processes (default: the protocol's)")
     _executor_flags(p)

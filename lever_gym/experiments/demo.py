@@ -37,7 +37,7 @@ def run_demo(library: Path, out: Path) -> str:
     )
     for unit in CONFIG.units("heldout"):
         demo_unit = Unit(unit.size, unit.layout_seed, unit.library_seed, "demo")
-        run_unit((asdict(CONFIG), asdict(demo_unit), str(library), str(out), []))
+        run_unit((asdict(CONFIG), asdict(demo_unit), str(library), str(out), [], "rows"))
         print(f"  layout {unit.layout_seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
     return summary(read_rows(out / "rows"), time.perf_counter() - start)
 

@@ -19,6 +19,10 @@ from lever_gym.errors import ConfigError
 from lever_gym.objective import LETTERS, Objective
 from lever_gym.reuse.decompose import SETUPS, setup_target
 
+STAGES = ("tune", "k", "report")
+"""The benchmark's stages: tuning, quality against k (both on the tuning layouts), the
+report on the held-out layouts."""
+
 TUNING_LAYOUTS = (0, 1, 2, 3, 4)
 FAILURE_LAYOUT = (16, DETOUR_LAYOUT_SEED)
 """The designed failure case: the 16x16 detour layout, where the lever lies far off the

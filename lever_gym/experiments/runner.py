@@ -42,15 +42,15 @@ def unit_file(out: Path, kind: str, unit: Unit) -> Path:
     )
 
 
-def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict]]) -> str:
-    """Evaluate one unit (a picklable job: config, unit, library path, out folder, specs).
+def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict], str]) -> str:
+    """Evaluate one unit (a picklable job: config, unit, library path, out folder, specs,
+    the kind of rows written).
 
-    With tuning specs, rows score those composed variants; without, every method of
-    ``METHODS`` plus the scratch quality curve. Skips a unit whose file exists.
+    With specs, rows score those composed variants; without, every method of ``METHODS``
+    plus the scratch quality curve. Skips a unit whose file exists.
     """
-    config_d, unit_d, library_path, out_s, specs_d = job
+    config_d, unit_d, library_path, out_s, specs_d, kind = job
     config, unit, out = ProtocolConfig(**config_d), Unit(**unit_d), Path(out_s)
-    kind = "tuning" if specs_d else "rows"
     target = unit_file(out, kind, unit)
     if target.is_file():
         return str(target)

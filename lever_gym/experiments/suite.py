@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lever_gym.experiments.methods import ComposedSpec
-from lever_gym.experiments.protocol import FAILURE_LAYOUT, ProtocolConfig, Unit
+from lever_gym.experiments.protocol import FAILURE_LAYOUT, STAGES, ProtocolConfig, Unit
 from lever_gym.experiments.runner import read_rows, run_unit
 from lever_gym.library.build import build_library
 from lever_gym.library.config import BuildConfig
@@ -42,6 +42,16 @@ TUNING_GRID: tuple[ComposedSpec, ...] = (
 )
 """The composed variants tuned on the tuning layouts: operator, support mode, strategy,
 candidate pool, improvement rounds and the guard."""
+K_GRID: tuple[ComposedSpec, ...] = tuple(
+    spec
+    for k in (1, 3, 6)
+    for spec in (
+        ComposedSpec(k=k),
+        ComposedSpec(operator="gpi", k=k, improve=10, guarded=True),
+    )
+)
+"""Quality against k (candidates per part, retrieved by the index) on the tuning layouts:
+the paper's sum rule and GPI with improvement, over the parts' candidates only."""
 
 PROTOCOLS: dict[str, ProtocolConfig] = {
     "full": ProtocolConfig(name="full"),
@@ -77,7 +87,7 @@ def run(
     config: ProtocolConfig,
     out: str | Path,
     *,
-    stages: tuple[str, ...] = ("tune", "report"),
+    stages: tuple[str, ...] = STAGES,
     executor: str = "local",
     address: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -88,7 +98,7 @@ def run(
     ``lever_gym.library.executor``): one task per policy run, then one per unit."""
     out = Path(out)
     libraries: dict[int | str, str] = {}
-    needed = set(config.tuning_library_seeds) if "tune" in stages else set()
+    needed = set(config.tuning_library_seeds) if {"tune", "k"} & set(stages) else set()
     needed |= set(config.library_seeds) if "report" in stages else set()
     for seed in sorted(needed):
         path = out / "libraries" / f"seed{seed}"
@@ -109,17 +119,20 @@ def run(
     jobs: list[tuple[Any, ...]] = []
     if "tune" in stages:
         grid = [asdict(spec) for spec in TUNING_GRID]
-        jobs += [_job(config, u, libraries, out, grid) for u in config.units("tuning")]
+        jobs += [_job(config, u, libraries, out, grid, "tuning") for u in config.units("tuning")]
+    if "k" in stages:
+        grid = [asdict(spec) for spec in K_GRID]
+        jobs += [_job(config, u, libraries, out, grid, "k") for u in config.units("tuning")]
     if "report" in stages:
-        jobs += [_job(config, u, libraries, out, []) for u in config.units("heldout")]
-        jobs += [_job(config, u, libraries, out, []) for u in config.units("failure")]
+        for split in ("heldout", "failure"):
+            jobs += [_job(config, u, libraries, out, [], "rows") for u in config.units(split)]
     run_jobs(
         run_unit, jobs, executor=executor, workers=config.workers, address=address,
         progress=(lambda done, total: progress("units", done, total)) if progress else None,
     )  # fmt: skip
     results = out / "results"
     results.mkdir(parents=True, exist_ok=True)
-    for kind in ("tuning", "rows", "quality"):
+    for kind in ("tuning", "k", "rows", "quality"):
         if (out / kind).is_dir():
             write_rows(results / f"{kind}.jsonl.gz", read_rows(out / kind))
     return results
@@ -131,9 +144,10 @@ def _job(
     libraries: dict[int | str, str],
     out: Path,
     grid: list[dict],
+    kind: str,
 ) -> tuple[Any, ...]:
     library = libraries["failure" if unit.split == "failure" else unit.library_seed]
-    return (asdict(config), asdict(unit), library, str(out), grid)
+    return (asdict(config), asdict(unit), library, str(out), grid, kind)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -11,7 +11,7 @@ from lever_gym.experiments.methods import METHODS
 from lever_gym.experiments.page import write_page
 from lever_gym.experiments.protocol import ProtocolConfig, Unit
 from lever_gym.experiments.runner import ROW_FIELDS, read_rows, run_unit, unit_file
-from lever_gym.experiments.suite import load_rows, write_rows
+from lever_gym.experiments.suite import K_GRID, load_rows, write_rows
 
 DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 CONFIG = ProtocolConfig(
@@ -25,10 +25,12 @@ CONFIG = ProtocolConfig(
 def rows(tmp_path_factory):
     out = tmp_path_factory.mktemp("protocol")
     unit = Unit(8, 1, 0, "heldout")
-    run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), []))
+    run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), [], "rows"))
     before = unit_file(out, "rows", unit).read_bytes()
-    run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), []))  # resumes: no work
+    run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), [], "rows"))  # resumes: no work
     assert unit_file(out, "rows", unit).read_bytes() == before
+    k_specs = [asdict(spec) for spec in K_GRID if spec.k == 1]
+    run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), k_specs, "k"))
     return out
 
 
@@ -51,9 +53,11 @@ def test_results_page_is_written_from_the_rows(rows, tmp_path):
     results.mkdir()
     write_rows(results / "rows.jsonl.gz", read_rows(rows / "rows"))
     write_rows(results / "quality.jsonl.gz", read_rows(rows / "quality"))
+    write_rows(results / "k.jsonl.gz", read_rows(rows / "k"))
     assert load_rows(results / "rows.jsonl.gz") == read_rows(rows / "rows")
     text = write_page(results, tmp_path / "results.md", tmp_path / "figures")
     for heading in ("## Held-out layouts", "## Against reusing", "## Headroom", "## Coverage",
-                    "## Time to quality"):  # fmt: skip
+                    "## Time to quality", "## Quality against k"):  # fmt: skip
         assert heading in text
     assert (tmp_path / "figures" / "results_coverage.png").is_file()
+    assert "| sum h1 |" in text and "| gpi h1 +improve10 +guard |" in text
