@@ -33,13 +33,13 @@ def test_build_library_writes_a_verified_library(tmp_path, capsys):
 
 def test_build_library_sharded_over_a_range_of_layouts(tmp_path, capsys):
     out = tmp_path / "lib"
-    args = ["build-library", "--out", str(out), "--sizes", "8", "--layout-seeds", "3:5", "9"]
+    args = ["build-library", "--out", str(out), "--sizes", "8", "--layout-seeds", "3:5", "10"]
     args += ["--objectives", "Path", "Lever", "--gammas", "0", "--budgets", "400"]
     args += ["--replicas", "1", "--episodes", "3", "--workers", "1", "--sharded"]
     assert main(args) == 0
     assert "library verified: every shard" in capsys.readouterr().out
     lib = ShardedLibrary.load(out)
-    assert lib.layouts() == [(8, 3), (8, 4), (8, 9)] and len(lib) == 3 * 2
+    assert lib.layouts() == [(8, 3), (8, 4), (8, 10)] and len(lib) == 3 * 2
 
 
 @pytest.mark.parametrize(

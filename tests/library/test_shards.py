@@ -99,7 +99,7 @@ def test_a_rebuild_resumes_and_another_config_is_refused(sharded):
 def test_a_damaged_shards_file_is_refused(sharded, tmp_path):
     meta = json.loads((sharded.root / SHARDS).read_text())
     (tmp_path / SHARDS).write_text(json.dumps({**meta, "shards": {}}))
-    with pytest.raises(LibraryError, match="must list the shards of its config"):
+    with pytest.raises(LibraryError, match="must list exactly the shards of its config"):
         ShardedLibrary.load(tmp_path)
     with pytest.raises(LibraryError, match="no sharded library"):
         ShardedLibrary.load(tmp_path / "nothing")
