@@ -48,6 +48,8 @@ def test_random_policy_is_a_seeded_policy():
     a, b = RandomPolicy(3), RandomPolicy(3)
     assert isinstance(a, Policy)
     np.testing.assert_array_equal(a.predict(np.zeros((5, 21))), b.predict(np.zeros((5, 21))))
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(c.predict(np.zeros((5, 21))), a.predict(np.zeros((5, 21))))
 
 
 KINDS = ["tabular", "exact", "composed"]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lever_gym.errors import LibraryError
@@ -87,3 +88,17 @@ def test_a_built_wheel_installs_the_default_library_and_runs_the_quick_start(tmp
     assert done.returncode == 0, done.stderr[-2000:]
     where = run("-m", "lever_gym.cli", "library", "where")
     assert str(tmp_path / "data") in where.stdout
+
+
+def test_minari_normalises_the_returns_of_every_default_dataset():
+    """``ref_min_score`` / ``ref_max_score`` hold on every dataset: the exact random and
+    finite-horizon optimal returns, so random maps to 0 and the optimum to 1."""
+    import minari
+
+    lib = Library.load(DEFAULT)
+    for record in lib:
+        ds = lib.dataset(record)
+        low, high = ds.storage.metadata["ref_min_score"], ds.storage.metadata["ref_max_score"]
+        assert low < high, record.id
+        scores = minari.get_normalized_score(ds, np.array([low, (low + high) / 2, high]))
+        np.testing.assert_allclose(scores, [0.0, 0.5, 1.0], atol=1e-12)
