@@ -78,8 +78,10 @@ class PairedTest:
 
 def paired_test(a: np.ndarray, b: np.ndarray) -> PairedTest:
     """Two-sided Wilcoxon signed-rank test of ``a - b`` over paired units."""
-    from scipy.stats import wilcoxon
-
+    try:
+        from scipy.stats import wilcoxon
+    except ImportError as e:  # pragma: no cover - the dev and bench extras install it
+        raise ConfigError("paired tests need scipy: pip install 'lever-gym[bench]'.") from e
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     if d.ndim != 1 or not len(d):
         raise ConfigError(f"paired scores must be two equal 1-d arrays; got {d.shape}.")

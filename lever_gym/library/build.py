@@ -40,6 +40,7 @@ from lever_gym.library.config import (
     layout_name,
     policy_id,
 )
+from lever_gym.library.contents import policy_npz_arrays
 from lever_gym.library.executor import run_jobs
 from lever_gym.library.files import (
     atomic_path,
@@ -353,11 +354,11 @@ def _write_policy(
         q_rows = snap.q[key_index(model, record.key)[own.state_of_rows()], own.actions_of_rows()]
         np.savez_compressed(
             folder / POLICY_ARRAYS,
-            q=snap.q,
-            support=episodes.support(model.n_states),
-            psi_keys=own.keys,
-            psi=policy_successor_features(own, q_rows, model.layout.n_cells),
-        )
+            **policy_npz_arrays(
+                snap.q, episodes.support(model.n_states), own.keys,
+                policy_successor_features(own, q_rows, model.layout.n_cells),
+            ),
+        )  # fmt: skip
         files = {f"{record.dataset_id}/{rel}": sha256(folder / rel) for rel in POLICY_FILES}
         record_d = {**record.to_dict(), "files": files}
         write_json_atomic(folder / "policy.json", record_d)

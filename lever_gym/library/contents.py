@@ -57,26 +57,67 @@ def _in(a: np.ndarray, high: int) -> bool:
     return a.size == 0 or (int(a.min()) >= 0 and int(a.max()) < high)
 
 
-POLICY_ARRAY_NAMES = ("q", "support", "psi_keys", "psi")
+POLICY_ARRAY_NAMES = ("q_rows", "q_values", "support_keys", "support_counts", "psi_keys", "psi")
+"""What a ``policy.npz`` holds. Tables are stored on their nonzero rows only (a Q-table is
+zero on the states its training never reached, most of a 16x16 layout's): ``q_rows``
+(sorted) and ``q_values``, the nonzero entries of the visit counts as ``support_keys``
+(sorted ``state * N_ACTIONS + action``) and ``support_counts``."""
+
+
+def policy_npz_arrays(
+    q: np.ndarray, support: np.ndarray, psi_keys: np.ndarray, psi: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The arrays of a ``policy.npz`` (``POLICY_ARRAY_NAMES``) for a dense Q-table ``q``
+    and dense visit counts ``support``; ``policy_arrays`` gives them back exactly."""
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    rows = np.flatnonzero((q.view(np.uint64) != 0).any(axis=1))  # -0.0 is kept, bit for bit
+    flat = np.ravel(support)
+    keys = np.flatnonzero(flat)
+    return {
+        "q_rows": rows, "q_values": q[rows], "support_keys": keys,
+        "support_counts": flat[keys], "psi_keys": psi_keys, "psi": psi,
+    }  # fmt: skip
 
 
 def policy_arrays(raw: bytes, where: str, model: TabularModel, key: str) -> dict[str, np.ndarray]:
-    """``q``, ``support``, ``psi_keys`` and ``psi`` of a ``policy.npz`` for ``model``."""
+    """``q`` (dense, a row per state or cell), ``support`` (dense (n_states, A) counts),
+    ``psi_keys`` and ``psi`` of a ``policy.npz`` for ``model``."""
     a = _npz(raw, where, POLICY_ARRAY_NAMES)
-    rows = model.n_states if key == "state" else model.layout.n_cells
-    keys = a["psi_keys"]
+    n_rows = model.n_states if key == "state" else model.layout.n_cells
+    rows, keys, psi_keys = a["q_rows"], a["support_keys"], a["psi_keys"]
     ok = (
-        _is(a["q"], "f", (rows, N_ACTIONS))
-        and _is(a["support"], "iu", (model.n_states, N_ACTIONS))
-        and _in(a["support"], 2**62)
+        _is(rows, "iu", (None,))
+        and _in(rows, n_rows)
+        and _increasing(rows)
+        and _is(a["q_values"], "f", (len(rows), N_ACTIONS))
         and _is(keys, "iu", (None,))
         and _in(keys, model.n_states * N_ACTIONS)
-        and bool(np.all(np.diff(keys) > 0))
-        and _is(a["psi"], "f", (len(keys), N_COMPONENTS))
+        and _increasing(keys)
+        and _is(a["support_counts"], "iu", (len(keys),))
+        and _in(a["support_counts"], 2**31)
+        and _is(psi_keys, "iu", (None,))
+        and _in(psi_keys, model.n_states * N_ACTIONS)
+        and _increasing(psi_keys)
+        and _is(a["psi"], "f", (len(psi_keys), N_COMPONENTS))
     )
     if not ok:
         raise _refuse(where, "holds arrays of the wrong shape, type or range for its layout")
-    return a
+    q = np.zeros((n_rows, N_ACTIONS))
+    q[rows] = a["q_values"]
+    support = np.zeros(model.n_states * N_ACTIONS, dtype=np.int32)
+    support[keys] = a["support_counts"]
+    q.setflags(write=False)
+    support.setflags(write=False)
+    return {
+        "q": q,
+        "support": support.reshape(-1, N_ACTIONS),
+        "psi_keys": psi_keys,
+        "psi": a["psi"],
+    }
+
+
+def _increasing(a: np.ndarray) -> bool:
+    return bool(np.all(np.diff(a) > 0))
 
 
 def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> EmpiricalModel:

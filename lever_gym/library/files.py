@@ -30,13 +30,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def inside(root: Path, rel: object) -> Path:
-    """The file that the manifest path ``rel`` names under ``root``, resolved.
-
-    ``rel`` must be a relative POSIX path of plain names (``NAME``: no absolute path, no
-    ``..``, no hidden or empty component) that still lies inside ``root`` once symlinks are
-    resolved; anything else raises ``LibraryError`` before the file is touched.
-    """
+def plain_parts(root: Path, rel: object) -> list[str]:
+    """The names of the manifest path ``rel``, which must be a relative POSIX path of plain
+    names (``NAME``: no absolute path, no ``..``, no hidden or empty component); anything
+    else raises ``LibraryError``. A check on the text alone: ``inside`` also resolves links."""
     parts = rel.split("/") if isinstance(rel, str) else []
     if not parts or not all(NAME.fullmatch(p) and p != ".." for p in parts):
         raise LibraryError(
@@ -44,6 +41,14 @@ def inside(root: Path, rel: object) -> Path:
             "plain names joined by '/' (no absolute path, '..' or hidden name). The manifest "
             "was edited: restore it or rebuild the library."
         )
+    return parts
+
+
+def inside(root: Path, rel: object) -> Path:
+    """The file that the manifest path ``rel`` names under ``root``, resolved: ``rel`` must
+    pass ``plain_parts`` and still lie inside ``root`` once symlinks are resolved; anything
+    else raises ``LibraryError`` before the file is touched."""
+    parts = plain_parts(root, rel)
     base = root.resolve()
     path = base.joinpath(*parts).resolve()
     if not path.is_relative_to(base):

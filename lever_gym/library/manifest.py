@@ -18,9 +18,9 @@ from lever_gym.data.minari_hdf5 import NAMESPACE_FILE
 from lever_gym.errors import LeverGymError, LibraryError
 from lever_gym.library.annoy_file import AnnoyFacts
 from lever_gym.library.config import NAMESPACE, BuildConfig, PolicyRecord, layout_name, policy_id
-from lever_gym.library.files import SHA256, inside
+from lever_gym.library.files import SHA256, inside, plain_parts
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 FIELDS = ("schema_version", "lever_gym_version", "config", "policies", "index_files", "annoy")
 POLICY_FILES = ("policy.npz", "policy.json", "data/main_data.hdf5", "data/metadata.json")
@@ -56,17 +56,15 @@ def index_file_names(config: BuildConfig) -> list[str]:
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
-    """The checked manifest of the library at ``root`` (``LibraryError`` naming the field of
-    any problem)."""
+    """The manifest of the library at ``root`` as strict JSON, unchecked: pass it to
+    ``check_manifest`` (``Library`` does)."""
     path = root / MANIFEST
     if not path.is_file():
         raise LibraryError(
             f"no library at {str(root)!r}: expected {MANIFEST} there. Build one with "
             f"`lever-gym build-library --out {root}` or pass the folder that holds it."
         )
-    data = json_file(inside(root, MANIFEST).read_bytes(), str(path))
-    check_manifest(data, path)
-    return data
+    return json_file(inside(root, MANIFEST).read_bytes(), str(path))
 
 
 def check_manifest(data: object, path: Path) -> tuple[BuildConfig, list[PolicyRecord]]:
@@ -85,10 +83,14 @@ def check_manifest(data: object, path: Path) -> tuple[BuildConfig, list[PolicyRe
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise LibraryError(f"{path} is not a lever_gym manifest: schema version {version!r}.")
     if version != SCHEMA_VERSION:
-        what = "Upgrade lever_gym" if version > SCHEMA_VERSION else "Rebuild the library"
+        what = (
+            "Upgrade lever_gym to read it."
+            if version > SCHEMA_VERSION
+            else f"Rebuild the library (`lever-gym build-library --force --out {path.parent}`)."
+        )
         raise LibraryError(
             f"{path} has schema version {version}; this lever_gym reads version "
-            f"{SCHEMA_VERSION}. {what} (`lever-gym build-library --out {path.parent}`)."
+            f"{SCHEMA_VERSION}. {what}"
         )
     unknown = sorted(set(data) - set(FIELDS))
     missing = [f for f in FIELDS if f not in data]
@@ -130,7 +132,7 @@ def check_manifest(data: object, path: Path) -> tuple[BuildConfig, list[PolicyRe
     _check_digests(refuse, "index_files", index, index_file_names(config))
     check_annoy_entries(refuse, data["annoy"], config, records)
     for rel in [*index, *(f for r in records for f in r.files)]:
-        inside(path.parent, rel)
+        plain_parts(path.parent, rel)  # links are resolved (``inside``) when a file is read
     return config, records
 
 

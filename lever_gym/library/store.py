@@ -25,6 +25,7 @@ strictly and any problem reads as ``nan``. How a library is built and resumed:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -370,6 +371,8 @@ recorded pair, sorted) and ``psi`` (the reward components summed along the polic
 recorded walk from each pair within the layout's horizon)."""
 
 
+@functools.lru_cache(maxsize=64)
 def layout_model(size: int, layout_seed: int) -> TabularModel:
-    """The tabular model of a generated library layout (shaping on, as library envs)."""
+    """The tabular model of a generated library layout (shaping on, as library envs);
+    cached, as drawing a layout repeats its connectivity checks."""
     return model_for(Layout.generate(size, layout_seed), True)

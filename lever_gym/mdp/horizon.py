@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
-from scipy.sparse import csr_matrix
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
-from lever_gym.objective import N_COMPONENTS, Objective, weighted
+from lever_gym.objective import Objective, weighted
 
 
 def optimal_values(model: TabularModel, objective: Objective, horizon: int) -> np.ndarray:
@@ -44,15 +44,31 @@ def objective_values(per_component: np.ndarray, objective: Objective) -> np.ndar
 
 @functools.lru_cache(maxsize=8)
 def _random_components(model: TabularModel, horizon: int) -> np.ndarray:
-    n, actions = model.n_states, model.next_state.shape[1]
-    cont = (~model.terminated).ravel().astype(np.float64) / actions
-    rows = np.repeat(np.arange(n), actions)
-    step = csr_matrix((cont, (rows, model.next_state.ravel())), shape=(n, n))
-    mean_reward = model.components.mean(axis=1)
-    v = np.zeros((n, N_COMPONENTS))
-    for _ in range(checks.positive_int(horizon, "horizon")):
-        v = mean_reward + step @ v
+    cont = (~model.terminated).astype(np.float64) / model.next_state.shape[1]
+    v = _random_sweeps(
+        cont, model.next_state, model.components.mean(axis=1),
+        checks.positive_int(horizon, "horizon"),
+    )  # fmt: skip
     v.setflags(write=False)
+    return v
+
+
+@numba.njit(cache=True)
+def _random_sweeps(cont, nxt, mean_reward, horizon):
+    """``horizon`` sweeps of ``v = mean_reward + Σ_a cont[s, a] v[nxt[s, a]]`` from zero."""
+    n, n_actions = nxt.shape
+    n_components = mean_reward.shape[1]
+    v = np.zeros(mean_reward.shape)
+    new = np.empty(mean_reward.shape)
+    for _ in range(horizon):
+        for s in range(n):
+            for c in range(n_components):
+                new[s, c] = mean_reward[s, c]
+            for a in range(n_actions):
+                w, j = cont[s, a], nxt[s, a]
+                for c in range(n_components):
+                    new[s, c] += w * v[j, c]
+        v, new = new, v
     return v
 
 

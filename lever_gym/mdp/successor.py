@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.mdp.empirical import EmpiricalModel
@@ -88,26 +88,39 @@ def successor_features(
     there). Solved by iterating the Bellman equation until the error is at most ``tol``.
     """
     feats = state_features(model)
-    own = emp.state_of_rows()
-    uniq, row_state = np.unique(own, return_inverse=True)
-    nxt = np.searchsorted(uniq, emp.next_state)
-    nxt = np.minimum(nxt, len(uniq) - 1)
+    own = emp.state_of_rows()  # rows are sorted by key, so each state's rows are contiguous
+    uniq, first, row_state = np.unique(own, return_index=True, return_inverse=True)
+    out = np.zeros((len(states), N_CUMULANTS))
+    if not len(uniq):
+        return out
+    nxt = np.minimum(np.searchsorted(uniq, emp.next_state), len(uniq) - 1)
     known = (uniq[nxt] == emp.next_state) & ~emp.terminated
     cumulant = np.concatenate([emp.components, feats[own]], axis=1)
-    psi = np.zeros((len(uniq), N_CUMULANTS))
     bound = max(float(np.abs(cumulant).max(initial=0.0)) / (1 - gamma), tol)
     sweeps = 1
     if gamma > 0:  # the error after k sweeps is at most bound * gamma**k
         sweeps = max(1, int(np.ceil(np.log(tol / bound) / np.log(gamma))) + 1)
-    rows = np.arange(len(own))
-    weighted = csr_matrix((probabilities, (row_state, rows)), shape=(len(uniq), len(own)))
-    to_next = csr_matrix((known.astype(np.float64), (rows, nxt)), shape=(len(own), len(uniq)))
-    reward = weighted @ cumulant  # ψ = Σ_rows p (φ + γ ψ[next]) as sparse products
-    step = (weighted @ to_next) * gamma
-    for _ in range(sweeps):
-        psi = reward + step @ psi
-    out = np.zeros((len(states), N_CUMULANTS))
+    p = np.asarray(probabilities, dtype=np.float64)
+    reward = np.add.reduceat(p[:, None] * cumulant, first, axis=0)
+    psi = _sweeps(reward, row_state, nxt, gamma * p * known, sweeps)
     idx = np.minimum(np.searchsorted(uniq, states), len(uniq) - 1)
     hit = uniq[idx] == states
     out[hit] = psi[idx[hit]]
     return out
+
+
+@numba.njit(cache=True)
+def _sweeps(reward, row_state, nxt, onward, sweeps):
+    """``sweeps`` iterations from zero of ``ψ[s] = reward[s] + Σ_{rows r of s} onward[r]
+    ψ[nxt[r]]`` (``onward``: the row's probability × γ, 0 where the data ends)."""
+    psi = np.zeros(reward.shape)
+    new = np.empty(reward.shape)
+    for _ in range(sweeps):
+        new[:, :] = reward
+        for r in range(nxt.shape[0]):
+            w, s, j = onward[r], row_state[r], nxt[r]
+            if w != 0.0:
+                for c in range(reward.shape[1]):
+                    new[s, c] += w * psi[j, c]
+        psi, new = new, psi
+    return psi

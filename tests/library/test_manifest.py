@@ -87,8 +87,11 @@ def test_a_link_out_of_the_library_is_refused(copy, tmp_path):
     target = tmp_path / "elsewhere"
     (copy / record.directory).rename(target)
     os.symlink(target, copy / record.directory)
+    lib = Library.load(copy)  # opening reads only the manifest; a file is resolved when read
     with pytest.raises(LibraryError, match=r"is a link to .*outside the library"):
-        Library.load(copy)
+        lib.arrays(lib[record.id])
+    with pytest.raises(LibraryError, match=r"is a link to .*outside the library"):
+        lib.dataset(lib[record.id])
 
 
 def test_deleted_and_altered_files_raise_library_errors(copy):
@@ -116,11 +119,19 @@ def test_content_checks_catch_resealed_files(copy):
     npz = copy / record.directory / "policy.npz"
     with np.load(npz) as arrays:
         values = dict(arrays)
-    np.savez(npz, **{**values, "q": values["q"][:-1]})
-    reseal(copy, f"{record.directory}/policy.npz")
-    lib = Library.load(copy)
-    with pytest.raises(LibraryError, match="wrong shape, type or range for its layout"):
-        lib.arrays(lib[record.id])
+    n_keys = Library.load(copy).model(record).n_states * 4
+    for field, bad in [
+        ("q_values", values["q_values"][:-1]),  # a row short of q_rows
+        ("q_rows", values["q_rows"] + n_keys),  # rows outside the layout
+        ("support_keys", values["support_keys"][::-1]),  # not sorted
+        ("support_counts", -values["support_counts"]),  # negative counts
+        ("psi", values["psi"][:, :2]),  # too few components
+    ]:
+        np.savez(npz, **{**values, field: bad})
+        reseal(copy, f"{record.directory}/policy.npz")
+        lib = Library.load(copy)
+        with pytest.raises(LibraryError, match="wrong shape, type or range for its layout"):
+            lib.arrays(lib[record.id])
     index = copy / "index/8x8-s0/embeddings.npz"
     with np.load(index) as arrays:
         values = dict(arrays)

@@ -212,9 +212,9 @@ def test_newer_schema_and_missing_library_are_refused(small_library, tmp_path):
     manifest["schema_version"] = 99
     (copy / "manifest.json").write_text(json.dumps(manifest))
     before = snapshot_files(copy)
-    with pytest.raises(LibraryError, match="schema version 99; this lever_gym reads version 2"):
+    with pytest.raises(LibraryError, match="schema version 99; this lever_gym reads version 3"):
         Library.load(copy)
-    manifest["schema_version"] = 1
+    manifest["schema_version"] = 2  # dense Q-tables: rebuilt, not read
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(LibraryError, match="Rebuild the library"):
         Library.load(copy)
@@ -289,3 +289,29 @@ def test_records_and_configs_read_from_json_are_strict():
         BuildConfig.from_dict({**config, "seeds": 1})
     assert BuildConfig(gammas=(0, 0.99)).fingerprint == BuildConfig().fingerprint
     assert BuildConfig(seed=1).fingerprint != BuildConfig().fingerprint
+
+
+def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
+    import io
+
+    from lever_gym.library.contents import policy_arrays, policy_npz_arrays
+    from lever_gym.library.store import layout_model
+
+    model = layout_model(8, 0)
+    q = np.zeros((model.n_states, 4))
+    rows = rng.choice(model.n_states, 50, replace=False)
+    q[rows] = rng.normal(size=(50, 4))
+    q[rows[0], 2] = -0.0  # a row of zeros but for the sign bit is kept
+    q[rows[0], [0, 1, 3]] = 0.0
+    support = np.zeros((model.n_states, 4), dtype=np.int32)
+    support[rows[:10], 1] = np.arange(1, 11)
+    keys, psi = np.array([3, 9]), rng.normal(size=(2, 4))
+    stored = policy_npz_arrays(q, support, keys, psi)
+    assert len(stored["q_rows"]) == 50 and len(stored["support_keys"]) == 10
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **stored)
+    back = policy_arrays(buffer.getvalue(), "test", model, "state")
+    assert back["q"].tobytes() == q.tobytes()
+    assert np.array_equal(back["support"], support) and back["support"].dtype == np.int32
+    assert np.array_equal(back["psi_keys"], keys) and np.array_equal(back["psi"], psi)
+    assert not back["q"].flags.writeable
