@@ -88,3 +88,21 @@ def test_any_numbers_are_refused_or_read_alike(policies, kind, data):
                 method(obs[None])
     else:
         assert policy.predict(obs[None]).tolist() == [one]
+
+
+@pytest.mark.slow
+def test_a_d3rlpy_policy_pickles_and_copies():
+    from lever_gym.eval.baselines import offline_rl
+    from lever_gym.objective import Objective
+
+    lib = Library.load(DEFAULT)
+    records = lib.filter(size=8, layout_seed=0, objective=["Path", "Gold"], gamma=0.99)[:2]
+    trained = offline_rl([lib.dataset(r) for r in records], Objective.parse("path+gold"),
+                         "cql", n_steps=20)  # fmt: skip
+    policy = trained.policy
+    assert isinstance(policy, Policy)
+    obs = lib.model(records[0]).observe(np.arange(0, 200, 9))
+    batch = np.asarray(policy.predict(obs))
+    assert [policy(o) for o in obs] == batch.tolist()
+    for other in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
+        np.testing.assert_array_equal(other.predict(obs), batch)
