@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lever_gym.errors import LibraryError
 from lever_gym.experiments.methods import ComposedSpec
 from lever_gym.experiments.protocol import FAILURE_LAYOUT, STAGES, ProtocolConfig, Unit
 from lever_gym.experiments.runner import read_rows, run_unit
@@ -103,7 +104,7 @@ def run(
     for seed in sorted(needed):
         path = out / "libraries" / f"seed{seed}"
         build = library_config(config, seed)
-        if not (path / "manifest.json").is_file() or Library.load(path).config != build:
+        if not (path / "manifest.json").is_file() or _opened(path).config != build:
             build_library(path, build, workers=config.workers, executor=executor, address=address)
         libraries[seed] = str(path)
     if "report" in stages and config.failure_case:
@@ -136,6 +137,17 @@ def run(
         if (out / kind).is_dir():
             write_rows(results / f"{kind}.jsonl.gz", read_rows(out / kind))
     return results
+
+
+def _opened(path: Path) -> Library:
+    """The benchmark's library at ``path``, or a ``LibraryError`` saying how to rebuild it."""
+    try:
+        return Library.load(path)
+    except LibraryError as e:
+        raise LibraryError(
+            f"{e} The benchmark builds its libraries from its protocol: delete {path} and "
+            "run again to rebuild it (same bytes for the same protocol)."
+        ) from e
 
 
 def _job(

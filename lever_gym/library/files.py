@@ -101,6 +101,18 @@ READABLE = 0o644
 """Mode of the files written here (``mkstemp`` creates them owner-only)."""
 
 
+def make_folder(folder: Path, purpose: str) -> Path:
+    """``folder``, created with its parents if needed; ``LibraryError`` saying it cannot
+    ``purpose`` there (e.g. "create the library folder") if it cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LibraryError(
+            f"cannot {purpose} {folder} ({e.strerror or e}); choose a folder you can write."
+        ) from e
+    return folder
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -29,7 +29,7 @@ from typing import Any
 from lever_gym.checks import json_file
 from lever_gym.errors import LeverGymError, LibraryError
 from lever_gym.library.config import BuildConfig
-from lever_gym.library.files import SHA256, is_temporary, write_json_atomic
+from lever_gym.library.files import SHA256, is_temporary, make_folder, write_json_atomic
 from lever_gym.library.manifest import MANIFEST, check_manifest, read_manifest
 
 BUILD = ".build"
@@ -42,15 +42,7 @@ def make_root(out: object) -> Path:
     """The library folder ``out``, created if needed (``LibraryError`` if it cannot be)."""
     if not isinstance(out, str | os.PathLike):
         raise LibraryError(f"the library folder must be a path; got {out!r}.")
-    root = Path(out).resolve()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LibraryError(
-            f"cannot create the library folder {root} ({e.strerror or e}); choose a folder "
-            "you can write."
-        ) from e
-    return root
+    return make_folder(Path(out).resolve(), "create the library folder")
 
 
 @contextlib.contextmanager

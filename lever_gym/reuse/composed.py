@@ -20,7 +20,7 @@ from lever_gym.checks import json_file
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.errors import ConfigError, LeverGymError, LibraryError
-from lever_gym.library.files import atomic_path, write_json_atomic
+from lever_gym.library.files import atomic_path, make_folder, write_json_atomic
 from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
@@ -276,14 +276,7 @@ class LeverComposedPolicy:
     def save(self, path: str | Path) -> Path:
         """Write ``policy.json`` and ``policy.npz`` into the folder ``path`` (atomically);
         ``LibraryError`` if the folder cannot be made."""
-        folder = Path(path)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LibraryError(
-                f"cannot save the policy in {folder} ({e.strerror or e}); choose a folder you "
-                "can write."
-            ) from e
+        folder = make_folder(Path(path), "save the policy in")
         with atomic_path(folder / "policy.npz") as tmp, open(tmp, "wb") as fh:
             actions, values, allowed = self.composed.all()
             np.savez_compressed(

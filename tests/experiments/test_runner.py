@@ -61,3 +61,19 @@ def test_results_page_is_written_from_the_rows(rows, tmp_path):
         assert heading in text
     assert (tmp_path / "figures" / "results_coverage.png").is_file()
     assert "| sum h1 |" in text and "| gpi h1 +improve10 +guard |" in text
+
+
+def test_a_library_the_benchmark_cannot_open_says_to_delete_it(tmp_path):
+    import json
+    import shutil
+
+    from lever_gym.errors import LibraryError
+    from lever_gym.experiments.suite import run
+
+    old = tmp_path / "libraries" / "seed0"
+    shutil.copytree(DEFAULT, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 2}))
+    with pytest.raises(LibraryError, match=r"schema version 2.*delete .*seed0 and run again"):
+        run(CONFIG, tmp_path, stages=("report",))
+    assert (old / "manifest.json").is_file()  # nothing removed
