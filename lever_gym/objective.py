@@ -11,6 +11,7 @@ value on.
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import math
 import re
@@ -119,7 +120,7 @@ class Objective:
                 f"unknown objective {name!r}: expected one of {', '.join(OBJECTIVE_NAMES)}."
                 + suggest(str(name), OBJECTIVE_NAMES)
             )
-        return cls.of(p.lower() for p in _CAMEL_PART.findall(name))
+        return _named(name)
 
     @classmethod
     def of(cls, components: Iterable[str]) -> Objective:
@@ -268,6 +269,12 @@ class Objective:
         if not found:
             raise _unreadable(spec)
         return cls.of(found)
+
+
+@functools.cache
+def _named(name: str) -> Objective:
+    """The objective of a valid name, built once (objectives are immutable)."""
+    return Objective.of(p.lower() for p in _CAMEL_PART.findall(name))
 
 
 def _stem(keyword: str, word: str) -> bool:
