@@ -41,7 +41,7 @@ print(json.dumps({"open": t1 - t0, "compose": t2 - t1}))
 """
 
 
-def cold(options: dict, runs: int = 5) -> tuple[float, float]:
+def cold(options: dict, runs: int = 9) -> tuple[float, float]:
     """Median (import + open, first composition) seconds over fresh processes."""
     out = []
     for _ in range(runs):
