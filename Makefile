@@ -29,7 +29,6 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lever_gym tests examples benchmarks
 	$(BIN)/ruff format --check lever_gym tests examples benchmarks
-	$(BIN)/ruff format --check lever_gym tests examples benchmarks
 
 # The documentation site in strict mode (any warning fails), into build/site. The variable
 # silences mkdocs-material's banner about its end of life, which is not about these pages.
