@@ -1,17 +1,24 @@
 """Time to a composed policy on 16x16: cold (a fresh process) and warm, beside scratch training.
 
 Cold: a new Python process imports lever_gym, opens the default library and builds one
-composed policy (compiled kernels come from numba's on-disk cache); each phase is timed
-inside that process, median over fresh processes. Warm: the same call repeated in one
-process. Scratch: Q-learning at X1 (10,000 episodes) on the same objective and layout.
+composed policy; each phase is timed inside that process (from before ``import lever_gym``),
+median over fresh processes. Warm: the same call repeated in one process (index answers
+and splits are kept by then), and a new objective on every call (random positive weights
+over the four components: nothing about the target is kept). Scratch: Q-learning at X1
+(10,000 episodes) on the same objective and layout, timed in the same run. Pickle: the
+size of the composed policy's pickle.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import statistics
 import subprocess
 import sys
+import time
+
+import numpy as np
 
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
@@ -29,8 +36,9 @@ VARIANTS = {
                                        "pool": "parts", "improve": 0, "guarded": False},
 }  # fmt: skip
 COLD = """
-import json, time, sys
+import time
 t0 = time.perf_counter()
+import json, sys
 import lever_gym
 from lever_gym import Library, LeverComposedPolicy
 lib = Library.load()
@@ -39,40 +47,63 @@ LeverComposedPolicy.from_library(lib, sys.argv[1], **json.loads(sys.argv[2]))
 t2 = time.perf_counter()
 print(json.dumps({"open": t1 - t0, "compose": t2 - t1}))
 """
+RUNS, WARM = 9, 200
 
 
-def cold(options: dict, runs: int = 9) -> tuple[float, float]:
-    """Median (import + open, first composition) seconds over fresh processes."""
+def cold(options: dict) -> tuple[float, float, float]:
+    """Medians over fresh processes of (import + open, first composition, their sum) s."""
     out = []
-    for _ in range(runs):
+    for _ in range(RUNS):
         done = subprocess.run(
             [sys.executable, "-c", COLD, ENV_ID, json.dumps(options)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         out.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return statistics.median(o["open"] for o in out), statistics.median(o["compose"] for o in out)
+    return (
+        statistics.median(o["open"] for o in out),
+        statistics.median(o["compose"] for o in out),
+        statistics.median(o["open"] + o["compose"] for o in out),
+    )
+
+
+def new_objectives(lib: Library, options: dict) -> float:
+    """Median seconds of ``from_library`` with fresh random weights on every call."""
+    rng = np.random.default_rng(0)
+    times = []
+    for _ in range(WARM):
+        weights = tuple(float(x) for x in rng.uniform(0.5, 2.0, 4))
+        start = time.perf_counter()
+        LeverComposedPolicy.from_library(lib, weights, size=16, layout_seed=0, **options)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
     lib = Library.load()
+    model = lib.model(lib.layout_records(16, 0)[0])
+    config = TrainConfig(gamma=0.99, episodes=BUDGETS["X1"], seed=0)
+    objective = Objective.named("PathGoldHazardLever")
+    train(model, objective, config)  # loads the kernel
     rows = []
     for name, options in VARIANTS.items():
-        LeverComposedPolicy.from_library(lib, ENV_ID, **options)  # loads arrays and kernels
-        warm = median_time(lambda o=options: LeverComposedPolicy.from_library(lib, ENV_ID, **o), 20)
-        opened, composed = cold(options)
-        rows.append([name, f"{opened:.2f} s", f"{composed:.3f} s", f"{1e3 * warm:.1f} ms"])
-    model = lib.model(lib.filter(size=16, layout_seed=0)[0])
-    objective = Objective.named("PathGoldHazardLever")
-    config = TrainConfig(gamma=0.99, episodes=BUDGETS["X1"], seed=0)
-    scratch = median_time(lambda: train(model, objective, config), 5)
-    rows.append(["scratch Q-learning X1 (10,000 episodes), for scale", "–", "–",
-                 f"{1e3 * scratch:.1f} ms"])  # fmt: skip
+        policy = LeverComposedPolicy.from_library(lib, ENV_ID, **options)
+        same = median_time(lambda o=options: LeverComposedPolicy.from_library(lib, ENV_ID, **o), WARM)
+        fresh = new_objectives(lib, options)
+        scratch = median_time(lambda: train(model, objective, config), 5)
+        opened, composed, total = cold(options)
+        rows.append([
+            name, f"{opened:.2f} s", f"{composed:.3f} s", f"{total:.2f} s",
+            f"{1e3 * same:.2f} ms", f"{1e3 * fresh:.2f} ms", f"{1e3 * scratch:.1f} ms",
+            f"{len(pickle.dumps(policy)) / 1e6:.1f} MB",
+        ])  # fmt: skip
     write_table(
         "policy",
         f"Time to a composed policy, {ENV_ID} layout 0 (default library)",
-        ["method", "cold: import + open library", "cold: first composition", "warm (median of 20)"],
+        ["method", "cold: import + open", "cold: first composition", "cold: total",
+         f"warm, same call (median of {WARM})", f"warm, new objective (median of {WARM})",
+         "scratch Q-learning X1, same run", "pickle"],
         rows,
-    )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -180,12 +180,12 @@ class Objective:
         """The weights as a new float64 array of shape ``(N_COMPONENTS,)``."""
         return np.array(self.weights, dtype=np.float64)
 
-    @property
+    @functools.cached_property
     def active(self) -> tuple[str, ...]:
         """Components with a non-zero weight, in canonical order."""
         return tuple(c for c, x in zip(COMPONENTS, self.weights, strict=True) if x != 0)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """CamelCase name of the active components (``"PathGold"``)."""
         return "".join(c.capitalize() for c in self.active)

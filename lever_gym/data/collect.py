@@ -1,11 +1,11 @@
-"""Behaviour episodes: ε-greedy rollouts of a tabular policy on the exact model (numba)."""
+"""Behaviour episodes: ε-greedy rollouts of a tabular policy on the exact model (numba,
+``lever_gym.data.kernels``, imported on first use)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numba
 import numpy as np
 from gymnasium.utils.seeding import np_random
 
@@ -13,7 +13,7 @@ import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel, visit_counts
-from lever_gym.train.tabular import choose, start_states
+from lever_gym.train.tabular import start_states
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,23 +78,6 @@ class Episodes:
         return visit_counts(states, np.concatenate(self.actions), n_states)
 
 
-@numba.njit(cache=True)
-def _behave(q, key, nxt, term, starts, uniforms, eps, horizon, states, actions, lengths, ended):
-    for e in range(starts.shape[0]):
-        s = starts[e]
-        states[e, 0] = s
-        lengths[e] = horizon
-        for t in range(horizon):
-            a = choose(q, key[s], uniforms[e, t], eps)
-            actions[e, t] = a
-            states[e, t + 1] = nxt[s, a]
-            if term[s, a]:
-                lengths[e] = t + 1
-                ended[e] = True
-                break
-            s = nxt[s, a]
-
-
 def collect(
     model: TabularModel, q: np.ndarray, key: np.ndarray, config: DataConfig, seed: int
 ) -> Episodes:
@@ -115,7 +98,9 @@ def collect(
     actions = np.zeros((n, horizon), dtype=np.int64)
     lengths = np.zeros(n, dtype=np.int64)
     ended = np.zeros(n, dtype=np.bool_)
-    _behave(
+    from lever_gym.data.kernels import behave
+
+    behave(
         q, key, model.next_state, model.terminated, options[picks], uniforms, config.epsilon,
         horizon, states, actions, lengths, ended,
     )  # fmt: skip

@@ -37,11 +37,9 @@ from minari.dataset.minari_dataset import parse_dataset_id
 from minari.serialization import serialize_space
 from minari.utils import _generate_dataset_metadata
 
+from lever_gym.data import MAIN_FILE, METADATA_FILE, NAMESPACE_FILE
 from lever_gym.errors import ConfigError, LibraryError
 
-MAIN_FILE = "main_data.hdf5"
-METADATA_FILE = "metadata.json"
-NAMESPACE_FILE = "namespace_metadata.json"
 COMPACT_LIMIT = 60_000
 """Arrays below this many bytes are stored inside their object header (limit: 64 KiB)."""
 COMPRESS_FROM = 256

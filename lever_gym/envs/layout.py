@@ -37,6 +37,8 @@ PRESETS: dict[int, Counts] = {
 }
 """Generator counts per size, after the paper's (gold capped to keep the state space tabular)."""
 
+RANDOM_LAYOUT_SEEDS = (0, 1000)
+"""The half-open range ``[lo, hi)`` of layout seeds the registered random-world ids draw from."""
 DETOUR_LAYOUT_SEED = 132
 """The designed failure case: on 16x16, ``Layout.generate(16, 132)`` puts the exit 4 steps
 from the start and the lever 40 steps off that path (44 steps start -> lever -> exit), the

@@ -15,11 +15,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lever_gym.envs.layout import MOVES, Layout
+from lever_gym.envs.layout import Layout
+from lever_gym.envs.rewards import N_ACTIONS, build_tables
 from lever_gym.errors import LayoutError, ObservationError
-from lever_gym.objective import COMPONENTS, Objective, weighted
+from lever_gym.objective import Objective, weighted
 
-N_ACTIONS = len(MOVES)
+__all__ = [
+    "BYTES_PER_STATE",
+    "MAX_MODEL_BYTES",
+    "MAX_MODEL_BYTES_VAR",
+    "N_ACTIONS",
+    "TabularModel",
+    "check_model_size",
+    "max_model_bytes",
+    "model_bytes",
+    "model_for",
+]
 BYTES_PER_STATE = 680
 """Peak bytes ``model_for`` allocates per state (measured 667; the kept tables hold 164)."""
 MAX_MODEL_BYTES = 2 * 2**30
@@ -27,47 +38,36 @@ MAX_MODEL_BYTES = 2 * 2**30
 MAX_MODEL_BYTES_VAR = "LEVER_GYM_MAX_MODEL_BYTES"
 
 
-@dataclass(frozen=True)
-class RewardTerms:
-    """The constants of the reward components (modelled on the paper's, notes section 3)."""
-
-    path_exit: float = 100.0
-    path_step: float = -0.1
-    gold_pickup: float = 5.0
-    gold_exit_all: float = 100.0
-    gold_exit_missing: float = -10.0
-    """Scaled by the fraction of gold left when the exit is reached without all of it."""
-    gold_step: float = -0.01
-    hazard_hit: float = -100.0
-    hazard_proximity: float = 2.0
-    """Per hazard neighbour left behind (a potential difference, so it is shaping)."""
-    hazard_exit: float = 100.0
-    hazard_step: float = -0.1
-    lever_pickup: float = 20.0
-    lever_exit_on: float = 80.0
-    lever_exit_off: float = 20.0
-    lever_step: float = -0.1
-
-
-TERMS = RewardTerms()
-
-
 @dataclass(frozen=True, eq=False)
 class TabularModel:
-    """Transition and reward tables of one layout; build with ``model_for``."""
+    """Transition and reward tables of one layout; build with ``model_for``. The tables are
+    computed on first use (composing a policy from a library needs the state indexing only)."""
 
     layout: Layout
     shaping: bool
-    next_state: np.ndarray
-    """(n_states, N_ACTIONS) int64: the state after each action."""
-    components: np.ndarray
-    """(n_states, N_ACTIONS, N_COMPONENTS) float64: reward components of each move."""
-    terminated: np.ndarray
-    """(n_states, N_ACTIONS) bool: the move ends the episode (exit or hazard entered)."""
 
     def __reduce__(self) -> tuple:
         """Pickle as its layout and shaping flag; unpickling rebuilds (or reuses) the tables."""
         return (model_for, (self.layout, self.shaping))
+
+    @functools.cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return build_tables(self.layout, self.shaping)
+
+    @property
+    def next_state(self) -> np.ndarray:
+        """(n_states, N_ACTIONS) int64: the state after each action."""
+        return self._tables[0]
+
+    @property
+    def components(self) -> np.ndarray:
+        """(n_states, N_ACTIONS, N_COMPONENTS) float64: reward components of each move."""
+        return self._tables[1]
+
+    @property
+    def terminated(self) -> np.ndarray:
+        """(n_states, N_ACTIONS) bool: the move ends the episode (exit or hazard entered)."""
+        return self._tables[2]
 
     @property
     def n_gold(self) -> int:
@@ -77,7 +77,7 @@ class TabularModel:
     @property
     def n_states(self) -> int:
         """Number of tabular states, ``size**2 * 2 * 2**n_gold``."""
-        return int(self.next_state.shape[0])
+        return self.layout.n_cells * 2 << self.n_gold
 
     @property
     def obs_dim(self) -> int:
@@ -297,89 +297,7 @@ def check_model_size(layout: Layout) -> None:
 
 @functools.lru_cache(maxsize=8)
 def model_for(layout: Layout, shaping: bool = True) -> TabularModel:
-    """Build (once per layout and shaping flag) the tabular model of ``layout``; raise
-    ``LayoutError`` first if it would exceed the memory limit (``check_model_size``)."""
+    """The tabular model of ``layout`` (one per layout and shaping flag); raise
+    ``LayoutError`` first if its tables would exceed the memory limit (``check_model_size``)."""
     check_model_size(layout)
-    lay = layout
-    n, n_cells, n_gold = lay.size, lay.n_cells, len(lay.gold)
-    n_masks = 1 << n_gold
-    sh = 1.0 if shaping else 0.0
-
-    next_cell = np.empty((n_cells, N_ACTIONS), dtype=np.int64)
-    for c in range(n_cells):
-        r, col = divmod(c, n)
-        for a, (dr, dc) in enumerate(MOVES):
-            rr, cc = r + dr, col + dc
-            ok = 0 <= rr < n and 0 <= cc < n and rr * n + cc not in lay.walls
-            next_cell[c, a] = rr * n + cc if ok else c
-
-    d_exit = lay.distances([lay.exit]).astype(np.float64)
-    d_lever = lay.distances([lay.lever]).astype(np.float64)
-    d_gold = np.zeros((n_masks, n_cells))
-    per_gold = [lay.distances([g]).astype(np.float64) for g in lay.gold]
-    for m in range(1, n_masks):
-        low = (m & -m).bit_length() - 1
-        rest = m & (m - 1)
-        d_gold[m] = per_gold[low] if rest == 0 else np.minimum(d_gold[rest], per_gold[low])
-    hazard_cell = np.zeros(n_cells, dtype=bool)
-    hazard_cell[list(lay.hazards)] = True
-    near_hazards = np.array(
-        [sum(hazard_cell[x] for x in lay.neighbours(c)) for c in range(n_cells)]
-    )
-    gold_bit = np.zeros(n_cells, dtype=np.int64)
-    for i, g in enumerate(lay.gold):
-        gold_bit[g] = 1 << i
-    popcount = np.array([bin(m).count("1") for m in range(n_masks)], dtype=np.float64)
-
-    n_states = n_cells * 2 * n_masks
-    s = np.arange(n_states, dtype=np.int64)
-    mask = s & (n_masks - 1)
-    lever = (s >> n_gold) & 1
-    cell = s >> (n_gold + 1)
-    c2 = next_cell[cell]  # (S, A)
-    bit = gold_bit[c2]
-    collected = (mask[:, None] & bit) != 0
-    mask2 = mask[:, None] & ~bit
-    pulled = (lever[:, None] == 0) & (c2 == lay.lever)
-    lever2 = lever[:, None] | pulled
-    at_exit = c2 == lay.exit
-    at_hazard = hazard_cell[c2]
-    toward_exit = d_exit[cell][:, None] - d_exit[c2]
-
-    t = TERMS
-    path = sh * toward_exit + t.path_step + at_exit * t.path_exit
-    gold_shape = np.where(
-        mask[:, None] > 0, d_gold[mask, cell][:, None] - d_gold[mask[:, None], c2], toward_exit
-    )
-    gold_exit = np.where(
-        mask2 == 0, t.gold_exit_all, t.gold_exit_missing * popcount[mask2] / max(n_gold, 1)
-    )
-    gold = collected * t.gold_pickup + sh * gold_shape + t.gold_step + at_exit * gold_exit
-    proximity = t.hazard_proximity * (near_hazards[cell][:, None] - near_hazards[c2])
-    hazard = (
-        at_hazard * t.hazard_hit
-        + sh * (proximity + toward_exit)
-        + t.hazard_step
-        + at_exit * t.hazard_exit
-    )
-    lever_shape = np.where(lever[:, None] == 0, d_lever[cell][:, None] - d_lever[c2], toward_exit)
-    lever_exit = np.where(lever2 == 1, t.lever_exit_on, t.lever_exit_off)
-    lever_c = pulled * t.lever_pickup + sh * lever_shape + t.lever_step + at_exit * lever_exit
-
-    by_name = {"path": path, "gold": gold, "hazard": hazard, "lever": lever_c}
-    components = np.stack([by_name[c] for c in COMPONENTS], axis=-1)
-    next_state = ((c2 * 2 + lever2) << n_gold) + mask2
-    terminated = at_exit | at_hazard
-
-    # Agents never stand on walls, and exit/hazard cells end the episode: make those
-    # states absorbing with zero reward so that values there are 0.
-    dead = np.zeros(n_cells, dtype=bool)
-    dead[list(lay.walls) + list(lay.hazards) + [lay.exit]] = True
-    dead_state = dead[cell]
-    next_state[dead_state] = s[dead_state][:, None]
-    components[dead_state] = 0.0
-    terminated[dead_state] = True
-
-    for arr in (next_state, components, terminated):
-        arr.setflags(write=False)
-    return TabularModel(lay, bool(shaping), next_state, components, terminated)
+    return TabularModel(layout, bool(shaping))

@@ -9,11 +9,8 @@ import gymnasium as gym
 import numpy as np
 
 from lever_gym.envs.grid import LeverGridEnv, check_reset
-from lever_gym.envs.layout import Layout, check_size
+from lever_gym.envs.layout import RANDOM_LAYOUT_SEEDS, Layout, check_size
 from lever_gym.errors import ConfigError
-
-DEFAULT_LAYOUT_SEEDS = (0, 1000)
-"""The half-open range ``[lo, hi)`` of layout seeds the registered random-world ids draw from."""
 
 
 def check_layout_seeds(layout_seeds: object) -> tuple[int, int]:
@@ -55,7 +52,7 @@ class RandomLeverGridEnv(LeverGridEnv):
         objective: str = "PathGoldHazardLever",
         *,
         size: int = 16,
-        layout_seeds: Sequence[int] = DEFAULT_LAYOUT_SEEDS,
+        layout_seeds: Sequence[int] = RANDOM_LAYOUT_SEEDS,
         **options: Any,
     ) -> None:
         """``options``: ``weights``, ``random_start``, ``shaping``, ``render_mode`` and

@@ -12,8 +12,7 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, PRESETS, preset_obs_dim
-from lever_gym.envs.random_grid import DEFAULT_LAYOUT_SEEDS
+from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, PRESETS, RANDOM_LAYOUT_SEEDS, preset_obs_dim
 from lever_gym.objective import OBJECTIVE_NAMES, Objective, env_id
 
 ENTRY_POINT = "lever_gym.envs.grid:LeverGridEnv"
@@ -44,7 +43,7 @@ def _table() -> list[tuple[str, str, dict[str, Any]]]:
         (
             env_id(n, o, family=RANDOM),
             RANDOM_ENTRY_POINT,
-            {"objective": o, "size": n, "layout_seeds": list(DEFAULT_LAYOUT_SEEDS)},
+            {"objective": o, "size": n, "layout_seeds": list(RANDOM_LAYOUT_SEEDS)},
         )
         for n in PRESETS
         for o in OBJECTIVE_NAMES

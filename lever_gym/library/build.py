@@ -52,6 +52,7 @@ from lever_gym.library.files import (
 )
 from lever_gym.library.indexing import write_indexes, write_namespaces
 from lever_gym.library.manifest import DATA_FILES
+from lever_gym.library.readme import library_readme
 from lever_gym.library.staging import (
     BUILD,
     build_lock,
@@ -176,7 +177,7 @@ def _finish_library(
     lib = Library(root, manifest)
     write_json_atomic(root / MANIFEST, manifest)
     with atomic_path(root / "README.md") as tmp:  # replaces a link, never writes through
-        tmp.write_text(lib.describe())
+        tmp.write_text(library_readme(lib))
     write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
     finish(root)
     return lib

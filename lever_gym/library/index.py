@@ -15,7 +15,7 @@ by default) and an exact numpy search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,8 @@ METRICS = ("angular-mips", "dot")
 """``angular-mips``: angular search on augmented items (the default); ``dot``: the search
 engine's own inner-product metric (indexes built before the reduction)."""
 DEFAULT_METRIC = "angular-mips"
+KEPT_ANSWERS = 256
+"""Query answers a ``LayoutIndex`` keeps (the oldest goes first)."""
 
 
 class Backend(Protocol):
@@ -280,15 +282,28 @@ class LayoutIndex:
     canonical: np.ndarray
     """The canonical states the embeddings average over."""
     backend: Backend
+    _answers: dict[tuple[Objective, int | None], list[tuple[str, float]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def query(self, objective: Objective, n: int | None = None) -> list[tuple[str, float]]:
-        """Policy ids ranked by estimated value under ``objective`` (best first), with scores."""
+        """Policy ids ranked by estimated value under ``objective`` (best first), with scores.
+        Answers are kept per objective (up to ``KEPT_ANSWERS``): the index never changes once
+        open, and every query of a building block repeats across composite objectives."""
         if not isinstance(objective, Objective):
             raise RetrievalError(f"query needs an Objective; got {type(objective).__name__}.")
-        vector = np.zeros(self.embeddings.shape[1], dtype=np.float32)
-        vector[:N_COMPONENTS] = objective.weights
-        rows, scores = self.backend.query(vector, len(self.ids) if n is None else n)
-        return [(self.ids[r], float(s)) for r, s in zip(rows, scores, strict=True)]
+        key = (objective, n)
+        if key not in self._answers:
+            vector = np.zeros(self.embeddings.shape[1], dtype=np.float32)
+            vector[:N_COMPONENTS] = objective.weights
+            rows, scores = self.backend.query(vector, len(self.ids) if n is None else n)
+            if len(self._answers) >= KEPT_ANSWERS:
+                self._answers.pop(next(iter(self._answers)))
+            ids = self.ids
+            self._answers[key] = [
+                (ids[r], s) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
+            ]
+        return list(self._answers[key])
 
 
 def open_layout_index(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lever_gym.data.minari_hdf5 import NAMESPACE_FILE
+from lever_gym.data import NAMESPACE_FILE
 from lever_gym.data.storage import empirical_from_dataset, open_dataset
 from lever_gym.library.annoy_file import AnnoyFacts
 from lever_gym.library.config import NAMESPACE, BuildConfig, PolicyRecord, layout_name

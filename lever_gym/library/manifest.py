@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lever_gym.checks import json_file
-from lever_gym.data.minari_hdf5 import NAMESPACE_FILE
+from lever_gym.data import MAIN_FILE, METADATA_FILE, NAMESPACE_FILE
 from lever_gym.errors import LeverGymError, LibraryError
 from lever_gym.library.annoy_file import AnnoyFacts
 from lever_gym.library.config import NAMESPACE, BuildConfig, PolicyRecord, layout_name, policy_id
@@ -25,7 +25,7 @@ MANIFEST = "manifest.json"
 FIELDS = ("schema_version", "lever_gym_version", "config", "policies", "index_files", "annoy")
 POLICY_FILES = ("policy.npz", "policy.json", "data/main_data.hdf5", "data/metadata.json")
 """The checksummed files of a policy folder (``timing.json``, a measurement, is not)."""
-DATA_FILES = ("main_data.hdf5", "metadata.json")
+DATA_FILES = (MAIN_FILE, METADATA_FILE)
 """Every file of a policy's Minari dataset folder, ``data/``."""
 INDEX_FILES = ("annoy.ann", "embeddings.npz", "index.json")
 PREDICTOR = "index/predictor.json"

@@ -35,9 +35,7 @@ import lever_gym.checks as checks
 from lever_gym.checks import json_file
 from lever_gym.errors import ConfigError, LeverGymError, LibraryError
 from lever_gym.library.annoy_file import AnnoyFacts, check_annoy_file
-from lever_gym.library.build import build_libraries
 from lever_gym.library.config import BuildConfig, layout_name
-from lever_gym.library.executor import executor_session
 from lever_gym.library.files import (
     SHA256,
     atomic_path,
@@ -49,7 +47,6 @@ from lever_gym.library.files import (
 )
 from lever_gym.library.index import DEFAULT_METRIC, AnnoyBackend
 from lever_gym.library.locate import resolve
-from lever_gym.library.staging import build_lock, make_root
 from lever_gym.library.store import MANIFEST, Library
 from lever_gym.objective import N_COMPONENTS, Objective
 from lever_gym.version import __version__
@@ -95,6 +92,10 @@ def build_sharded(
     a sharded library of another config is refused unless ``force``.
     ``progress(done, total)`` counts runs over the whole build.
     """
+    from lever_gym.library.build import build_libraries  # numba, minari: only when building
+    from lever_gym.library.executor import executor_session
+    from lever_gym.library.staging import build_lock, make_root
+
     if not isinstance(config, BuildConfig):
         raise ConfigError(f"config must be a BuildConfig; got {type(config).__name__}.")
     batch = checks.positive_int(batch, "batch")

@@ -36,13 +36,18 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.checks import json_file
-from lever_gym.data.storage import open_dataset
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.errors import LibraryError
 from lever_gym.library.annoy_file import AnnoyFacts, check_annoy_file
 from lever_gym.library.config import BuildConfig, PolicyRecord
-from lever_gym.library.contents import index_arrays, index_meta, policy_arrays, predictor
+from lever_gym.library.contents import (
+    dense_tables,
+    index_arrays,
+    index_meta,
+    policy_arrays,
+    predictor,
+)
 from lever_gym.library.embedding import Predictor
 from lever_gym.library.files import checked_bytes, checked_file, inside, sha256
 from lever_gym.library.index import BACKENDS, LayoutIndex, open_layout_index
@@ -56,10 +61,11 @@ from lever_gym.library.manifest import (
     index_folder,
     read_manifest,
 )
+from lever_gym.library.tables import LayoutTables, RowTables, q_row_of
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import greedy_rows
 from lever_gym.train.policy import TabularPolicy
-from lever_gym.train.tabular import key_index
+from lever_gym.train.tabular import q_rows
 
 __all__ = ["MANIFEST", "POLICY_ARRAYS", "SCHEMA_VERSION", "Library", "VerifyReport", "layout_model"]
 
@@ -93,11 +99,16 @@ class Library:
         self.manifest = manifest
         self.config, self.records = check_manifest(manifest, self.root / MANIFEST)
         self._by_id = {r.id: r for r in self.records}
+        self._grouped: tuple[list[PolicyRecord], dict[tuple[int, int], list[PolicyRecord]]] = (
+            [],
+            {},
+        )
         self._indexes: dict[tuple[int, int, str], LayoutIndex] = {}
         self._index_parts: dict[tuple[int, int], tuple[dict[str, Any], np.ndarray, np.ndarray]] = {}
         self._empirical: dict[tuple[int, int], EmpiricalModel] = {}
         self._arrays: dict[str, dict[str, np.ndarray]] = {}
         self._own: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._tables: dict[tuple[int, int], LayoutTables] = {}
 
     # -- opening and building ---------------------------------------------------------------
 
@@ -164,7 +175,20 @@ class Library:
 
     def layouts(self) -> list[tuple[int, int]]:
         """Distinct ``(size, layout_seed)`` pairs, in manifest order."""
-        return list(dict.fromkeys((r.size, r.layout_seed) for r in self.records))
+        return list(self._by_layout())
+
+    def layout_records(self, size: int, layout_seed: int) -> list[PolicyRecord]:
+        """The records of one layout, in manifest order (``filter`` by size and seed)."""
+        return list(self._by_layout().get((size, layout_seed), ()))
+
+    def _by_layout(self) -> dict[tuple[int, int], list[PolicyRecord]]:
+        """``records`` grouped by layout (grouped again if ``records`` was replaced)."""
+        if self._grouped[0] is not self.records:
+            groups: dict[tuple[int, int], list[PolicyRecord]] = {}
+            for r in self.records:
+                groups.setdefault((r.size, r.layout_seed), []).append(r)
+            self._grouped = (self.records, groups)
+        return self._grouped[1]
 
     def model(self, record: PolicyRecord) -> TabularModel:
         """The tabular model of the record's layout."""
@@ -185,9 +209,12 @@ class Library:
         return float(seconds) if ok else float("nan")
 
     def arrays(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
-        """``(q, support)`` of a policy, checked against the manifest's sha256 (cached)."""
-        arrays = self._policy_arrays(record)
-        return arrays["q"], arrays["support"]
+        """``(q, support)`` of a policy as dense read-only tables (a row per state, or per
+        cell for cell-keyed policies), from its checked ``policy.npz``; made on each call
+        (the library keeps the stored rows only)."""
+        record = self._record(record)
+        model = self.model(record)
+        return dense_tables(self._policy_arrays(record), q_rows(model, record.key), model.n_states)
 
     def successor_features(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
         """``(keys, psi)``: the policy's successor features on its own data (see
@@ -200,12 +227,16 @@ class Library:
         features of the action it takes there (greedy in its Q-values among the recorded
         actions); ``psi @ w`` is its value from that state under ``w`` (cached)."""
         if record.id not in self._own:
-            keys, psi = self.successor_features(record)
-            q, _ = self.arrays(record)
+            arrays = self._policy_arrays(record)
+            keys, psi = arrays["psi_keys"], arrays["psi"]
             states, actions = keys // N_ACTIONS, keys % N_ACTIONS
-            rows = key_index(self.model(record), record.key)[states]
+            model = self.model(record)
+            q = RowTables.stack(
+                [(arrays["q_rows"], arrays["q_values"])], q_rows(model, record.key), 0.0
+            )
+            rows = q.at(0, q_row_of(states, record.key, model.n_gold))
             first = np.flatnonzero(np.r_[True, states[1:] != states[:-1]])
-            choice = greedy_rows(q[rows, actions], first)
+            choice = greedy_rows(rows[np.arange(len(keys)), actions], first)
             self._own[record.id] = (states[first], psi[choice])
         return self._own[record.id]
 
@@ -226,6 +257,28 @@ class Library:
             model = self.model(record)
             self._arrays[record.id] = policy_arrays(raw, str(self.root / rel), model, record.key)
         return self._arrays[record.id]
+
+    def layout_tables(self, size: int, layout_seed: int) -> LayoutTables:
+        """Every policy of one layout stacked (``lever_gym.library.tables``), built once from
+        their checked files and the layout's union of datasets."""
+        key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"))
+        if key not in self._tables:
+            records = self.layout_records(size, layout_seed)
+            if not records:
+                self._index_files(size, layout_seed)  # raises: no such layout
+            keys = {r.key for r in records}
+            if len(keys) != 1:
+                raise LibraryError(
+                    f"the {size}x{size} layout {layout_seed} of {self.root} mixes Q-table keys "
+                    f"{sorted(keys)}; a library uses one. Rebuild it."
+                )
+            model = self.model(records[0])
+            self._tables[key] = LayoutTables.build(
+                [r.id for r in records], keys.pop(), model.n_gold, model.n_states,
+                [self._policy_arrays(r) for r in records], self.empirical(size, layout_seed),
+                model.start_state,
+            )  # fmt: skip
+        return self._tables[key]
 
     def policy(self, record: PolicyRecord) -> TabularPolicy:
         """The greedy ``TabularPolicy`` of a library policy."""
@@ -252,6 +305,8 @@ class Library:
         )
         hdf5 = f"{rel}/main_data.hdf5"
         checked_file(self.root, hdf5, record.files[hdf5])
+        from lever_gym.data.storage import open_dataset  # minari and h5py: on first use
+
         ds = open_dataset(folder, meta, sha256=record.files[hdf5])
         if (ds.total_episodes, ds.total_steps) != (record.n_episodes, record.n_transitions):
             raise LibraryError(
@@ -307,7 +362,7 @@ class Library:
                     f"holds {', '.join(f'{n}x{n} layout {s}' for n, s in self.layouts())}."
                 )
             folder, files = index_folder(size, layout_seed), self.manifest["index_files"]
-            ids = [r.id for r in self.filter(size=size, layout_seed=layout_seed)]
+            ids = [r.id for r in self.layout_records(size, layout_seed)]
             raw = {n: checked_bytes(self.root, f"{folder}/{n}", files[f"{folder}/{n}"])
                    for n in ("index.json", "embeddings.npz")}  # fmt: skip
             where = str(self.root / folder)
@@ -329,39 +384,6 @@ class Library:
         """The embedding-to-return predictor fitted on this library's policies."""
         raw = checked_bytes(self.root, PREDICTOR, self.manifest["index_files"][PREDICTOR])
         return predictor(raw, str(self.root / PREDICTOR), self.config.embed.dim)
-
-    def describe(self) -> str:
-        """Markdown summary of the library (the content of its README.md)."""
-        cfg = self.config
-        lines = [
-            "# lever_gym policy library",
-            "",
-            f"{len(self)} policies, each with its Minari dataset "
-            f"({sum(r.n_transitions for r in self)} transitions in all). "
-            f"Schema {self.manifest['schema_version']}, "
-            f"lever_gym {self.manifest['lever_gym_version']}.",
-            "",
-            f"- sizes: {list(cfg.sizes)}; layout seeds: {list(cfg.layout_seeds)}",
-            f"- building blocks: {', '.join(cfg.objectives)}",
-            f"- gammas: {list(cfg.gammas)}; budgets (episodes): {list(cfg.budgets)}; "
-            f"replicas: {cfg.replicas}; snapshots per run: {cfg.snapshots}",
-            f"- trainer: {cfg.algorithm}, alpha {cfg.alpha}, keyed by {cfg.key}, "
-            f"random starts: {cfg.random_start}; master seed {cfg.seed}",
-            f"- datasets: {cfg.data.episodes} episodes per policy, epsilon {cfg.data.epsilon}, "
-            f"random starts: {cfg.data.random_start}",
-            "",
-            "Use it with `MINARI_DATASETS_PATH=<this folder>` and `minari.load_dataset(id)`, or",
-            "`lever_gym.Library.load(<this folder>)`. Regenerate it bit for bit (every file the",
-            "manifest lists) with `lever-gym build-library` and the options above.",
-            "",
-            "| dataset id | greedy return | episodes | transitions |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| `{r.dataset_id}` | {r.greedy_return:.2f} | {r.n_episodes} | {r.n_transitions} |"
-            for r in self
-        ]
-        return "\n".join(lines) + "\n"
 
 
 POLICY_ARRAYS = "policy.npz"

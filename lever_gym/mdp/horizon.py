@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 
 import lever_gym.checks as checks
@@ -45,30 +44,13 @@ def objective_values(per_component: np.ndarray, objective: Objective) -> np.ndar
 @functools.lru_cache(maxsize=8)
 def _random_components(model: TabularModel, horizon: int) -> np.ndarray:
     cont = (~model.terminated).astype(np.float64) / model.next_state.shape[1]
-    v = _random_sweeps(
+    from lever_gym.mdp.kernels import random_sweeps
+
+    v = random_sweeps(
         cont, model.next_state, model.components.mean(axis=1),
         checks.positive_int(horizon, "horizon"),
     )  # fmt: skip
     v.setflags(write=False)
-    return v
-
-
-@numba.njit(cache=True)
-def _random_sweeps(cont, nxt, mean_reward, horizon):
-    """``horizon`` sweeps of ``v = mean_reward + Σ_a cont[s, a] v[nxt[s, a]]`` from zero."""
-    n, n_actions = nxt.shape
-    n_components = mean_reward.shape[1]
-    v = np.zeros(mean_reward.shape)
-    new = np.empty(mean_reward.shape)
-    for _ in range(horizon):
-        for s in range(n):
-            for c in range(n_components):
-                new[s, c] = mean_reward[s, c]
-            for a in range(n_actions):
-                w, j = cont[s, a], nxt[s, a]
-                for c in range(n_components):
-                    new[s, c] += w * v[j, c]
-        v, new = new, v
     return v
 
 

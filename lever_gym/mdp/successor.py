@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 
 from lever_gym.envs.model import N_ACTIONS, TabularModel
@@ -102,25 +101,10 @@ def successor_features(
         sweeps = max(1, int(np.ceil(np.log(tol / bound) / np.log(gamma))) + 1)
     p = np.asarray(probabilities, dtype=np.float64)
     reward = np.add.reduceat(p[:, None] * cumulant, first, axis=0)
-    psi = _sweeps(reward, row_state, nxt, gamma * p * known, sweeps)
+    from lever_gym.mdp.kernels import successor_sweeps
+
+    psi = successor_sweeps(reward, row_state, nxt, gamma * p * known, sweeps)
     idx = np.minimum(np.searchsorted(uniq, states), len(uniq) - 1)
     hit = uniq[idx] == states
     out[hit] = psi[idx[hit]]
     return out
-
-
-@numba.njit(cache=True)
-def _sweeps(reward, row_state, nxt, onward, sweeps):
-    """``sweeps`` iterations from zero of ``ψ[s] = reward[s] + Σ_{rows r of s} onward[r]
-    ψ[nxt[r]]`` (``onward``: the row's probability × γ, 0 where the data ends)."""
-    psi = np.zeros(reward.shape)
-    new = np.empty(reward.shape)
-    for _ in range(sweeps):
-        new[:, :] = reward
-        for r in range(nxt.shape[0]):
-            w, s, j = onward[r], row_state[r], nxt[r]
-            if w != 0.0:
-                for c in range(reward.shape[1]):
-                    new[s, c] += w * psi[j, c]
-        psi, new = new, psi
-    return psi

@@ -144,7 +144,7 @@ class LeverComposedPolicy:
         target = resolve_target(lib, objective, size, layout_seed)
         if isinstance(lib, ShardedLibrary):
             lib = lib.shard(target.size, target.layout_seed)
-        records = lib.filter(size=target.size, layout_seed=target.layout_seed)
+        records = lib.layout_records(target.size, target.layout_seed)
         split_list = splits(target.objective, {r.objective for r in records}, parts=parts)
         gammas = sorted({r.gamma for r in records}) if gamma is None else [float(gamma)]
         if not any(r.gamma in gammas for r in records):
@@ -183,7 +183,8 @@ class LeverComposedPolicy:
         members = np.array([position[r.id] for r in chosen.records])
         successor = target.objective if gpi else None
         records_chosen = list(chosen.records)
-        composed = ComposedQ(members_of(lib, model, records_chosen, factors, successor), config)
+        composed = ComposedQ(members_of(lib, records_chosen, factors, successor), config)
+        composed.fill(context.states, *context.composed(members))
         improvement = None
         if improve:
             improvement = improve_on_support(
@@ -197,7 +198,7 @@ class LeverComposedPolicy:
             composed.override(np.arange(model.n_states), np.argmax(q, axis=1))
         t3 = time.perf_counter()
 
-        start = context.rollouts(members, np.array([model.start_state]))
+        start = context.rollouts(members, context.starts[:1])  # the layout's start
         explanation = Explanation(
             objective=target.objective.name, weights=target.objective.weights,
             size=target.size, layout_seed=target.layout_seed, parts=chosen.split,
@@ -250,8 +251,7 @@ class LeverComposedPolicy:
     def covered_keys(self) -> np.ndarray:
         """Sorted ``state * N_ACTIONS + action`` of every pair in the members' datasets."""
         if self._covered is None:
-            total = sum(np.asarray(c, dtype=np.int64) for c in self.composed.members.counts)
-            self._covered = np.flatnonzero(np.asarray(total).ravel() > 0).astype(np.int64)
+            self._covered = self.composed.members.covered_keys()
         return self._covered
 
     def covers(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ held in plain numpy arrays (composed policies pickle and cross process boundarie
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.errors import ConfigError
+from lever_gym.library.tables import LayoutTables
+from lever_gym.objective import weighted
+from lever_gym.reuse.members import Members
 from lever_gym.reuse.operators import (
     EXTRACTIONS,
     FALLBACKS,
@@ -66,78 +70,13 @@ class ComposeConfig:
         """JSON-plain form."""
         return asdict(self)
 
-    def uniforms(self, n_states: int) -> np.ndarray:
-        """Per-state uniforms for ``extraction="sample"`` (one zero column when greedy)."""
+    def uniforms(self, n_states: int, states: np.ndarray | None = None) -> np.ndarray:
+        """Per-state uniforms for ``extraction="sample"`` (one zero column when greedy), of
+        every state of a layout with ``n_states`` states, or of ``states`` only."""
         if self.extraction != "sample":
-            return np.zeros((n_states, 1))
-        return np.random.default_rng(self.seed).random((n_states, self.n_samples))
-
-
-@dataclass(frozen=True, eq=False)
-class SparseTable:
-    """Values on recorded state-action pairs only: ``keys`` (sorted ``state * A + action``)
-    and one value per key."""
-
-    keys: np.ndarray
-    values: np.ndarray
-    n_actions: int
-
-    def rows(self, states: np.ndarray) -> np.ndarray:
-        """(len(states), A) values of ``states`` (NaN where nothing is recorded)."""
-        wanted = np.asarray(states, dtype=np.int64)[:, None] * self.n_actions + np.arange(
-            self.n_actions
-        )
-        if not len(self.keys):
-            return np.full(wanted.shape, np.nan)
-        idx = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
-        return np.where(self.keys[idx] == wanted, self.values[idx], np.nan)
-
-
-@dataclass(frozen=True, eq=False)
-class Members:
-    """The member policies of a composition: Q and dataset visit counts per Markov state,
-    and the factor on each member's Q-values (no copies of the library's arrays)."""
-
-    q: tuple[np.ndarray, ...]
-    """Per member, (n_states, A) float64."""
-    counts: tuple[np.ndarray, ...]
-    """Per member, (n_states, A) integer visit counts of its dataset."""
-    weights: np.ndarray
-    """(m,) factor applied to each member's Q-values."""
-    successor: tuple[SparseTable, ...] | None = None
-    """Per member, ``ψ · w`` on its own data (what the ``gpi`` operator combines)."""
-
-    def __post_init__(self) -> None:
-        """Check shapes: one Q and one count table per weight, all of one shape."""
-        shapes = {np.shape(a) for a in (*self.q, *self.counts)}
-        m = len(self.weights)
-        if len(self.q) != m or len(self.counts) != m or len(shapes) != 1 or m == 0:
-            raise ConfigError(
-                f"members need m Q-tables and m count tables of one shape (n_states, A) "
-                f"and m weights, m >= 1; got {len(self.q)}, {len(self.counts)}, {m}, "
-                f"shapes {sorted(shapes)}."
-            )
-
-    @property
-    def n_states(self) -> int:
-        """Rows of every table."""
-        return int(self.q[0].shape[0])
-
-    def pessimistic(self) -> np.ndarray:
-        """(m,) each member's lowest Q-value on its support (its lowest Q if none)."""
-        out = np.empty(len(self.q))
-        for i, (q, c) in enumerate(zip(self.q, self.counts, strict=True)):
-            out[i] = q[c > 0].min() if np.any(c > 0) else q.min()
-        return out
-
-    def rows(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """``(q, counts, successor values)`` of ``states`` stacked per member: shape
-        (m, len(states), A); successor values are ``None`` without ``successor``."""
-        q = np.stack([np.asarray(t, dtype=np.float64)[states] for t in self.q])
-        counts = np.stack([np.asarray(t)[states] for t in self.counts])
-        if self.successor is None:
-            return q, counts, None
-        return q, counts, np.stack([t.rows(states) for t in self.successor])
+            return np.zeros((n_states if states is None else len(states), 1))
+        draws = np.random.default_rng(self.seed).random((n_states, self.n_samples))
+        return draws if states is None else draws[states]
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,13 +123,30 @@ def combine(
     """Composed ``(actions (n,), values (n, A), allowed (n, A))`` from members' ``Terms``;
     ``uniforms`` (n, k) are the states' draws for sampling. ``allowed[s, a]``: some member's
     dataset took ``a`` in ``s``."""
+    values = OPERATORS[config.operator](terms.values, terms.used, config.temperature)
+    return extract(
+        values, (terms.counts > 0).any(axis=0), config, uniforms,
+        lambda: terms.counts.sum(axis=0), lambda stuck: terms.raw[:, stuck],
+    )  # fmt: skip
+
+
+def extract(
+    values: np.ndarray,
+    allowed: np.ndarray,
+    config: ComposeConfig,
+    uniforms: np.ndarray,
+    totals: Callable[[], np.ndarray],
+    raw: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(actions, values, allowed)``: the action of each state from its composed ``values``
+    (n, A) under ``config`` (``totals()``: the members' summed counts, for sampling;
+    ``raw(stuck)``: their weighted raw Q-values (m, k, A) of the ``stuck`` states, for the
+    ``raw`` fallback)."""
     operator = OPERATORS[config.operator]
-    values = operator(terms.values, terms.used, config.temperature)
-    allowed = (terms.counts > 0).any(axis=0)
     ok = allowed if config.restrict else values > -np.inf
     actions = np.argmax(np.where(ok, values, -np.inf), axis=1)
     if config.extraction == "sample":
-        drawn = _draw(terms.counts.sum(axis=0), uniforms)
+        drawn = _draw(totals(), uniforms)
         taken = np.take_along_axis(values, drawn, axis=1)
         best = np.where(taken == taken.max(axis=1, keepdims=True), drawn, values.shape[1])
         sampled = allowed.any(axis=1)
@@ -201,11 +157,43 @@ def combine(
         if config.fallback == "first":
             actions[stuck] = 0
         else:
-            raw = terms.raw[:, stuck]
+            rows = raw(stuck)
             actions[stuck] = np.argmax(
-                operator(raw, np.ones(raw.shape, dtype=bool), config.temperature), axis=1
+                operator(rows, np.ones(rows.shape, dtype=bool), config.temperature), axis=1
             )
     return actions, values, allowed
+
+
+def compose_gpi(
+    tables: LayoutTables,
+    positions: np.ndarray,
+    weights: np.ndarray,
+    target: Sequence[float],
+    config: ComposeConfig,
+    uniforms: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``compose_states`` of the ``gpi`` operator on every state of ``tables.states`` for
+    the members ``positions`` (factors ``weights``), computed on their recorded pairs only
+    (``tables.successor`` and ``tables.support``) instead of on (m, n, A) stacks: the same
+    actions, values and allowed pairs (a test checks it)."""
+    n, a = tables.q_on.shape[1:]
+    mine = np.zeros(len(tables.ids), dtype=bool)
+    mine[positions] = True
+    successor, support = tables.successor, tables.support
+    values = np.full(n * a, -np.inf)
+    own = np.where(mine[successor.member], weighted(successor.values, target), -np.inf)
+    np.maximum.at(values, successor.cell, own)
+    take = mine[support.member]
+    allowed = np.zeros(n * a, dtype=bool)
+    allowed[support.cell[take]] = True
+    w = np.asarray(weights, dtype=np.float64)[:, None, None]
+    return extract(
+        values.reshape(n, a), allowed.reshape(n, a), config, uniforms,
+        lambda: np.bincount(
+            support.cell, weights=np.where(take, support.values, 0), minlength=n * a
+        ).reshape(n, a),
+        lambda stuck: tables.q_on[positions][:, stuck] * w,
+    )  # fmt: skip
 
 
 def compose_states(
@@ -247,8 +235,8 @@ class ComposedQ:
         self._uniforms = config.uniforms(n)
         self.done = np.zeros(n, dtype=bool)
         self.actions = np.zeros(n, dtype=np.int8)
-        self.values = np.zeros((n, members.q[0].shape[1]))
-        self.allowed = np.zeros((n, members.q[0].shape[1]), dtype=bool)
+        self.values = np.zeros((n, members.counts.values.shape[1]))
+        self.allowed = np.zeros((n, members.counts.values.shape[1]), dtype=bool)
 
     @classmethod
     def from_arrays(cls, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray) -> ComposedQ:
@@ -272,6 +260,14 @@ class ComposedQ:
             )  # fmt: skip
             self.actions[todo], self.values[todo], self.allowed[todo] = a, v, ok
             self.done[todo] = True
+
+    def fill(
+        self, states: np.ndarray, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray
+    ) -> None:
+        """Tabulate ``states`` with what ``compose_states`` gives there, computed elsewhere
+        (``compose_gpi``)."""
+        self.actions[states], self.values[states], self.allowed[states] = actions, values, allowed
+        self.done[states] = True
 
     def override(self, states: np.ndarray, actions: np.ndarray) -> None:
         """Take ``actions[i]`` in ``states[i]`` instead of the composed action (values kept)."""

@@ -8,6 +8,7 @@ order), never the target objective itself.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,11 +55,23 @@ def splits(
     With ``parts`` only that split is returned (and checked). The target objective itself
     is never a block. A part's factor is the target's weight on its components, which must
     be equal within the part (a block's Q-values cannot be re-weighted per component).
+    Results are kept per target, blocks and parts (a split is the same every time).
     """
+    given = tuple(parts) if isinstance(parts, list) else parts
+    try:
+        return list(_splits(target, frozenset(available), given))
+    except TypeError:  # unhashable parts: compute (and refuse) them without the cache
+        return list(_splits.__wrapped__(target, frozenset(available), parts))
+
+
+@functools.lru_cache(maxsize=256)
+def _splits(
+    target: Objective, available: frozenset[str], parts: str | tuple[str, ...] | None
+) -> tuple[tuple[Part, ...], ...]:
     active = set(target.active)
     blocks = sorted(set(available) - {target.name}, key=OBJECTIVE_NAMES.index)
     if parts is not None:
-        return [_given_split(target, blocks, parts)]
+        return (_given_split(target, blocks, parts),)
     usable = [b for b in blocks if set(_components(b)) <= active and _factor(target, b) is not None]
     covers = [
         combo
@@ -74,7 +87,7 @@ def splits(
             f"the library cannot cover {target.name}: no building block for {what}; "
             f"available: {', '.join(blocks) or 'none'}."
         )
-    return [tuple(Part(b, _factor(target, b)) for b in combo) for combo in covers]  # type: ignore[arg-type]
+    return tuple(tuple(Part(b, _factor(target, b)) for b in combo) for combo in covers)  # type: ignore[arg-type]
 
 
 def _given_split(
@@ -117,5 +130,6 @@ def _exact(combo: Sequence[str], active: set[str]) -> bool:
     return len(covered) == len(set(covered)) and set(covered) == active
 
 
+@functools.cache
 def _components(name: str) -> tuple[str, ...]:
     return Objective.named(name).active

@@ -21,15 +21,13 @@ from lever_gym.errors import ConfigError, LibraryError, RetrievalError
 from lever_gym.library.config import PolicyRecord
 from lever_gym.library.store import Library
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.mdp.support import SupportGraph
 from lever_gym.objective import Objective, weighted
-from lever_gym.reuse.composition import ComposeConfig, ComposedQ, Members, SparseTable
+from lever_gym.reuse.composition import ComposeConfig, ComposedQ
 from lever_gym.reuse.decompose import Part
 from lever_gym.reuse.explain import Combination
-from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
-from lever_gym.reuse.retrieval import candidates, layout_candidates
+from lever_gym.reuse.members import Members
+from lever_gym.reuse.retrieval import Ranked, candidates, layout_candidates
 from lever_gym.reuse.scoring import SCORINGS, ScoringContext
-from lever_gym.train.tabular import key_index
 
 Candidates = dict[tuple[str, float], list[tuple[PolicyRecord, float]]]
 """Per ``(block, γ)``, the retrieved records and their index scores, best first."""
@@ -111,18 +109,26 @@ def retrieve(
     """Candidates of every block of every split at every γ, from the layout's index; with
     ``whole_layout``, also the layout's best policies of any block (under ``LAYOUT_POOL``)."""
     index = library.layout_index(target.size, target.layout_seed, backend)
+    rankings: dict[Objective, Ranked] = {}
+    records = {r.id: r for r in library.layout_records(target.size, target.layout_seed)}
+
+    def ranking(objective: Objective) -> Ranked:  # one index query per objective
+        if objective not in rankings:
+            rankings[objective] = [(records[pid], s) for pid, s in index.query(objective)]
+        return rankings[objective]
+
     ranked: Candidates = {}
     if whole_layout:
         for g in gammas:
             ranked[LAYOUT_POOL, g] = layout_candidates(
-                library, index, target.objective, g, strategy, k
+                ranking(target.objective), target.objective, g, strategy, k
             )
     for split in split_list:
         for part in split:
             for g in gammas:
                 if (part.objective, g) not in ranked:
                     ranked[part.objective, g] = candidates(
-                        library, index, part.objective, g, strategy, k
+                        ranking(Objective.named(part.objective)), part.objective, g, strategy, k
                     )
     return ranked
 
@@ -160,28 +166,20 @@ def pool_combination(split_list: list[tuple[Part, ...]], ranked: Candidates) -> 
 
 def members_of(
     library: Library,
-    model: TabularModel,
     records: list[PolicyRecord],
     factors: dict[str, float],
     target: Objective | None = None,
 ) -> Members:
-    """Q per Markov state and dataset counts of ``records``, weighted by their part's factor
-    (1 for a block outside the split); with ``target``, also each record's ``ψ · w`` on its
-    own data (for ``gpi``)."""
-    qs, counts, successor = [], [], []
-    for r in records:
-        q, visits = library.arrays(r)
-        qs.append(q if r.key == "state" else q[key_index(model, r.key)])
-        counts.append(visits)
-        if target is not None:
-            keys, psi = library.successor_features(r)
-            successor.append(SparseTable(keys, weighted(psi, target.weights), N_ACTIONS))
+    """The ``records`` (of one layout) as members over the layout's stacked tables, each
+    weighted by its part's factor (1 for a block outside the split); with ``target``, also
+    their ψ and the target's weights (for ``gpi``)."""
+    tables = library.layout_tables(records[0].size, _layout_seed(library, records))
     return Members(
-        tuple(qs),
-        tuple(counts),
-        np.array([factors.get(r.objective, 1.0) for r in records]),
-        tuple(successor) if target is not None else None,
-    )
+        tables.q, tables.counts, np.array([factors.get(r.objective, 1.0) for r in records]),
+        tables.positions([r.id for r in records]), tables.key, tables.n_gold,
+        tables.psi if target is not None else None,
+        target.weights if target is not None else None,
+    )  # fmt: skip
 
 
 def score_combinations(
@@ -220,16 +218,17 @@ def scoring_context(
     scoring: str,
     backend: str,
 ) -> ScoringContext:
-    """What every combination of the query shares: the layout's recorded data, the pool's
-    Q-values and counts, the scoring starts and (for ``predictor``) the predictor."""
+    """What every combination of the query shares: the layout's stacked policies and
+    recorded data, the pool's positions and factors, the scoring starts and (for
+    ``predictor``) the predictor."""
     model = library.model(pool[0])
-    emp = library.empirical(target.size, target.layout_seed)
+    tables = library.layout_tables(target.size, target.layout_seed)
     index = library.layout_index(target.size, target.layout_seed, backend)
-    successor = target.objective if config.operator in SUCCESSOR_OPERATORS else None
     return ScoringContext(
-        model=model, empirical=emp, target=target.objective,
-        pool=members_of(library, model, pool, factors, successor), config=config,
-        starts=scoring_starts(emp, model, n_starts, config.seed),
+        model=model, tables=tables, target=target.objective,
+        pool=tables.positions([r.id for r in pool]),
+        factors=np.array([factors.get(r.objective, 1.0) for r in pool]), config=config,
+        starts=scoring_starts(tables.empirical, model, n_starts, config.seed),
         penalty=100.0 * float(np.abs(target.objective.vector).sum()),
         predictor=library.predictor() if scoring == "predictor" else None,
         canonical=index.canonical, embed_config=library.config.embed,
@@ -238,9 +237,11 @@ def scoring_context(
 
 def scoring_starts(emp: EmpiricalModel, model: TabularModel, n: int, seed: int) -> np.ndarray:
     """The layout's start plus up to ``n - 1`` seeded episode starts recorded in the data."""
+    if n == 1:
+        return np.array([model.start_state], dtype=np.int64)
     others = emp.starts[emp.starts != model.start_state]
     rng = np.random.default_rng(seed)
-    picked = rng.choice(others, size=min(n - 1, len(others)), replace=False) if n > 1 else []
+    picked = rng.choice(others, size=min(n - 1, len(others)), replace=False)
     return np.concatenate([[model.start_state], np.sort(np.asarray(picked, dtype=np.int64))])
 
 
@@ -266,10 +267,9 @@ def improve_on_support(
 ) -> Improvement:
     """``steps`` rounds of policy iteration from ``composed`` on the union of the members'
     own data (recorded actions only, within the layout's horizon)."""
-    union = library.empirical(model.layout.size, _layout_seed(library, members))
-    keys = np.unique(np.concatenate([library.successor_features(r)[0] for r in members]))
-    emp = union.subset(np.flatnonzero(np.isin(union.keys, keys)))
-    graph = SupportGraph.of(emp)
+    tables = library.layout_tables(model.layout.size, _layout_seed(library, members))
+    _, graph = tables.support_graph(tables.positions([r.id for r in members]))
+    emp = graph.empirical
     rewards = weighted(emp.components, target.weights)
     composed.ensure(graph.states)
     taken = composed.actions[graph.states].astype(np.int64)
@@ -279,8 +279,7 @@ def improve_on_support(
     start = graph.greedy_choice(rewards)
     choice = np.where(recorded, at, start)
     horizon = model.layout.n_cells
-    better = graph.improve(choice, rewards, horizon, steps)
-    before, after = graph.values(choice, rewards, horizon), graph.values(better, rewards, horizon)
+    better, before, after = graph.policy_iteration(choice, rewards, horizon, steps)
     j = np.searchsorted(graph.states, model.start_state)
     at_start = j < len(graph.states) and graph.states[j] == model.start_state
     return Improvement(
@@ -323,10 +322,10 @@ def guard(
     composed.ensure(context.states)
     mine = float(context.walk(composed.actions[context.states]).returns.mean())
     best, best_score = None, mine
-    for r in members:
-        q, _ = library.arrays(r)
-        rows = key_index(context.model, r.key)[context.states]
-        score = float(context.walk(np.argmax(q[rows], axis=1)).returns.mean())
+    walks = context.tables.greedy_walks(context.starts, context.model.layout.n_cells)
+    alone = context.score(walks).returns.reshape(-1, len(context.starts)).mean(axis=1)
+    for r, p in zip(members, context.tables.positions([r.id for r in members]), strict=True):
+        score = float(alone[p])
         if score > best_score + 1e-9:
             best, best_score = r, score
     return {"composed_score": mine, "best_member": best, "best_member_score": best_score}

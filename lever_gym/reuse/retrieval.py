@@ -13,8 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from lever_gym.library.config import PolicyRecord
-from lever_gym.library.index import Backend, LayoutIndex
-from lever_gym.library.store import Library
+from lever_gym.library.index import Backend
 from lever_gym.objective import Objective
 
 T = TypeVar("T")
@@ -27,40 +26,28 @@ STRATEGIES: dict[str, Callable[[list[T], int], list[T]]] = {
 """How many ranked candidates per block a strategy keeps (``k`` is hybrid's)."""
 
 
+Ranked = list[tuple[PolicyRecord, float]]
+"""A layout's records, best first, with their index scores (``LayoutIndex.query``)."""
+
+
 def candidates(
-    library: Library,
-    index: LayoutIndex,
-    block: str,
-    gamma: float,
-    strategy: str,
-    k: int,
+    ranked: Ranked, block: str, gamma: float, strategy: str, k: int
 ) -> list[tuple[PolicyRecord, float]]:
-    """Records of ``block`` at ``gamma``, best first with their index scores, cut by
-    ``strategy`` (may be empty)."""
-    ranked = [
-        (library[pid], score)
-        for pid, score in index.query(Objective.named(block))
-        if library[pid].objective == block and library[pid].gamma == gamma
-    ]
-    return STRATEGIES[strategy](ranked, k)
+    """Records of ``block`` at ``gamma`` in the index's ranking for the block's objective,
+    best first with their scores, cut by ``strategy`` (may be empty)."""
+    return STRATEGIES[strategy](
+        [(r, s) for r, s in ranked if r.objective == block and r.gamma == gamma], k
+    )
 
 
 def layout_candidates(
-    library: Library,
-    index: LayoutIndex,
-    target: Objective,
-    gamma: float,
-    strategy: str,
-    k: int,
+    ranked: Ranked, target: Objective, gamma: float, strategy: str, k: int
 ) -> list[tuple[PolicyRecord, float]]:
-    """Every policy of the layout at ``gamma`` except the target's own block, ranked by the
-    index's estimate of its value under ``target``, cut by ``strategy``."""
-    ranked = [
-        (library[pid], score)
-        for pid, score in index.query(target)
-        if library[pid].objective != target.name and library[pid].gamma == gamma
-    ]
-    return STRATEGIES[strategy](ranked, k)
+    """Every policy of the layout at ``gamma`` except the target's own block, in the index's
+    ranking for ``target`` (its estimate of their value under it), cut by ``strategy``."""
+    return STRATEGIES[strategy](
+        [(r, s) for r, s in ranked if r.objective != target.name and r.gamma == gamma], k
+    )
 
 
 def recall_at_k(approx: Backend, exact: Backend, queries: np.ndarray, k: int) -> float:

@@ -13,15 +13,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
-from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.library.embedding import EmbedConfig, Predictor, embed
+from lever_gym.library.tables import LayoutTables
 from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.mdp.walk import WalkBatch
 from lever_gym.objective import Objective, weighted
-from lever_gym.reuse.composition import ComposeConfig, Members, combine, member_terms
+from lever_gym.reuse.composition import (
+    ComposeConfig,
+    Terms,
+    combine,
+    compose_gpi,
+    member_terms,
+)
+from lever_gym.reuse.members import Members
+from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,12 +45,17 @@ class RolloutScore:
 
 @dataclass(eq=False)
 class ScoringContext:
-    """Everything the combinations of one query share (pool rows on the recorded states)."""
+    """Everything the combinations of one query share: the layout's stacked policies
+    (``tables``, whose ``states`` are the recorded states and the start), the pool's
+    positions in them and factors, the target objective and the scoring starts."""
 
     model: TabularModel
-    empirical: EmpiricalModel
+    tables: LayoutTables
     target: Objective
-    pool: Members
+    pool: np.ndarray
+    """Pool members' positions in ``tables``."""
+    factors: np.ndarray
+    """(len(pool),) factor on each pool member's Q-values."""
     config: ComposeConfig
     starts: np.ndarray
     penalty: float
@@ -49,73 +63,81 @@ class ScoringContext:
     canonical: np.ndarray | None = None
     embed_config: EmbedConfig | None = None
     states: np.ndarray = field(init=False)
-    """Sorted states the data records, plus the starts."""
+    """Sorted states the data records, plus the layout's start."""
+    empirical: EmpiricalModel = field(init=False)
+    """The union of the layout's datasets."""
 
     def __post_init__(self) -> None:
-        """Gather the pool's rows of the recorded states once for every combination."""
-        self.states = np.union1d(self.empirical.states(), self.starts)
-        q, self._counts, successor = self.pool.rows(self.states)
-        pessimistic = (
-            self.pool.pessimistic()
-            if self.config.support_mode == "pessimistic"
-            else np.zeros(len(q))
-        )
-        self._terms = member_terms(
-            q, self._counts, self.pool.weights, pessimistic, self.config, successor
-        )
-        self._uniforms = self.config.uniforms(self.model.n_states)[self.states]
+        """Gather what every combination reads: the pool's rows on ``states`` (for operators
+        other than ``gpi``), the sampling draws and the rewards of the recorded rows."""
+        self.states = self.tables.states
+        at = np.minimum(np.searchsorted(self.states, self.starts), len(self.states) - 1)
+        if not np.array_equal(self.states[at], self.starts):
+            raise ConfigError("scoring starts must be the layout's start or recorded states.")
+        self.empirical = self.tables.empirical
+        self._terms: Terms | None = None
+        self._composed: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._rollouts: dict[tuple, RolloutScore] = {}
+        if self.config.operator not in SUCCESSOR_OPERATORS:
+            q, counts = self.tables.q_on[self.pool], self.tables.counts_on[self.pool]
+            pessimistic = (
+                Members(self.tables.q, self.tables.counts, self.factors, self.pool,
+                        self.tables.key, self.tables.n_gold).pessimistic()
+                if self.config.support_mode == "pessimistic"
+                else np.zeros(len(q))
+            )  # fmt: skip
+            self._terms = member_terms(q, counts, self.factors, pessimistic, self.config)
+        self._uniforms = self.config.uniforms(self.model.n_states, self.states)
         self._rewards = weighted(self.empirical.components, self.target.weights)
 
+    @property
+    def counts(self) -> np.ndarray:
+        """(len(pool), len(states), A) the pool's dataset counts on ``states``."""
+        return self.tables.counts_on[self.pool]
+
+    def composed(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``compose_states`` of ``members`` (indices into ``pool``) on every state of
+        ``states`` (kept: the chosen combination is composed again to build the policy)."""
+        members = np.asarray(members)
+        key = tuple(members.tolist())
+        if key not in self._composed:
+            self._composed[key] = self._compose(members)
+        return self._composed[key]
+
+    def _compose(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._terms is None:
+            return compose_gpi(
+                self.tables, self.pool[members], self.factors[members], self.target.weights,
+                self.config, self._uniforms,
+            )  # fmt: skip
+        return combine(self._terms[members], self.config, self._uniforms)
+
     def actions(self, members: np.ndarray) -> np.ndarray:
-        """The composed action of ``members`` (pool positions) in every state of ``states``."""
-        return combine(self._terms[members], self.config, self._uniforms)[0]
+        """The composed action of ``members`` (pool indices) in every state of ``states``."""
+        return self.composed(members)[0]
 
     def rollouts(self, members: np.ndarray, starts: np.ndarray | None = None) -> RolloutScore:
-        """Roll the composed policy of ``members`` through the data from ``starts``."""
-        return self.walk(self.actions(members), starts)
+        """Roll the composed policy of ``members`` through the data from ``starts`` (kept:
+        the chosen combination's walk from the layout's start is its coverage)."""
+        starts = self.starts if starts is None else np.asarray(starts, dtype=np.int64)
+        key = (tuple(np.asarray(members).tolist()), tuple(starts.tolist()))
+        if key not in self._rollouts:
+            self._rollouts[key] = self.walk(self.actions(members), starts)
+        return self._rollouts[key]
 
     def walk(self, actions: np.ndarray, starts: np.ndarray | None = None) -> RolloutScore:
         """Roll the policy taking ``actions[i]`` in ``states[i]`` through the data."""
-        emp = self.empirical
-        returns, steps, inside = _rollouts(
-            self.states, np.asarray(actions, dtype=np.int64), emp.keys, emp.next_state,
-            self._rewards, emp.terminated, self.starts if starts is None else starts,
-            self.model.layout.n_cells, self.penalty,
+        horizon = self.model.layout.n_cells
+        return self.score(
+            WalkBatch.of([
+                self.tables.walks.walk(actions, int(s), horizon)
+                for s in (self.starts if starts is None else starts)
+            ])
         )  # fmt: skip
-        return RolloutScore(returns, steps, inside)
 
-
-@numba.njit(cache=True)
-def _rollouts(states, actions, keys, nxt, rewards, done, starts, horizon, penalty):
-    """Per start: return, steps and whether the rollout ended inside the data."""
-    n = starts.shape[0]
-    returns = np.zeros(n)
-    steps = np.zeros(n, dtype=np.int64)
-    inside = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        s = starts[i]
-        total = 0.0
-        finished = True
-        for t in range(horizon):
-            p = np.searchsorted(states, s)
-            row = -1
-            if p < states.shape[0] and states[p] == s:
-                key = s * N_ACTIONS + actions[p]
-                r = np.searchsorted(keys, key)
-                if r < keys.shape[0] and keys[r] == key:
-                    row = r
-            if row < 0:
-                total -= penalty
-                finished = False
-                break
-            total += rewards[row]
-            steps[i] = t + 1
-            if done[row]:
-                break
-            s = nxt[row]
-        returns[i] = total
-        inside[i] = finished
-    return returns, steps, inside
+    def score(self, walks: WalkBatch) -> RolloutScore:
+        """The ``RolloutScore`` of walks under the target objective."""
+        return RolloutScore(walks.totals(self._rewards, self.penalty), walks.steps, walks.inside)
 
 
 def score_rollout(context: ScoringContext, members: np.ndarray) -> float:
@@ -131,7 +153,7 @@ def score_predictor(context: ScoringContext, members: np.ndarray) -> float:
         raise ConfigError("predictor scoring needs the library's predictor and canonical states.")
     rows_state, taken = emp.state_of_rows(), emp.actions_of_rows()
     actions = context.actions(members)[np.searchsorted(context.states, rows_state)]
-    counts = context._counts[members]
+    counts = context.counts[members]
     in_members = np.zeros(len(rows_state), dtype=bool)
     position = np.searchsorted(context.states, rows_state)
     for c in counts:

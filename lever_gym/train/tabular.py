@@ -1,4 +1,5 @@
-"""Tabular Q-learning and SARSA on a LeverGrid's tabular model, compiled with numba.
+"""Tabular Q-learning and SARSA on a LeverGrid's tabular model, compiled with numba
+(``lever_gym.train.kernels``, imported on first use).
 
 The inner loop reads the env's own tables (next state, reward, termination), so a trained
 Q-table is identical to what stepping the real env with the same random draws would give
@@ -13,14 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numba
 import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.rollout import greedy_trajectory
-from lever_gym.mdp.solve import value_iteration
 from lever_gym.objective import Objective
 
 ALGORITHMS = ("q_learning", "sarsa", "expert")
@@ -136,46 +135,6 @@ def start_states(model: TabularModel, random_start: bool) -> np.ndarray:
     return np.array([model.state(c, 0, full) for c in cells], dtype=np.int64)
 
 
-@numba.njit(cache=True, inline="always")
-def choose(q: np.ndarray, k: int, u: float, eps: float) -> int:
-    """ε-greedy action of row ``k``: uniform ``u`` below ``eps`` picks the action, else argmax."""
-    if u < eps:
-        return min(int(u / eps * N_ACTIONS), N_ACTIONS - 1)
-    best = 0
-    for a in range(1, N_ACTIONS):
-        if q[k, a] > q[k, best]:
-            best = a
-    return best
-
-
-@numba.njit(cache=True)
-def _learn(q, key, nxt, reward, term, starts, uniforms, eps, alpha, gamma, sarsa, horizon):
-    steps = 0
-    for e in range(starts.shape[0]):
-        s = starts[e]
-        k = key[s]
-        a = choose(q, k, uniforms[e, 0], eps[e])
-        for t in range(horizon):
-            s2 = nxt[s, a]
-            k2 = key[s2]
-            r = reward[s, a]
-            steps += 1
-            if term[s, a]:
-                q[k, a] += alpha * (r - q[k, a])
-                break
-            a2 = choose(q, k2, uniforms[e, t + 1], eps[e])
-            if sarsa:
-                target = r + gamma * q[k2, a2]
-            else:
-                best = q[k2, 0]
-                for b in range(1, N_ACTIONS):
-                    best = max(best, q[k2, b])
-                target = r + gamma * best
-            q[k, a] += alpha * (target - q[k, a])
-            s, k, a = s2, k2, a2
-    return steps
-
-
 def _evaluate(
     model: TabularModel, objective: Objective, q: np.ndarray, key: np.ndarray
 ) -> tuple[float, np.ndarray]:
@@ -194,6 +153,8 @@ def train(model: TabularModel, objective: Objective, config: TrainConfig) -> Tra
     if config.algorithm == "expert":
         if config.key == "cell":
             raise ConfigError("the expert is exact on Markov states; use key='state'.")
+        from lever_gym.mdp.solve import value_iteration  # the env stack: only for the expert
+
         t0 = time.perf_counter()
         q, _ = value_iteration(model, objective, config.gamma)
         seconds = time.perf_counter() - t0
@@ -204,16 +165,18 @@ def train(model: TabularModel, objective: Objective, config: TrainConfig) -> Tra
     starts = start_states(model, config.random_start)
     rng = np.random.default_rng(config.seed)
     every = config.snapshot_every or config.episodes
+    from lever_gym.train.kernels import learn
+
     args = (model.next_state, reward, model.terminated)
     # zero episodes: loads (or compiles) the kernel for these array types, outside the timing
-    _learn(q, key, *args, starts[:0], np.zeros((0, 1)), eps[:0], 0.1, 0.9, False, 0)
+    learn(q, key, *args, starts[:0], np.zeros((0, 1)), eps[:0], 0.1, 0.9, False, 0)
     snapshots: list[Snapshot] = []
     spent, steps, done = 0.0, 0, 0
     while done < config.episodes:
         n = min(CHUNK, config.episodes - done, every - done % every)
         idx, uniforms = chunk_draws(rng, n, horizon, len(starts), config.random_start)
         t0 = time.perf_counter()
-        steps += _learn(
+        steps += learn(
             q, key, *args, starts[idx], uniforms, eps[done : done + n],
             config.alpha, config.gamma, config.algorithm == "sarsa", horizon,
         )  # fmt: skip

@@ -9,7 +9,8 @@ import pytest
 
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import MOVES, Layout
-from lever_gym.envs.model import MAX_MODEL_BYTES_VAR, TERMS, model_bytes, model_for
+from lever_gym.envs.model import MAX_MODEL_BYTES_VAR, model_bytes, model_for
+from lever_gym.envs.rewards import TERMS
 from lever_gym.errors import LayoutError, ObservationError
 from tests.conftest import TINY_LAYOUTS
 

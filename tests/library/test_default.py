@@ -57,36 +57,44 @@ def test_resolution_order(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_built_wheel_installs_the_default_library_and_runs_the_quick_start(tmp_path):
-    """The wheel alone (no checkout, another directory): install-default, then the README's
-    quick start."""
+def test_a_built_wheel_in_a_new_venv_installs_the_default_library_and_runs_the_quick_start(
+    tmp_path,
+):
+    """The wheel alone, as a user gets it: a new virtual environment, a plain core install
+    (no baselines extra: no torch, d3rlpy or scipy), another working directory; then
+    ``lever-gym library install-default`` and the README's quick start."""
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(wheels), str(ROOT)],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    installed = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
          str(next(wheels.glob("*.whl")))],
-        check=True, capture_output=True, timeout=600,
+        capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
-    assert not (site / "datasets").exists()
-    env = {**os.environ, "PYTHONPATH": str(site), "XDG_DATA_HOME": str(tmp_path / "data")}
-    env.pop(locate.ENV_VAR, None)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    for name in (locate.ENV_VAR, "PYTHONPATH", "VIRTUAL_ENV"):
+        env.pop(name, None)
     run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=1200,
-    )  # fmt: skip
-    installed = run("-m", "lever_gym.cli", "library", "install-default", "--workers", "2")
-    assert installed.returncode == 0, installed.stderr[-2000:]
-    assert "0 different, 0 missing" in installed.stdout
+        list(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800
+    )
+    extras = run(python, "-c", "import importlib.util as u; print([m for m in "
+                 "('torch', 'd3rlpy', 'scipy') if u.find_spec(m)])")  # fmt: skip
+    assert extras.stdout.strip() == "[]", extras.stderr[-2000:]
+    built = run(str(venv / "bin" / "lever-gym"), "library", "install-default", "--workers", "2")
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert "0 different, 0 missing" in built.stdout
     quick = (ROOT / "README.md").read_text().split("```python\n")[1].split("```")[0]
-    check = f"import lever_gym\nassert lever_gym.__file__.startswith({str(site)!r})\n"
-    done = run("-c", check + quick)
+    check = f"import lever_gym\nassert lever_gym.__file__.startswith({str(venv)!r})\n"
+    done = run(python, "-c", check + quick)
     assert done.returncode == 0, done.stderr[-2000:]
-    where = run("-m", "lever_gym.cli", "library", "where")
+    where = run(str(venv / "bin" / "lever-gym"), "library", "where")
     assert str(tmp_path / "data") in where.stdout
 
 

@@ -294,7 +294,7 @@ def test_records_and_configs_read_from_json_are_strict():
 def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
     import io
 
-    from lever_gym.library.contents import policy_arrays, policy_npz_arrays
+    from lever_gym.library.contents import dense_tables, policy_arrays, policy_npz_arrays
     from lever_gym.library.store import layout_model
 
     model = layout_model(8, 0)
@@ -311,7 +311,8 @@ def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **stored)
     back = policy_arrays(buffer.getvalue(), "test", model, "state")
-    assert back["q"].tobytes() == q.tobytes()
-    assert np.array_equal(back["support"], support) and back["support"].dtype == np.int32
+    dense_q, dense_support = dense_tables(back, model.n_states, model.n_states)
+    assert dense_q.tobytes() == q.tobytes()
+    assert np.array_equal(dense_support, support) and dense_support.dtype == np.int32
     assert np.array_equal(back["psi_keys"], keys) and np.array_equal(back["psi"], psi)
-    assert not back["q"].flags.writeable
+    assert not dense_q.flags.writeable and not back["q_values"].flags.writeable

@@ -12,7 +12,7 @@ from lever_gym.envs.layout import Layout
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.horizon import optimal_values, policy_values
 from lever_gym.mdp.solve import value_iteration
-from lever_gym.mdp.support import SupportGraph, policy_successor_features
+from lever_gym.mdp.support import SupportGraph, horizon_sums, policy_successor_features
 from lever_gym.objective import Objective, weighted
 
 positive = st.lists(st.floats(0.05, 2), min_size=4, max_size=4)
@@ -103,3 +103,19 @@ def test_successor_features_sum_components_along_the_recorded_walk():
         s = int(m.next_state[s, a])
         a = int(np.argmax(q[s]))
     np.testing.assert_allclose(psi[row], total)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 60), horizon=st.integers(1, 300), seed=st.integers(0, 999))
+def test_horizon_sums_equal_stepping_the_walk(n, horizon, seed):
+    """Doubling gives the sum of ``horizon`` nodes along each walk, cycles included."""
+    rng = np.random.default_rng(seed)
+    x = np.append(rng.normal(size=n), 0.0)
+    nxt = np.append(rng.integers(0, n + 1, size=n), n)  # node n: the end
+    want = np.zeros(n + 1)
+    for i in range(n + 1):
+        node = i
+        for _ in range(horizon):
+            want[i] += x[node]
+            node = nxt[node]
+    np.testing.assert_allclose(horizon_sums(x, nxt, horizon), want, rtol=1e-12, atol=1e-9)

@@ -10,13 +10,8 @@ from hypothesis.extra.numpy import arrays
 
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
-from lever_gym.reuse.composition import (
-    ComposeConfig,
-    ComposedQ,
-    Members,
-    SparseTable,
-    compose_states,
-)
+from lever_gym.reuse.composition import ComposeConfig, ComposedQ, compose_states
+from lever_gym.reuse.members import Members
 from lever_gym.reuse.operators import OPERATORS, SUCCESSOR_OPERATORS, SUPPORT_MODES
 from lever_gym.train.tabular import TrainConfig, train
 from tests.conftest import TINY_LAYOUTS
@@ -45,7 +40,7 @@ def compose_table(members, config):
 def compose_values(q, counts, weights=None, config=None):
     """Composed values and action of one state from its ``(m, A)`` Q-values and counts."""
     w = np.ones(len(q)) if weights is None else np.asarray(weights, dtype=np.float64)
-    members = Members(tuple(row[None, :] for row in q), tuple(row[None, :] for row in counts), w)
+    members = Members.of_arrays([row[None, :] for row in q], [row[None, :] for row in counts], w)
     actions, values, _ = compose_table(members, config or ComposeConfig())
     return values[0], int(actions[0])
 
@@ -60,12 +55,10 @@ def test_registries_match_the_config_choices():
 def test_gpi_takes_the_best_successor_value_on_the_support():
     q = np.zeros((2, 3, 4))
     counts = np.array([[[1, 1, 0, 0]] * 3, [[0, 1, 1, 0]] * 3])
-    keys = [np.array([0, 1, 4, 5, 8, 9]), np.array([1, 2, 5, 6, 9, 10])]
-    values = [np.array([5.0, 1.0] * 3), np.array([2.0, 9.0] * 3)]
-    members = Members(
-        (q[0], q[1]), (counts[0], counts[1]), np.ones(2),
-        tuple(SparseTable(k, v, 4) for k, v in zip(keys, values, strict=True)),
-    )  # fmt: skip
+    psi = np.full((2, 3, 4, 4), np.nan)  # ψ on the recorded pairs; w = (1, 0, 0, 0) reads ψ[0]
+    psi[0, :, :2] = [[5.0, 0, 0, 0], [1.0, 0, 0, 0]]
+    psi[1, :, 1:3] = [[2.0, 0, 0, 0], [9.0, 0, 0, 0]]
+    members = Members.of_arrays(q, counts, np.ones(2), psi, (1.0, 0.0, 0.0, 0.0))
     actions, vals, _ = compose_table(members, ComposeConfig(operator="gpi"))
     np.testing.assert_array_equal(vals[0], [5.0, 2.0, 9.0, -np.inf])
     assert actions.tolist() == [2, 2, 2]
@@ -164,7 +157,7 @@ def test_support_modes_and_fallbacks_by_hand():
 def test_sampling_extraction_is_seeded_and_approaches_the_argmax(rng):
     q = rng.normal(size=(3, 500, 4))
     counts = rng.integers(0, 3, size=(3, 500, 4)).astype(np.int32)
-    comp = Members(tuple(q), tuple(counts), np.ones(3))
+    comp = Members.of_arrays(q, counts, np.ones(3))
     greedy, _, _ = compose_table(comp, ComposeConfig())
     one = compose_table(comp, ComposeConfig(extraction="sample", n_samples=1, seed=3))[0]
     again = compose_table(comp, ComposeConfig(extraction="sample", n_samples=1, seed=3))[0]
@@ -181,7 +174,7 @@ def test_table_agrees_with_single_state_composition(rng, op, mode):
     counts = rng.integers(0, 2, size=(2, 40, 4)).astype(np.int32)
     w = np.array([1.0, 0.5])
     cfg = ComposeConfig(operator=op, support_mode=mode if mode != "pessimistic" else "zero")
-    actions, vals, allowed = compose_table(Members(tuple(q), tuple(counts), w), cfg)
+    actions, vals, allowed = compose_table(Members.of_arrays(q, counts, w), cfg)
     for s in range(40):
         one_vals, one_action = compose_values(q[:, s], counts[:, s], w, cfg)
         np.testing.assert_array_equal(vals[s], one_vals)
@@ -199,7 +192,7 @@ def test_gamma_zero_identity_sum_of_primitives_is_the_scratch_policy():
         tables.append(train(env.model, env.objective, TrainConfig(**cfg)).q)
     path, hazard, scratch = tables
     counts = np.ones((env.layout.n_cells, 4), dtype=np.int32)
-    comp = Members((path, hazard), (counts, counts), np.ones(2))
+    comp = Members.of_arrays([path, hazard], [counts, counts], np.ones(2))
     composed, _, _ = compose_table(comp, ComposeConfig(support_mode="raw"))
     free = [c for c in range(env.layout.n_cells) if c in env.layout.start_cells()]
     np.testing.assert_allclose(path[free] + hazard[free], scratch[free], atol=1e-3)
@@ -227,14 +220,14 @@ def test_bad_compose_config(kwargs, message):
 
 def test_members_must_match():
     with pytest.raises(ConfigError, match="members need m Q-tables"):
-        Members((np.zeros((3, 4)),), (np.zeros((2, 4)),), np.ones(1))
+        Members.of_arrays([np.zeros((3, 4))], [np.zeros((2, 4))], np.ones(1))
 
 
 def test_compose_states_is_the_table_on_a_subset(rng):
     q = rng.normal(size=(3, 30, 4))
     counts = rng.integers(0, 2, size=(3, 30, 4))
     cfg = ComposeConfig(operator="lse", extraction="sample", seed=2)
-    actions, values, allowed = compose_table(Members(tuple(q), tuple(counts), np.ones(3)), cfg)
+    actions, values, allowed = compose_table(Members.of_arrays(q, counts, np.ones(3)), cfg)
     subset = np.array([3, 7, 29])
     a, v, ok = compose_states(
         q[:, subset], counts[:, subset], np.ones(3), np.zeros(3), cfg, cfg.uniforms(30)[subset]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,8 +13,9 @@ import pytest
 from lever_gym.errors import ConfigError, RetrievalError
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
-from lever_gym.reuse.composition import ComposeConfig
+from lever_gym.reuse.composition import ComposeConfig, compose_gpi, compose_states
 from lever_gym.reuse.decompose import splits
+from lever_gym.reuse.members import Members
 from lever_gym.reuse.pipeline import (
     combinations,
     resolve_target,
@@ -80,3 +83,40 @@ def test_scores_come_from_recorded_data_only(lib, monkeypatch):
     assert len(scored) == len(combos) == 6 * 6  # three replicas x two budgets per block
     assert all(np.isfinite(c.rollout_return) and 0 <= c.rollout_inside <= 1 for c in scored)
     assert Objective.parse("PathGold") == target.objective
+
+
+@pytest.mark.parametrize("extraction", ["greedy", "sample"])
+def test_gpi_on_recorded_pairs_is_the_composition_of_the_stacked_rows(lib, rng, extraction):
+    """``compose_gpi`` (the recorded pairs only) equals ``compose_states`` on (m, n, A) rows."""
+    tables = lib.layout_tables(16, 0)
+    config = ComposeConfig(operator="gpi", extraction=extraction, seed=4)
+    n_states = tables.n_states
+    for _ in range(4):
+        pool = np.sort(rng.choice(len(tables.ids), size=rng.integers(1, 30), replace=False))
+        factors = rng.uniform(0.5, 2.0, size=len(pool))
+        target = tuple(rng.uniform(-1, 2, size=4))
+        members = Members(
+            tables.q, tables.counts, factors, pool, tables.key, tables.n_gold, tables.psi, target
+        )
+        q, counts, successor = members.rows(tables.states)
+        uniforms = config.uniforms(n_states, tables.states)
+        want = compose_states(q, counts, factors, np.zeros(len(pool)), config, uniforms, successor)
+        got = compose_gpi(tables, pool, factors, target, config, uniforms)
+        for a, b in zip(want, got, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_composing_loads_no_compiled_kernel_and_no_dataset_reader():
+    """A fresh process composes a policy without importing numba, minari, h5py or scipy."""
+    code = (
+        "import sys, lever_gym\n"
+        "from lever_gym import Library, LeverComposedPolicy\n"
+        f"p = LeverComposedPolicy.from_library(Library.load({str(DEFAULT)!r}),"
+        " 'LeverGrid-16x16-PathGoldHazardLever-v0')\n"
+        "p.predict(p.model.observe(p.model.start_state)[None])\n"
+        "heavy = ('numba', 'minari', 'h5py', 'scipy', 'torch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,231 @@
+"""A layout's policies stacked in plain arrays: what composing and scoring read.
+
+``RowTables`` holds the sparse tables of many policies in one sorted array, so looking up a
+batch of states for any subset of them is one ``searchsorted``. ``LayoutTables`` stacks
+every policy of one library layout (Q-values, dataset counts, successor features) and
+keeps their values on the states the layout's data records, the only states offline
+scoring and GPI ever read. It depends on the library alone, not on any objective: built
+once per layout (``Library.layout_tables``), it serves every query on that layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lever_gym.envs.model import N_ACTIONS
+from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.mdp.support import SupportGraph
+from lever_gym.mdp.walk import WalkBatch, WalkGraph
+
+
+@dataclass(frozen=True, eq=False)
+class RowTables:
+    """``n_members`` tables of ``n_rows`` rows each, stored on some rows only: member ``i``'s
+    row ``r`` is at key ``i * n_rows + r`` of the sorted ``keys``; a row not stored reads
+    ``fill``. ``values`` has one entry per key (shape ``(len(keys), *row_shape)``)."""
+
+    keys: np.ndarray
+    values: np.ndarray
+    n_members: int
+    n_rows: int
+    fill: float
+
+    @classmethod
+    def stack(
+        cls, parts: Sequence[tuple[np.ndarray, np.ndarray]], n_rows: int, fill: float
+    ) -> RowTables:
+        """Stack ``(rows, values)`` per member (rows sorted and distinct)."""
+        keys = [i * n_rows + np.asarray(rows, dtype=np.int64) for i, (rows, _) in enumerate(parts)]
+        return cls(
+            np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64),
+            np.concatenate([v for _, v in parts]),
+            len(parts),
+            n_rows,
+            fill,
+        )
+
+    def take(self, rows: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+        """Values of ``rows`` for ``members`` (all if ``None``): shape
+        ``(len(members), len(rows), *row_shape)``."""
+        members = np.arange(self.n_members) if members is None else np.asarray(members)
+        return self.at(np.asarray(members)[:, None], np.asarray(rows)[None, :])
+
+    def at(self, members: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Values of row ``rows[i]`` of member ``members[i]`` (broadcast together)."""
+        wanted = np.asarray(members, dtype=np.int64) * self.n_rows + np.asarray(rows, np.int64)
+        if not len(self.keys):
+            return np.full(wanted.shape + self.values.shape[1:], self.fill, self.values.dtype)
+        at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        out = self.values[at]
+        out[self.keys[at] != wanted] = self.fill
+        return out
+
+    def dense_on(self, rows: np.ndarray) -> np.ndarray:
+        """``take(rows)`` for every member, by one pass over the stored keys (cheaper than a
+        lookup per row when the rows are many): ``rows`` sorted and distinct."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.full(
+            (self.n_members, len(rows), *self.values.shape[1:]), self.fill, self.values.dtype
+        )
+        if len(rows) and len(self.keys):
+            member, row = np.divmod(self.keys, self.n_rows)
+            at = np.minimum(np.searchsorted(rows, row), len(rows) - 1)
+            hit = rows[at] == row
+            out[member[hit], at[hit]] = self.values[hit]
+        return out
+
+    def member(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, values)`` of member ``i``."""
+        lo, hi = np.searchsorted(self.keys, [i * self.n_rows, (i + 1) * self.n_rows])
+        return self.keys[lo:hi] - i * self.n_rows, self.values[lo:hi]
+
+    def subset(self, members: Sequence[int]) -> RowTables:
+        """The tables of ``members`` alone, in that order."""
+        return RowTables.stack([self.member(int(i)) for i in members], self.n_rows, self.fill)
+
+
+def rows_of_keys(
+    keys: np.ndarray, values: np.ndarray, fill: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(states, rows)``: values given per sorted ``state * N_ACTIONS + action`` key, as one
+    row of ``N_ACTIONS`` entries per state (``fill`` where an action has no key)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    own = keys // N_ACTIONS  # sorted, as the keys
+    first = np.ones(len(own), dtype=bool)
+    first[1:] = own[1:] != own[:-1]
+    rows = np.full((int(first.sum()), N_ACTIONS, *values.shape[1:]), fill, dtype=values.dtype)
+    rows[np.cumsum(first) - 1, keys % N_ACTIONS] = values
+    return own[first], rows
+
+
+def q_row_of(states: np.ndarray, key: str, n_gold: int) -> np.ndarray:
+    """The Q-table row of each state under ``key``: the state itself, or its cell (a state
+    index is ``(cell * 2 + lever) * 2**n_gold + mask``)."""
+    s = np.asarray(states, dtype=np.int64)
+    return s if key == "state" else s >> (n_gold + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Entries:
+    """Per-pair records of the stacked policies on ``LayoutTables.states``: the policy, the
+    flat cell ``position * N_ACTIONS + action`` and a value per entry, sorted by cell."""
+
+    member: np.ndarray
+    cell: np.ndarray
+    values: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class LayoutTables:
+    """Every policy of one layout, stacked in the manifest's order (``ids``)."""
+
+    ids: tuple[str, ...]
+    key: str
+    """Q-table rows: ``state`` (one per state) or ``cell`` (one per grid cell)."""
+    n_gold: int
+    q: RowTables
+    counts: RowTables
+    psi: RowTables
+    """ψ per recorded state: ``(A, N_COMPONENTS)`` rows, NaN where the data lacks the action."""
+    empirical: EmpiricalModel
+    """The union of the layout's datasets."""
+    states: np.ndarray
+    """Sorted states the data records, and the layout's start."""
+    q_on: np.ndarray
+    """(m, len(states), A) each policy's Q-values on ``states``."""
+    counts_on: np.ndarray
+    """(m, len(states), A) each policy's dataset counts on ``states``."""
+    support: Entries
+    """Pairs of ``states`` each policy's dataset took, with their counts."""
+    successor: Entries
+    """The same pairs with the policy's ψ there (``values``: (E, N_COMPONENTS), stored by
+    column: ``ψ · w`` reads one column per component)."""
+    pairs: np.ndarray
+    """(m, len(empirical.keys)) bool: the union's rows each policy's dataset took."""
+    walks: WalkGraph
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cache["position"] = {pid: i for i, pid in enumerate(self.ids)}
+
+    def positions(self, ids: Sequence[str]) -> np.ndarray:
+        """The index of each policy id in the stacked tables."""
+        position = self._cache["position"]
+        return np.array([position[pid] for pid in ids], dtype=np.int64)
+
+    @classmethod
+    def build(
+        cls,
+        ids: Sequence[str],
+        key: str,
+        n_gold: int,
+        n_states: int,
+        arrays: Sequence[dict[str, np.ndarray]],
+        empirical: EmpiricalModel,
+        start: int,
+    ) -> LayoutTables:
+        """Stack the checked sparse ``arrays`` of a layout's policies (``policy.npz``
+        fields, ``lever_gym.library.contents``) over its union ``empirical``."""
+        n_q_rows = n_states if key == "state" else n_states >> (n_gold + 1)
+        q = RowTables.stack([(a["q_rows"], a["q_values"]) for a in arrays], n_q_rows, 0.0)
+        counts = RowTables.stack(
+            [rows_of_keys(a["support_keys"], a["support_counts"], 0) for a in arrays], n_states, 0
+        )
+        psi = RowTables.stack(
+            [rows_of_keys(a["psi_keys"], a["psi"], np.nan) for a in arrays], n_states, np.nan
+        )
+        states = np.union1d(empirical.states(), [start])
+        counts_on = counts.dense_on(states)
+        m = len(arrays)
+        cell, member = np.nonzero(counts_on.reshape(m, -1).T > 0)  # sorted by cell, then member
+        state, action = states[cell // N_ACTIONS], cell % N_ACTIONS
+        psi_on = psi.at(member, state)[np.arange(len(cell)), action]
+        used = ~np.isnan(psi_on).any(axis=1)
+        pairs = np.zeros((m, len(empirical.keys)), dtype=bool)
+        for i, a in enumerate(arrays):  # the union's rows of each policy's own pairs
+            rows = empirical.rows(a["psi_keys"] // N_ACTIONS, a["psi_keys"] % N_ACTIONS)
+            pairs[i, rows[rows >= 0]] = True
+        return cls(
+            tuple(ids), key, n_gold, q, counts, psi, empirical, states,
+            q.dense_on(states) if key == "state" else q.take(q_row_of(states, key, n_gold)),
+            counts_on, Entries(member, cell, counts_on.reshape(m, -1)[member, cell]),
+            Entries(member[used], cell[used], np.asfortranarray(psi_on[used])), pairs,
+            WalkGraph.of(empirical, states),
+        )  # fmt: skip
+
+    @property
+    def n_states(self) -> int:
+        """States of the layout (rows of every count table)."""
+        return self.counts.n_rows
+
+    def q_rows(self, states: np.ndarray) -> np.ndarray:
+        """The Q-table row of each state (itself, or its cell)."""
+        return q_row_of(states, self.key, self.n_gold)
+
+    def greedy_walks(self, starts: np.ndarray, horizon: int) -> WalkBatch:
+        """Per policy and start (row ``i * len(starts) + j``), the walk of policy ``i``
+        acting greedily in its own Q-table (over every action) from ``starts[j]`` through
+        the layout's data (cached: it depends on no objective)."""
+        key = ("walks", tuple(np.asarray(starts).tolist()), horizon)
+        if key not in self._cache:
+            walks = []
+            for actions in np.argmax(self.q_on, axis=2):
+                walks += [self.walks.walk(actions, int(s), horizon) for s in starts]
+            self._cache[key] = WalkBatch.of(walks)
+        return self._cache[key]
+
+    def support_graph(self, members: np.ndarray) -> tuple[np.ndarray, SupportGraph]:
+        """``(rows, graph)``: the union's rows some of ``members``' datasets took, and the
+        support graph of the data restricted to them (cached for the layout's whole pool)."""
+        mask = self.pairs[np.asarray(members)].any(axis=0)
+        whole = bool(mask.all())
+        if whole and "graph" in self._cache:
+            return self._cache["graph"]
+        rows = np.flatnonzero(mask)
+        graph = SupportGraph.of(self.empirical if whole else self.empirical.subset(rows))
+        if whole:
+            self._cache["graph"] = (rows, graph)
+        return rows, graph

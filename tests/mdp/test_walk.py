@@ -1,0 +1,49 @@
+"""Walks through recorded data: the rows a policy visits, and their returns."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.layout import Layout
+from lever_gym.mdp.empirical import EmpiricalModel
+from lever_gym.mdp.walk import WalkBatch, WalkGraph
+
+
+def reference_return(emp, states, actions, start, horizon, rewards, penalty):
+    """The walk stepped by hand: the recorded row of each (state, action), until the end."""
+    total, s = 0.0, start
+    for _ in range(horizon):
+        if s not in states.tolist():
+            return total - penalty, False
+        row = emp.rows(np.array([s]), np.array([actions[states.tolist().index(s)]]))[0]
+        if row < 0:
+            return total - penalty, False
+        total += rewards[row]
+        if emp.terminated[row]:
+            break
+        s = int(emp.next_state[row])
+    return total, True
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.2, 1.0), horizon=st.integers(1, 80))
+def test_walks_follow_the_recorded_rows(seed, share, horizon):
+    env = LeverGridEnv(layout=Layout.generate(8, seed % 50).to_ascii())
+    m, rng = env.model, np.random.default_rng(seed)
+    s, a = np.nonzero(rng.random(m.next_state.shape) < share)
+    emp = EmpiricalModel.from_arrays(
+        s, a, m.next_state[s, a], m.components[s, a], m.terminated[s, a], s[:1]
+    )
+    states = np.union1d(emp.states(), [m.start_state])
+    actions = rng.integers(4, size=len(states))
+    rewards = rng.normal(size=len(emp.keys))
+    graph = WalkGraph.of(emp, states)
+    starts = rng.choice(states, size=3)
+    batch = WalkBatch.of([graph.walk(actions, int(x), horizon) for x in starts])
+    totals = batch.totals(rewards, 7.5)
+    for i, x in enumerate(starts):
+        want, inside = reference_return(emp, states, actions, int(x), horizon, rewards, 7.5)
+        assert totals[i] == want and batch.inside[i] == inside
