@@ -146,15 +146,16 @@ class LayoutTables:
     pairs: np.ndarray
     """(m, len(empirical.keys)) bool: the union's rows each policy's dataset took."""
     walks: WalkGraph
+    _position: dict[str, int] = field(init=False, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
+    """What depends on the layout alone, computed once: member walks, the support graph."""
 
     def __post_init__(self) -> None:
-        self._cache["position"] = {pid: i for i, pid in enumerate(self.ids)}
+        object.__setattr__(self, "_position", {pid: i for i, pid in enumerate(self.ids)})
 
     def positions(self, ids: Sequence[str]) -> np.ndarray:
         """The index of each policy id in the stacked tables."""
-        position = self._cache["position"]
-        return np.array([position[pid] for pid in ids], dtype=np.int64)
+        return np.array([self._position[pid] for pid in ids], dtype=np.int64)
 
     @classmethod
     def build(
@@ -201,10 +202,6 @@ class LayoutTables:
         """States of the layout (rows of every count table)."""
         return self.counts.n_rows
 
-    def q_rows(self, states: np.ndarray) -> np.ndarray:
-        """The Q-table row of each state (itself, or its cell)."""
-        return q_row_of(states, self.key, self.n_gold)
-
     def greedy_walks(self, starts: np.ndarray, horizon: int) -> WalkBatch:
         """Per policy and start (row ``i * len(starts) + j``), the walk of policy ``i``
         acting greedily in its own Q-table (over every action) from ``starts[j]`` through
@@ -217,15 +214,12 @@ class LayoutTables:
             self._cache[key] = WalkBatch.of(walks)
         return self._cache[key]
 
-    def support_graph(self, members: np.ndarray) -> tuple[np.ndarray, SupportGraph]:
-        """``(rows, graph)``: the union's rows some of ``members``' datasets took, and the
-        support graph of the data restricted to them (cached for the layout's whole pool)."""
+    def support_graph(self, members: np.ndarray) -> SupportGraph:
+        """The support graph of the layout's data restricted to the rows some of
+        ``members``' datasets took (kept for the whole data)."""
         mask = self.pairs[np.asarray(members)].any(axis=0)
-        whole = bool(mask.all())
-        if whole and "graph" in self._cache:
-            return self._cache["graph"]
-        rows = np.flatnonzero(mask)
-        graph = SupportGraph.of(self.empirical if whole else self.empirical.subset(rows))
-        if whole:
-            self._cache["graph"] = (rows, graph)
-        return rows, graph
+        if not mask.all():
+            return SupportGraph.of(self.empirical.subset(np.flatnonzero(mask)))
+        if "graph" not in self._cache:
+            self._cache["graph"] = SupportGraph.of(self.empirical)
+        return self._cache["graph"]

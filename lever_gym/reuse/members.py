@@ -45,6 +45,7 @@ class Members:
         ok = (
             m >= 1
             and np.shape(self.positions) == (m,)
+            and int(np.min(self.positions)) >= 0
             and all(t.n_members > int(np.max(self.positions)) for t in self._tables())
             and self.q.values.shape[1:] == self.counts.values.shape[1:]
             and (self.psi is None) == (self.target is None)

@@ -268,7 +268,7 @@ def improve_on_support(
     """``steps`` rounds of policy iteration from ``composed`` on the union of the members'
     own data (recorded actions only, within the layout's horizon)."""
     tables = library.layout_tables(model.layout.size, _layout_seed(library, members))
-    _, graph = tables.support_graph(tables.positions([r.id for r in members]))
+    graph = tables.support_graph(tables.positions([r.id for r in members]))
     emp = graph.empirical
     rewards = weighted(emp.components, target.weights)
     composed.ensure(graph.states)
