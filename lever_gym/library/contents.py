@@ -46,11 +46,12 @@ def _npz(raw: bytes, where: str, names: tuple[str, ...]) -> dict[str, np.ndarray
 
 
 _NPY_HEADER = re.compile(
-    rb"\x93NUMPY\x01\x00..\{'descr': '([<|][bifu][1248])', 'fortran_order': False, "
-    rb"'shape': \(([0-9, ]*)\), \} *\n",
+    rb"\x93NUMPY\x01\x00(..)\{'descr': '(<[fiu][248]|\|[biu]1)', 'fortran_order': False, "
+    rb"'shape': \((|[0-9]+,|[0-9]+(?:, [0-9]+)+)\), \} *\n",
     re.DOTALL,
 )
-"""The header numpy writes for a C-ordered array of plain numbers (format 1.0)."""
+"""The header numpy writes for a C-ordered array of plain numbers (format 1.0): its length
+field, the dtype, the shape."""
 
 
 def _npy(data: bytes) -> np.ndarray:
@@ -58,10 +59,10 @@ def _npy(data: bytes) -> np.ndarray:
     directly (numpy's reader parses it as Python source, a third of the time of reading a
     library's arrays); any other file goes through ``numpy.lib.format`` (no pickles)."""
     header = _NPY_HEADER.match(data)
-    if header is None:
+    if header is None or header.end() != 10 + int.from_bytes(header[1], "little"):
         return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-    dtype = np.dtype(header[1].decode())
-    shape = tuple(int(n) for n in re.findall(rb"[0-9]+", header[2]))
+    dtype = np.dtype(header[2].decode())
+    shape = tuple(int(n) for n in re.findall(rb"[0-9]+", header[3]))
     count = math.prod(shape)
     if len(data) != header.end() + count * dtype.itemsize:
         raise ValueError(f"{len(data) - header.end()} data bytes for shape {shape} of {dtype}")
@@ -164,6 +165,7 @@ def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> Empirical
         and _in(emp.counts, 2**62)
         and _is(emp.starts, "iu", (None,))
         and _in(emp.starts, n_states)
+        and bool(np.isin(emp.starts, emp.keys // N_ACTIONS).all())  # an episode's first state
     )
     if not ok:
         raise _refuse(where, "records transitions outside its layout")

@@ -31,7 +31,7 @@ METRICS = ("angular-mips", "dot")
 engine's own inner-product metric (indexes built before the reduction)."""
 DEFAULT_METRIC = "angular-mips"
 KEPT_ANSWERS = 256
-"""Query answers a ``LayoutIndex`` keeps (the oldest goes first)."""
+"""Query answers a ``LayoutIndex`` keeps (then it starts over)."""
 
 
 class Backend(Protocol):
@@ -283,7 +283,7 @@ class LayoutIndex:
     """The canonical states the embeddings average over."""
     backend: Backend
     _answers: dict[tuple[Objective, int | None], list[tuple[str, float]]] = field(
-        default_factory=dict, repr=False
+        default_factory=dict, init=False, repr=False, compare=False
     )
 
     def query(self, objective: Objective, n: int | None = None) -> list[tuple[str, float]]:
@@ -298,10 +298,13 @@ class LayoutIndex:
             vector[:N_COMPONENTS] = objective.weights
             rows, scores = self.backend.query(vector, len(self.ids) if n is None else n)
             if len(self._answers) >= KEPT_ANSWERS:
-                self._answers.pop(next(iter(self._answers)))
+                self._answers.clear()  # start over (one call, safe beside other threads)
             ids = self.ids
             self._answers[key] = [
-                (ids[r], s) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
+                (ids[r], s)
+                for r, s in zip(
+                    np.asarray(rows).tolist(), np.asarray(scores, np.float64).tolist(), strict=True
+                )
             ]
         return list(self._answers[key])
 

@@ -8,7 +8,7 @@ Layout of a library directory (movable: every path in it is relative)::
     lever/<N>x<N>-s<layout>/<policy>-v0/
         data/main_data.hdf5         the Minari dataset (``minari.load_dataset`` reads it
         data/metadata.json          with ``MINARI_DATASETS_PATH`` set to the library)
-        policy.npz                  ``q`` (Q-table) and ``support`` (dataset visit counts)
+        policy.npz                  Q-table, dataset visit counts, ψ (nonzero rows only)
         policy.json                 the policy's record
         timing.json                 measured training wall-clock (not checksummed)
     index/<N>x<N>-s<layout>/        the layout's retrieval index; index/predictor.json
@@ -387,10 +387,10 @@ class Library:
 
 
 POLICY_ARRAYS = "policy.npz"
-"""A policy's arrays: ``q`` (Q-table), ``support`` (its dataset's visit counts), and its
-successor features on its own data: ``psi_keys`` (``state * N_ACTIONS + action`` of every
-recorded pair, sorted) and ``psi`` (the reward components summed along the policy's
-recorded walk from each pair within the layout's horizon)."""
+"""A policy's arrays (``contents.POLICY_ARRAY_NAMES``): its Q-table and its dataset's visit
+counts on their nonzero rows, and its successor features on its own data: ``psi_keys``
+(``state * N_ACTIONS + action`` of every recorded pair, sorted) and ``psi`` (the reward
+components summed along the policy's recorded walk from each pair within the horizon)."""
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lever_gym.envs.model import N_ACTIONS
+from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import SupportGraph
 from lever_gym.mdp.walk import WalkBatch, WalkGraph
+
+KEPT_WALKS = 8
+"""Start sets whose member walks a ``LayoutTables`` keeps (the oldest goes first)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,15 +41,15 @@ class RowTables:
     def stack(
         cls, parts: Sequence[tuple[np.ndarray, np.ndarray]], n_rows: int, fill: float
     ) -> RowTables:
-        """Stack ``(rows, values)`` per member (rows sorted and distinct)."""
-        keys = [i * n_rows + np.asarray(rows, dtype=np.int64) for i, (rows, _) in enumerate(parts)]
-        return cls(
-            np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64),
-            np.concatenate([v for _, v in parts]),
-            len(parts),
-            n_rows,
-            fill,
+        """Stack ``(rows, values)`` per member (rows sorted and distinct; one member at
+        least). The stacked arrays are read-only: every composition on a layout shares them."""
+        if not parts:
+            raise ConfigError("RowTables.stack needs the rows of one member at least.")
+        keys = np.concatenate(
+            [i * n_rows + np.asarray(rows, dtype=np.int64) for i, (rows, _) in enumerate(parts)]
         )
+        values = np.concatenate([v for _, v in parts])
+        return cls(read_only(keys), read_only(values), len(parts), n_rows, fill)
 
     def take(self, rows: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
         """Values of ``rows`` for ``members`` (all if ``None``): shape
@@ -54,8 +58,14 @@ class RowTables:
         return self.at(np.asarray(members)[:, None], np.asarray(rows)[None, :])
 
     def at(self, members: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Values of row ``rows[i]`` of member ``members[i]`` (broadcast together)."""
-        wanted = np.asarray(members, dtype=np.int64) * self.n_rows + np.asarray(rows, np.int64)
+        """Values of row ``rows[i]`` of member ``members[i]`` (broadcast together); a row
+        outside ``[0, n_rows)`` raises ``ConfigError`` (it would read another member's)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= self.n_rows):
+            raise ConfigError(
+                f"rows must lie in [0, {self.n_rows}); got {int(rows.min())}..{int(rows.max())}."
+            )
+        wanted = np.asarray(members, dtype=np.int64) * self.n_rows + rows
         if not len(self.keys):
             return np.full(wanted.shape + self.values.shape[1:], self.fill, self.values.dtype)
         at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
@@ -87,6 +97,12 @@ class RowTables:
         return RowTables.stack([self.member(int(i)) for i in members], self.n_rows, self.fill)
 
 
+def read_only(a: np.ndarray) -> np.ndarray:
+    """``a``, marked read-only."""
+    a.setflags(write=False)
+    return a
+
+
 def rows_of_keys(
     keys: np.ndarray, values: np.ndarray, fill: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -111,10 +127,11 @@ def q_row_of(states: np.ndarray, key: str, n_gold: int) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class Entries:
     """Per-pair records of the stacked policies on ``LayoutTables.states``: the policy, the
-    flat cell ``position * N_ACTIONS + action`` and a value per entry, sorted by cell."""
+    pair ``position * N_ACTIONS + action`` (``position`` in ``states``) and a value per
+    entry, sorted by pair, then policy."""
 
     member: np.ndarray
-    cell: np.ndarray
+    pair: np.ndarray
     values: np.ndarray
 
 
@@ -146,8 +163,8 @@ class LayoutTables:
     pairs: np.ndarray
     """(m, len(empirical.keys)) bool: the union's rows each policy's dataset took."""
     walks: WalkGraph
-    _position: dict[str, int] = field(init=False, repr=False)
-    _cache: dict = field(default_factory=dict, repr=False)
+    _position: dict[str, int] = field(init=False, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     """What depends on the layout alone, computed once: member walks, the support graph."""
 
     def __post_init__(self) -> None:
@@ -171,30 +188,36 @@ class LayoutTables:
         """Stack the checked sparse ``arrays`` of a layout's policies (``policy.npz``
         fields, ``lever_gym.library.contents``) over its union ``empirical``."""
         n_q_rows = n_states if key == "state" else n_states >> (n_gold + 1)
-        q = RowTables.stack([(a["q_rows"], a["q_values"]) for a in arrays], n_q_rows, 0.0)
+        q = RowTables.stack(
+            [(a["q_rows"], a["q_values"].astype(np.float64)) for a in arrays], n_q_rows, 0.0
+        )
         counts = RowTables.stack(
-            [rows_of_keys(a["support_keys"], a["support_counts"], 0) for a in arrays], n_states, 0
-        )
+            [rows_of_keys(a["support_keys"], a["support_counts"].astype(np.int32), 0)
+             for a in arrays], n_states, 0,
+        )  # fmt: skip
         psi = RowTables.stack(
-            [rows_of_keys(a["psi_keys"], a["psi"], np.nan) for a in arrays], n_states, np.nan
-        )
+            [rows_of_keys(a["psi_keys"], a["psi"].astype(np.float64), np.nan) for a in arrays],
+            n_states, np.nan,
+        )  # fmt: skip
         states = np.union1d(empirical.states(), [start])
         counts_on = counts.dense_on(states)
         m = len(arrays)
-        cell, member = np.nonzero(counts_on.reshape(m, -1).T > 0)  # sorted by cell, then member
-        state, action = states[cell // N_ACTIONS], cell % N_ACTIONS
-        psi_on = psi.at(member, state)[np.arange(len(cell)), action]
+        pair, member = np.nonzero(counts_on.reshape(m, -1).T > 0)  # sorted by pair, then member
+        state, action = states[pair // N_ACTIONS], pair % N_ACTIONS
+        psi_on = psi.at(member, state)[np.arange(len(pair)), action]
         used = ~np.isnan(psi_on).any(axis=1)
         pairs = np.zeros((m, len(empirical.keys)), dtype=bool)
         for i, a in enumerate(arrays):  # the union's rows of each policy's own pairs
             rows = empirical.rows(a["psi_keys"] // N_ACTIONS, a["psi_keys"] % N_ACTIONS)
             pairs[i, rows[rows >= 0]] = True
+        q_on = q.dense_on(states) if key == "state" else q.take(q_row_of(states, key, n_gold))
+        support = [member, pair, counts_on.reshape(m, -1)[member, pair]]
+        successor = [member[used], pair[used], np.asfortranarray(psi_on[used])]
+        for a in (states, q_on, counts_on, pairs, *support, *successor):
+            read_only(a)
         return cls(
-            tuple(ids), key, n_gold, q, counts, psi, empirical, states,
-            q.dense_on(states) if key == "state" else q.take(q_row_of(states, key, n_gold)),
-            counts_on, Entries(member, cell, counts_on.reshape(m, -1)[member, cell]),
-            Entries(member[used], cell[used], np.asfortranarray(psi_on[used])), pairs,
-            WalkGraph.of(empirical, states),
+            tuple(ids), key, n_gold, q, counts, psi, empirical, states, q_on, counts_on,
+            Entries(*support), Entries(*successor), pairs, WalkGraph.of(empirical, states),
         )  # fmt: skip
 
     @property
@@ -208,6 +231,9 @@ class LayoutTables:
         the layout's data (cached: it depends on no objective)."""
         key = ("walks", tuple(np.asarray(starts).tolist()), horizon)
         if key not in self._cache:
+            kept = [k for k in self._cache if k[0] == "walks"]
+            if len(kept) >= KEPT_WALKS:  # start sets vary with the scoring seed: keep a few
+                del self._cache[kept[0]]
             walks = []
             for actions in np.argmax(self.q_on, axis=2):
                 walks += [self.walks.walk(actions, int(s), horizon) for s in starts]

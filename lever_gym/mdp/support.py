@@ -106,24 +106,19 @@ class SupportGraph:
             v = np.maximum.reduceat(q, self.first_row) if self.n_rows else v
         return q
 
-    def improve(
-        self, choice: np.ndarray, rewards: np.ndarray, horizon: int, steps: int
-    ) -> np.ndarray:
-        """The choice after ``policy_iteration`` (its first element)."""
-        return self.policy_iteration(choice, rewards, horizon, steps)[0]
-
     def policy_iteration(
         self, choice: np.ndarray, rewards: np.ndarray, horizon: int, steps: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(choice, values before, values after)`` of ``steps`` rounds of policy iteration
         on the support from ``choice``: evaluate it within ``horizon``, switch each state to
         the row with the best one-step lookahead when it beats the current row by more than
-        ``TOLERANCE``, then undo switches until no
-        state loses value (a switched state that loses is undone; if only unswitched states
-        lose, the half of the switches with the smallest gains is undone). With a finite
-        horizon and stationary policies a plain greedy switch can lower values; the undo
-        makes every round's values at least the previous round's, at every recorded state.
-        The values are ``values`` of the given and of the returned choice."""
+        ``TOLERANCE``, then undo switches until no state loses value (a switched state that
+        loses is undone; if only unswitched states lose, the half of the switches with the
+        smallest gains is undone). With a finite horizon and stationary policies a plain
+        greedy switch can lower values; the undo makes every round's values at least the
+        previous round's, at every recorded state. The values are ``values`` of the given
+        and of the returned choice. A round evaluates its likely second trial (without the
+        switches undone last round) in the same passes as its first."""
         choice = np.asarray(choice, dtype=np.int64).copy()
         horizon = checks.positive_int(horizon, "horizon")
         rewards = np.asarray(rewards, dtype=np.float64)

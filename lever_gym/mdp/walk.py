@@ -43,7 +43,10 @@ class WalkBatch:
         rows = np.full((len(walks), int(steps.max(initial=0))), -1, dtype=np.int64)
         for i, w in enumerate(walks):
             rows[i, : len(w.rows)] = w.rows
-        return cls(rows, np.array([w.inside for w in walks], dtype=bool), steps)
+        inside = np.array([w.inside for w in walks], dtype=bool)
+        for a in (rows, inside, steps):  # batches are kept and shared: read-only
+            a.setflags(write=False)
+        return cls(rows, inside, steps)
 
     def totals(self, rewards: np.ndarray, penalty: float) -> np.ndarray:
         """Each walk's return: its rows' ``rewards`` added in visiting order (``cumsum`` is
@@ -60,10 +63,10 @@ class WalkGraph:
     the position of its next state in ``states`` (-1: not there) and whether it is
     terminal, as plain Python containers."""
 
-    empirical: EmpiricalModel
     states: np.ndarray
     row_of_key: dict[int, int]
     state_list: list[int]
+    """``states`` as Python ints (what the walk reads, step by step)."""
     next_position: list[int]
     terminal: list[bool]
 
@@ -79,7 +82,7 @@ class WalkGraph:
             position = np.full(len(nxt), -1)
         keys = empirical.keys.tolist()
         return cls(
-            empirical, states, dict(zip(keys, range(len(keys)), strict=True)), states.tolist(),
+            states, dict(zip(keys, range(len(keys)), strict=True)), states.tolist(),
             position.tolist(), empirical.terminated.tolist(),
         )  # fmt: skip
 

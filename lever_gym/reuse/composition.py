@@ -182,15 +182,15 @@ def compose_gpi(
     successor, support = tables.successor, tables.support
     values = np.full(n * a, -np.inf)
     own = np.where(mine[successor.member], weighted(successor.values, target), -np.inf)
-    np.maximum.at(values, successor.cell, own)
+    np.maximum.at(values, successor.pair, own)
     take = mine[support.member]
     allowed = np.zeros(n * a, dtype=bool)
-    allowed[support.cell[take]] = True
+    allowed[support.pair[take]] = True
     w = np.asarray(weights, dtype=np.float64)[:, None, None]
     return extract(
         values.reshape(n, a), allowed.reshape(n, a), config, uniforms,
         lambda: np.bincount(
-            support.cell, weights=np.where(take, support.values, 0), minlength=n * a
+            support.pair, weights=np.where(take, support.values, 0), minlength=n * a
         ).reshape(n, a),
         lambda stuck: tables.q_on[positions][:, stuck] * w,
     )  # fmt: skip

@@ -59,9 +59,10 @@ def splits(
     """
     given = tuple(parts) if isinstance(parts, list) else parts
     try:
-        return list(_splits(target, frozenset(available), given))
+        hash(given)
     except TypeError:  # unhashable parts: compute (and refuse) them without the cache
         return list(_splits.__wrapped__(target, frozenset(available), parts))
+    return list(_splits(target, frozenset(available), given))
 
 
 @functools.lru_cache(maxsize=256)

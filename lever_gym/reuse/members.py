@@ -48,12 +48,14 @@ class Members:
             and int(np.min(self.positions)) >= 0
             and all(t.n_members > int(np.max(self.positions)) for t in self._tables())
             and self.q.values.shape[1:] == self.counts.values.shape[1:]
+            and self.q.n_rows == int(q_row_of(self.counts.n_rows - 1, self.key, self.n_gold)) + 1
             and (self.psi is None) == (self.target is None)
         )
         if not ok:
             raise ConfigError(
                 f"members need m >= 1 weights, one position per weight inside tables of one "
-                f"row shape (and ψ with its target weights, or neither); got {m} weights, "
+                f"row shape, Q-table rows that match key={self.key!r} (and ψ with its target "
+                f"weights, or neither); got {m} weights, "
                 f"positions {np.shape(self.positions)}, rows {self.q.values.shape[1:]} and "
                 f"{self.counts.values.shape[1:]}."
             )

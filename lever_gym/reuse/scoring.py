@@ -10,6 +10,7 @@ penalty); ``predictor`` predicts its return from its behavioural embedding on th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -90,7 +91,7 @@ class ScoringContext:
         self._uniforms = self.config.uniforms(self.model.n_states, self.states)
         self._rewards = weighted(self.empirical.components, self.target.weights)
 
-    @property
+    @functools.cached_property
     def counts(self) -> np.ndarray:
         """(len(pool), len(states), A) the pool's dataset counts on ``states``."""
         return self.tables.counts_on[self.pool]
@@ -101,7 +102,10 @@ class ScoringContext:
         members = np.asarray(members)
         key = tuple(members.tolist())
         if key not in self._composed:
-            self._composed[key] = self._compose(members)
+            found = self._compose(members)
+            for a in found:  # kept and handed out again: read-only
+                a.setflags(write=False)
+            self._composed[key] = found
         return self._composed[key]
 
     def _compose(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -316,3 +316,34 @@ def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
     assert np.array_equal(dense_support, support) and dense_support.dtype == np.int32
     assert np.array_equal(back["psi_keys"], keys) and np.array_equal(back["psi"], psi)
     assert not dense_q.flags.writeable and not back["q_values"].flags.writeable
+
+
+def test_npy_files_read_as_numpy_reads_them_and_malformed_ones_are_refused():
+    import io
+
+    from lever_gym.library.contents import _npy, _npz
+
+    arrays = [np.arange(12.0).reshape(3, 4), np.arange(5), np.array([True, False]), np.zeros(0)]
+    arrays += [np.array(2.5), np.arange(6, dtype=">i8"), np.asfortranarray(np.ones((2, 3)))]
+    for a in arrays:  # the fast path, and numpy's reader for the others
+        buffer = io.BytesIO()
+        np.save(buffer, a)
+        got = _npy(buffer.getvalue())
+        assert got.dtype == a.dtype and got.shape == a.shape and np.array_equal(got, a)
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(4.0))
+    good = buffer.getvalue()
+    bad = {
+        "short data": good[:-8],
+        "long data": good + b"\0" * 8,
+        "length field": good[:8] + (int.from_bytes(good[8:10], "little") + 1).to_bytes(2, "little")
+        + good[10:],
+        "shape text": good.replace(b"(4,)", b"(4 )"),
+        "objects": good.replace(b"'<f8'", b"'|O8'"),
+    }  # fmt: skip
+    for what, data in bad.items():
+        archive = io.BytesIO()
+        with __import__("zipfile").ZipFile(archive, "w") as z:
+            z.writestr("x.npy", data)
+        with pytest.raises(LibraryError, match="not a readable array file"):
+            _npz(archive.getvalue(), what, ("x",))

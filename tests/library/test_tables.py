@@ -62,7 +62,7 @@ def test_layout_tables_equal_the_dense_tables_of_every_policy(lib, size, seed):
         np.testing.assert_array_equal(tables.counts_on[i], support[states])
         keys, psi = lib.successor_features(r)
         mine = tables.successor.member == i
-        cells = tables.successor.cell[mine]
-        np.testing.assert_array_equal(states[cells // 4] * 4 + cells % 4, keys)
+        pairs = tables.successor.pair[mine]
+        np.testing.assert_array_equal(states[pairs // 4] * 4 + pairs % 4, keys)
         np.testing.assert_array_equal(tables.successor.values[mine], psi)
     assert tables.pairs.any(axis=1).all()

@@ -60,8 +60,11 @@ def test_policy_iteration_on_the_support_never_lowers_a_value(layout_seed, w, se
     rewards = weighted(graph.empirical.components, env.objective.weights)
     start = graph.greedy_choice(rng.random(graph.n_rows))
     before = graph.values(start, rewards, 64)
-    after = graph.values(graph.improve(start, rewards, 64, steps), rewards, 64)
+    improved, first, last = graph.policy_iteration(start, rewards, 64, steps)
+    after = graph.values(improved, rewards, 64)
     assert np.all(after >= before - 1e-9)
+    np.testing.assert_array_equal(first, before)
+    np.testing.assert_array_equal(last, after)
 
 
 @settings(max_examples=15, deadline=None)
