@@ -195,7 +195,7 @@ class LeverComposedPolicy:
         if checked is not None and checked["best_member"] is not None:
             alone = checked["best_member"]
             q = lib.arrays(alone)[0][key_index(model, alone.key)]
-            composed.override(np.arange(model.n_states), np.argmax(q, axis=1))
+            composed.act_as(np.argmax(q, axis=1))
         t3 = time.perf_counter()
 
         start = context.rollouts(members, context.starts[:1])  # the layout's start

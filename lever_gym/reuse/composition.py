@@ -221,6 +221,10 @@ def _draw(totals: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return np.minimum(drawn, totals.shape[1] - 1)
 
 
+TABULATION_CHUNK = 4096
+"""States composed per pass when tabulating many (bounds the (m, states, A) member rows)."""
+
+
 class ComposedQ:
     """The composed Q-function of some members, tabulated lazily: a state's action and
     values are computed the first time they are asked for (building costs almost nothing).
@@ -237,12 +241,14 @@ class ComposedQ:
         self.actions = np.zeros(n, dtype=np.int8)
         self.values = np.zeros((n, members.counts.values.shape[1]))
         self.allowed = np.zeros((n, members.counts.values.shape[1]), dtype=bool)
+        self._fixed: np.ndarray | None = None
 
     @classmethod
     def from_arrays(cls, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray) -> ComposedQ:
         """A fully tabulated composed Q-function (as saved)."""
         self = cls.__new__(cls)
         self.members, self.config, self._pessimistic, self._uniforms = None, None, None, None
+        self._fixed = None
         self.done = np.ones(len(actions), dtype=bool)
         self.actions, self.values, self.allowed = actions, values, allowed
         return self
@@ -251,15 +257,21 @@ class ComposedQ:
         """Tabulate every state of ``states`` not tabulated yet."""
         states = np.asarray(states, dtype=np.int64).ravel()
         todo = np.unique(states[~self.done[states]])
-        if len(todo):
-            q, counts, successor = self.members.rows(todo)
-            pess = self._pessimistic if self._pessimistic is not None else np.zeros(len(q))
+        pess = (
+            self._pessimistic
+            if self._pessimistic is not None
+            else np.zeros(len(self.members.weights))
+        )
+        for lo in range(0, len(todo), TABULATION_CHUNK):
+            part = todo[lo : lo + TABULATION_CHUNK]
+            q, counts, successor = self.members.rows(part)
             a, v, ok = compose_states(
-                q, counts, self.members.weights, pess, self.config, self._uniforms[todo],
+                q, counts, self.members.weights, pess, self.config, self._uniforms[part],
                 successor,
             )  # fmt: skip
-            self.actions[todo], self.values[todo], self.allowed[todo] = a, v, ok
-            self.done[todo] = True
+            self.actions[part] = a if self._fixed is None else self._fixed[part]
+            self.values[part], self.allowed[part] = v, ok
+            self.done[part] = True
 
     def fill(
         self, states: np.ndarray, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray
@@ -273,6 +285,12 @@ class ComposedQ:
         """Take ``actions[i]`` in ``states[i]`` instead of the composed action (values kept)."""
         self.ensure(states)
         self.actions[states] = actions
+
+    def act_as(self, actions: np.ndarray) -> None:
+        """Take ``actions[s]`` in every state ``s`` instead of the composed action; the
+        composed values are kept (and still tabulated lazily)."""
+        self._fixed = np.asarray(actions).astype(np.int8)
+        self.actions[self.done] = self._fixed[self.done]
 
     def action(self, state: int) -> int:
         """The composed action of one state."""

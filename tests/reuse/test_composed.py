@@ -185,6 +185,24 @@ def test_gpi_improvement_and_guard_never_lose_on_the_data(lib, size):
         LeverComposedPolicy.from_library(lib, env_id, layout_seed=1, operator="sum", pool="layout")
 
 
+def test_a_guard_that_picks_a_member_acts_as_that_member_everywhere(lib):
+    policy = LeverComposedPolicy.from_library(
+        lib, "PathGoldHazard", size=16, layout_seed=0, parts="PG+H", operator="sum",
+        strategy="targeted", improve=0, guarded=True,
+    )  # fmt: skip
+    member = policy.explain()["guard"]["best_member"]
+    assert member is not None  # this setup's composition loses to its PathGold member
+    alone = lib.policy(lib[member])
+    states = np.arange(0, policy.model.n_states, 5)
+    obs = policy.model.observe(states)
+    np.testing.assert_array_equal(policy.predict(obs), alone.predict(obs))
+    composed = LeverComposedPolicy.from_library(
+        lib, "PathGoldHazard", size=16, layout_seed=0, parts="PG+H", operator="sum",
+        strategy="targeted", improve=0, guarded=False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(policy.q_values(obs), composed.q_values(obs))  # values kept
+
+
 def test_best_single_from_data_never_reads_the_model_or_the_env(lib, monkeypatch):
     import lever_gym.eval.baselines as baselines
     from lever_gym.envs.model import TabularModel
