@@ -257,14 +257,10 @@ class ComposedQ:
         """Tabulate every state of ``states`` not tabulated yet."""
         states = np.asarray(states, dtype=np.int64).ravel()
         todo = np.unique(states[~self.done[states]])
-        pess = (
-            self._pessimistic
-            if self._pessimistic is not None
-            else np.zeros(len(self.members.weights))
-        )
-        for lo in range(0, len(todo), TABULATION_CHUNK):
+        for lo in range(0, len(todo), TABULATION_CHUNK):  # none left once saved and loaded
             part = todo[lo : lo + TABULATION_CHUNK]
             q, counts, successor = self.members.rows(part)
+            pess = self._pessimistic if self._pessimistic is not None else np.zeros(len(q))
             a, v, ok = compose_states(
                 q, counts, self.members.weights, pess, self.config, self._uniforms[part],
                 successor,
