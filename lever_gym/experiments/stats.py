@@ -47,18 +47,19 @@ def intervals(scores: np.ndarray, seed: int, reps: int = 2000) -> tuple[Interval
     def aggregates(m: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_mean(m), metrics.aggregate_iqm(m)])
 
-    # rliable 1.2 draws its resamples from numpy's global generator whatever random_state
-    # says: seed that generator for the call and restore it after.
-    saved = np.random.get_state()  # noqa: NPY002
-    np.random.seed(checks.seed(seed) % 2**32)  # noqa: NPY002
-    try:
-        point, ci = rly.get_interval_estimates(
-            {"m": x}, aggregates, reps=checks.positive_int(reps, "reps"),
-            confidence_interval_size=CONFIDENCE,
-        )  # fmt: skip
-    finally:
-        np.random.set_state(saved)  # noqa: NPY002
-    (mean, iqm), (low, high) = point["m"], ci["m"]
+    # rliable 1.2's resampling draws from numpy's global generator whatever random_state
+    # says: a subclass draws from the bootstrap's own generator, seeded here.
+    class SeededBootstrap(rly.StratifiedBootstrap):
+        def update_indices(self) -> tuple[np.ndarray, ...]:
+            drawn = self.generator.choice(self._num_items, self._args_shape, replace=True)
+            return (drawn, *self._strata_indices)
+
+    bootstrap = SeededBootstrap(x)
+    bootstrap.generator = np.random.RandomState(checks.seed(seed) % 2**32)  # rliable's draws
+    low, high = bootstrap.conf_int(
+        aggregates, reps=checks.positive_int(reps, "reps"), size=CONFIDENCE, method="percentile"
+    )
+    mean, iqm = aggregates(x)
     return Interval(float(mean), float(low[0]), float(high[0])), Interval(
         float(iqm), float(low[1]), float(high[1])
     )
