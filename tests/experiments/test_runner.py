@@ -77,3 +77,12 @@ def test_a_library_the_benchmark_cannot_open_says_to_delete_it(tmp_path):
     with pytest.raises(LibraryError, match=r"schema version 2.*delete .*seed0 and run again"):
         run(CONFIG, tmp_path, stages=("report",))
     assert (old / "manifest.json").is_file()  # nothing removed
+
+
+@pytest.mark.slow
+def test_the_committed_results_page_is_the_one_its_committed_rows_give(tmp_path):
+    """Every number of docs/results.md comes from the rows in docs/results/ (and the
+    report's seeded statistics): writing the page again gives it to the letter."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = write_page(docs / "results", tmp_path / "results.md", tmp_path / "figures")
+    assert text == (docs / "results.md").read_text()
