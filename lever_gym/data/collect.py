@@ -13,7 +13,7 @@ import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel, visit_counts
-from lever_gym.train.tabular import start_states
+from lever_gym.mdp.horizon import start_states
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -61,11 +61,11 @@ from lever_gym.library.manifest import (
     index_folder,
     read_manifest,
 )
-from lever_gym.library.tables import LayoutTables, RowTables, q_row_of
+from lever_gym.library.tables import LayoutTables, RowTables
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import greedy_rows
 from lever_gym.train.policy import TabularPolicy
-from lever_gym.train.tabular import q_rows
+from lever_gym.train.tabular import q_row_of, q_rows
 
 __all__ = ["MANIFEST", "POLICY_ARRAYS", "SCHEMA_VERSION", "Library", "VerifyReport", "layout_model"]
 

@@ -20,6 +20,7 @@ from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import SupportGraph
 from lever_gym.mdp.walk import WalkBatch, WalkGraph
+from lever_gym.train.tabular import q_row_of
 
 KEPT_WALKS = 8
 """Start sets whose member walks a ``LayoutTables`` keeps (the oldest goes first)."""
@@ -115,13 +116,6 @@ def rows_of_keys(
     rows = np.full((int(first.sum()), N_ACTIONS, *values.shape[1:]), fill, dtype=values.dtype)
     rows[np.cumsum(first) - 1, keys % N_ACTIONS] = values
     return own[first], rows
-
-
-def q_row_of(states: np.ndarray, key: str, n_gold: int) -> np.ndarray:
-    """The Q-table row of each state under ``key``: the state itself, or its cell (a state
-    index is ``(cell * 2 + lever) * 2**n_gold + mask``)."""
-    s = np.asarray(states, dtype=np.int64)
-    return s if key == "state" else s >> (n_gold + 1)
 
 
 @dataclass(frozen=True, eq=False)

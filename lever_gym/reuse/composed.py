@@ -191,7 +191,7 @@ class LeverComposedPolicy:
                 lib, records_chosen, composed, target.objective, model, improve
             )
             composed.override(improvement.states, improvement.actions)
-        checked = guard(context, lib, records_chosen, composed) if guarded else None
+        checked = guard(context, records_chosen, composed) if guarded else None
         if checked is not None and checked["best_member"] is not None:
             alone = checked["best_member"]
             q = lib.arrays(alone)[0][key_index(model, alone.key)]

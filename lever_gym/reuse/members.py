@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lever_gym.errors import ConfigError
-from lever_gym.library.tables import RowTables, q_row_of
+from lever_gym.library.tables import RowTables
 from lever_gym.objective import weighted
+from lever_gym.train.tabular import q_row_of
 
 
 @dataclass(frozen=True, eq=False)

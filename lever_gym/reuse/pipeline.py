@@ -311,10 +311,7 @@ def own_value(
 
 
 def guard(
-    context: ScoringContext,
-    library: Library,
-    members: list[PolicyRecord],
-    composed: ComposedQ,
+    context: ScoringContext, members: list[PolicyRecord], composed: ComposedQ
 ) -> dict[str, Any]:
     """Compare the composed policy with each member acting alone (greedy in its Q-table),
     both rolled through the same recorded transitions from the scoring starts; return the

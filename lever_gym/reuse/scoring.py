@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -63,24 +63,28 @@ class ScoringContext:
     predictor: Predictor | None = None
     canonical: np.ndarray | None = None
     embed_config: EmbedConfig | None = None
-    states: np.ndarray = field(init=False)
-    """Sorted states the data records, plus the layout's start."""
-    empirical: EmpiricalModel = field(init=False)
-    """The union of the layout's datasets."""
+
+    @property
+    def states(self) -> np.ndarray:
+        """Sorted states the data records, plus the layout's start."""
+        return self.tables.states
+
+    @property
+    def empirical(self) -> EmpiricalModel:
+        """The union of the layout's datasets."""
+        return self.tables.empirical
 
     def __post_init__(self) -> None:
         """Gather what every combination reads: the pool's rows on ``states`` (for operators
         other than ``gpi``), the sampling draws and the rewards of the recorded rows."""
-        self.states = self.tables.states
         at = np.minimum(np.searchsorted(self.states, self.starts), len(self.states) - 1)
         if not np.array_equal(self.states[at], self.starts):
             raise ConfigError("scoring starts must be the layout's start or recorded states.")
-        self.empirical = self.tables.empirical
         self._terms: Terms | None = None
         self._composed: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._rollouts: dict[tuple, RolloutScore] = {}
         if self.config.operator not in SUCCESSOR_OPERATORS:
-            q, counts = self.tables.q_on[self.pool], self.tables.counts_on[self.pool]
+            q, counts = self.tables.q_on[self.pool], self.counts
             pessimistic = (
                 Members(self.tables.q, self.tables.counts, self.factors, self.pool,
                         self.tables.key, self.tables.n_gold).pessimistic()

@@ -19,6 +19,7 @@ import numpy as np
 import lever_gym.checks as checks
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
+from lever_gym.mdp.horizon import start_states
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.objective import Objective
 
@@ -104,8 +105,14 @@ class TrainResult:
 
 def key_index(model: TabularModel, key: str) -> np.ndarray:
     """Row of the Q-table used for each state: the state itself, or its cell."""
-    states = np.arange(model.n_states, dtype=np.int64)
-    return states if key == "state" else model.decode(states)[0]
+    return q_row_of(np.arange(model.n_states, dtype=np.int64), key, model.n_gold)
+
+
+def q_row_of(states: np.ndarray, key: str, n_gold: int) -> np.ndarray:
+    """The Q-table row of each state under ``key``: the state itself, or its cell (a state
+    index is ``(cell * 2 + lever) * 2**n_gold + mask``, ``TabularModel.decode``)."""
+    s = np.asarray(states, dtype=np.int64)
+    return s if key == "state" else s >> (n_gold + 1)
 
 
 def q_rows(model: TabularModel, key: str) -> int:
@@ -126,13 +133,6 @@ def chunk_draws(
         rng.integers(n_starts, size=n_episodes) if random_start else np.zeros(n_episodes, np.int64)
     )
     return starts, rng.random((n_episodes, horizon + 1))
-
-
-def start_states(model: TabularModel, random_start: bool) -> np.ndarray:
-    """State index of each possible start (one when starts are fixed)."""
-    cells = model.layout.start_cells() if random_start else (model.layout.start,)
-    full = (1 << model.n_gold) - 1
-    return np.array([model.state(c, 0, full) for c in cells], dtype=np.int64)
 
 
 def _evaluate(
