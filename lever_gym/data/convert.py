@@ -84,6 +84,8 @@ def import_d3rlpy() -> Any:
             import d3rlpy
     except ImportError as e:
         raise ConfigError(
-            "the offline-RL baselines need d3rlpy and torch: pip install 'lever-gym[baselines]'."
+            "the offline-RL baselines need d3rlpy and torch: pip install 'lever-gym[baselines]' "
+            "(install torch's CPU build first, e.g. pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu, or pip pulls several GB of CUDA packages)."
         ) from e
     return d3rlpy

@@ -162,6 +162,11 @@ class TabularModel:
             raise ObservationError(
                 f"observation must hold numbers (0 or 1); got dtype {o.dtype} {where}."
             )
+        if single and o.ndim > 1 and o.shape[-1:] == (d,):
+            raise ObservationError(
+                f"policy(obs) takes one observation of shape ({d},) {where}; got a batch of "
+                f"shape {o.shape}. Pass batches to predict."
+            )
         if (o.shape != (d,)) if single else (o.shape[-1:] != (d,)):
             expected = f"shape ({d},)" if single else f"a last dimension of {d}"
             raise ObservationError(

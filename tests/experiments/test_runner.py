@@ -86,3 +86,18 @@ def test_the_committed_results_page_is_the_one_its_committed_rows_give(tmp_path)
     docs = Path(__file__).resolve().parents[2] / "docs"
     text = write_page(docs / "results", tmp_path / "results.md", tmp_path / "figures")
     assert text == (docs / "results.md").read_text()
+
+
+def test_the_demo_leaves_out_cql_and_says_so_when_d3rlpy_is_missing(tmp_path, monkeypatch, capsys):
+    """A core install (no ``baselines`` extra) still runs ``lever-gym demo``."""
+    import importlib.util
+
+    from lever_gym.experiments import demo
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "d3rlpy" else real(name, *a)
+    )
+    text = demo.run_demo(Path(__file__).resolve().parents[2] / "datasets", tmp_path / "demo")
+    assert "| lever (defaults) |" in text and "d3rlpy CQL" not in text
+    assert "d3rlpy is not installed" in capsys.readouterr().out
