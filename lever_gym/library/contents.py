@@ -34,15 +34,39 @@ def _refuse(where: str, problem: str) -> LibraryError:
     )
 
 
-def _npz(raw: bytes, where: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+def read_npz(raw: bytes, where: str, names: tuple[str, ...], limit: int) -> dict[str, np.ndarray]:
+    """The arrays ``names`` of the ``.npz`` bytes ``raw``, read-only; ``LibraryError`` if
+    one is missing, damaged, not plain numbers or over ``limit`` bytes unpacked (a small
+    file can unpack to gigabytes: reading stops there)."""
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as npz:
-            arrays = {k: _npy(npz.read(f"{k}.npy")) for k in names}
+            arrays = {}
+            for k in names:
+                with npz.open(f"{k}.npy") as member:
+                    data = member.read(limit + 1)
+                if len(data) > limit:
+                    raise ValueError(f"{k} unpacks to more than {limit:,} bytes")
+                arrays[k] = _npy(data)
     except Exception as e:  # zipfile, zlib and numpy raise a dozen types on damaged input
         raise _refuse(where, f"is not a readable array file ({type(e).__name__}: {e})") from e
     for a in arrays.values():
         a.setflags(write=False)
     return arrays
+
+
+def array_limit(n_states: int) -> int:
+    """The most bytes one array of a layout with ``n_states`` states may hold: a value per
+    component for every state-action pair (what ``psi`` and an empirical model's
+    components reach), and a header."""
+    return n_states * N_ACTIONS * N_COMPONENTS * 8 + 4096
+
+
+def _index(a: np.ndarray) -> np.ndarray:
+    """Checked integer indices as read-only int64 (unsigned ones would turn float64 in
+    arithmetic with int64)."""
+    out = a.astype(np.int64, copy=False)
+    out.setflags(write=False)
+    return out
 
 
 _NPY_HEADER = re.compile(
@@ -109,7 +133,7 @@ def policy_npz_arrays(
 def policy_arrays(raw: bytes, where: str, model: TabularModel, key: str) -> dict[str, np.ndarray]:
     """The ``POLICY_ARRAY_NAMES`` arrays of a ``policy.npz`` for ``model``, checked: sorted
     rows and keys inside the layout, shapes, types and finite values."""
-    a = _npz(raw, where, POLICY_ARRAY_NAMES)
+    a = read_npz(raw, where, POLICY_ARRAY_NAMES, array_limit(model.n_states))
     n_rows = model.n_states if key == "state" else model.layout.n_cells
     rows, keys, psi_keys = a["q_rows"], a["support_keys"], a["psi_keys"]
     ok = (
@@ -129,7 +153,9 @@ def policy_arrays(raw: bytes, where: str, model: TabularModel, key: str) -> dict
     )
     if not ok:
         raise _refuse(where, "holds arrays of the wrong shape, type or range for its layout")
-    return a
+    return {
+        k: _index(v) if k in ("q_rows", "support_keys", "psi_keys") else v for k, v in a.items()
+    }
 
 
 def dense_tables(
@@ -147,7 +173,7 @@ def dense_tables(
 
 
 def _increasing(a: np.ndarray) -> bool:
-    return bool(np.all(np.diff(a) > 0))
+    return bool(np.all(a[1:] > a[:-1]))  # not np.diff: it wraps around for unsigned types
 
 
 def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> EmpiricalModel:
@@ -156,7 +182,7 @@ def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> Empirical
     ok = (
         _is(emp.keys, "iu", (n,))
         and _in(emp.keys, n_states * N_ACTIONS)
-        and bool(np.all(np.diff(emp.keys) > 0))
+        and _increasing(emp.keys)
         and _is(emp.next_state, "iu", (n,))
         and _in(emp.next_state, n_states)
         and _is(emp.components, "f", (n, N_COMPONENTS))
@@ -180,12 +206,16 @@ def index_arrays(
     raw: bytes, where: str, n_ids: int, config: BuildConfig, n_states: int
 ) -> tuple[np.ndarray, np.ndarray, EmpiricalModel]:
     """``(embeddings, canonical, union)`` of a layout's ``embeddings.npz``."""
-    a = _npz(raw, where, INDEX_ARRAYS)
+    a = read_npz(raw, where, INDEX_ARRAYS, array_limit(n_states))
     ok = _is(a["embeddings"], "f", (n_ids, config.embed.dim)) and _is(a["canonical"], "iu", (None,))
     if not ok or not _in(a["canonical"], n_states):
         raise _refuse(where, "holds embeddings of the wrong shape or canonical states out of range")
-    union = EmpiricalModel(*(a[k] for k in INDEX_ARRAYS[2:]))
-    return a["embeddings"], a["canonical"], check_empirical(union, n_states, where)
+    union = check_empirical(EmpiricalModel(*(a[k] for k in INDEX_ARRAYS[2:])), n_states, where)
+    union = EmpiricalModel(
+        _index(union.keys), _index(union.next_state), union.components, union.terminated,
+        _index(union.counts), _index(union.starts),
+    )  # fmt: skip
+    return a["embeddings"], _index(a["canonical"]), union
 
 
 def index_meta(raw: bytes, where: str, ids: list[str], config: BuildConfig) -> dict[str, Any]:

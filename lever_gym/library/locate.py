@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lever_gym.errors import LibraryError
+from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.manifest import MANIFEST
 
 ENV_VAR = "LEVER_GYM_LIBRARY"
@@ -49,4 +49,11 @@ def default_library() -> Path:
 
 def resolve(path: str | os.PathLike[str] | None) -> Path:
     """``path`` if given, else the default library."""
-    return Path(path).expanduser() if path is not None else default_library()
+    if path is None:
+        return default_library()
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"a library path must be a str or a path; got {type(path).__name__}.")
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as e:  # "~user" for a user that does not exist
+        raise LibraryError(f"cannot read the library path {path!r} ({e}).") from e

@@ -8,7 +8,9 @@ never steps an environment.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from lever_gym.checks import json_file
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.errors import ConfigError, LeverGymError, LibraryError
+from lever_gym.library.contents import array_limit, read_npz
 from lever_gym.library.files import atomic_path, make_folder, write_json_atomic
 from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library
@@ -134,10 +137,17 @@ class LeverComposedPolicy:
         n_starts = checks.positive_int(n_starts, "n_starts")
         improve = checks.non_negative_int(improve, "improve")
         checks.boolean(guarded, "guarded")
-        if pool is None:
-            pool = "layout" if operator in SUCCESSOR_OPERATORS else "parts"
-        checks.one_of(pool, POOLS, "pool")
+        gamma = None if gamma is None else checks.gamma(gamma)
+        fields = [f.name for f in dataclasses.fields(ComposeConfig)]
+        if set(compose_options) - set(fields):
+            raise ConfigError(
+                f"unknown option(s) {sorted(set(compose_options) - set(fields))}; from_library "
+                f"takes its own arguments and the fields of ComposeConfig ({', '.join(fields)})."
+            )
         config = ComposeConfig(operator=operator, seed=checks.seed(seed), **compose_options)
+        if pool is None:
+            pool = "layout" if config.operator in SUCCESSOR_OPERATORS else "parts"
+        checks.one_of(pool, POOLS, "pool")
         lib = library if isinstance(library, Library | ShardedLibrary) else open_library(library)
         if not len(lib):
             raise LibraryError(f"the library at {lib.root} is empty.")
@@ -296,12 +306,13 @@ class LeverComposedPolicy:
     def load(cls, path: str | Path) -> LeverComposedPolicy:
         """Read a policy written by ``save`` (no library needed); ``LibraryError`` if the folder
         holds no such policy or its files disagree with each other."""
+        if not isinstance(path, str | os.PathLike):
+            raise ConfigError(f"path must be a folder path; got {type(path).__name__}.")
         folder = Path(path)
         try:
             meta = json_file((folder / "policy.json").read_bytes(), str(folder / "policy.json"))
-            with np.load(folder / "policy.npz", allow_pickle=False) as npz:
-                arrays = [npz[k] for k in ("actions", "values", "allowed", "support_keys")]
-        except Exception as e:  # zipfile, zlib and numpy raise many types on damaged files
+            raw = (folder / "policy.npz").read_bytes()
+        except Exception as e:  # a missing folder or file, undecodable JSON
             raise LibraryError(f"no readable composed policy in {folder} ({e}).") from e
         version = meta.get("format_version") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:
@@ -319,6 +330,9 @@ class LeverComposedPolicy:
             raise LibraryError(
                 f"{folder}/policy.json is not a saved composed policy ({e!r})."
             ) from e
+        names = ("actions", "values", "allowed", "support_keys")
+        read = read_npz(raw, str(folder / "policy.npz"), names, array_limit(model.n_states))
+        arrays = [read[k] for k in names]
         actions, values, allowed, covered = arrays
         n = model.n_states
         ok = (
@@ -330,7 +344,7 @@ class LeverComposedPolicy:
         )  # fmt: skip
         if not ok:
             raise LibraryError(f"{folder}/policy.npz does not match its layout; save it again.")
-        composed = ComposedQ.from_arrays(actions, values, allowed)
+        composed = ComposedQ.from_arrays(np.array(actions), np.array(values), np.array(allowed))
         return cls(model, objective, composed, explanation, covered)
 
     def __repr__(self) -> str:

@@ -35,6 +35,10 @@ from lever_gym.reuse.operators import (
     SUPPORT_MODES,
 )
 
+MAX_SAMPLES = 64
+"""Most actions ``extraction="sample"`` draws per state (its draws take ``n_states ×
+n_samples`` floats)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ComposeConfig:
@@ -62,7 +66,10 @@ class ComposeConfig:
         checks.boolean(self.restrict, "restrict")
         checks.one_of(self.fallback, FALLBACKS, "fallback")
         checks.one_of(self.extraction, EXTRACTIONS, "extraction")
-        checks.positive_int(self.n_samples, "n_samples")
+        if checks.positive_int(self.n_samples, "n_samples") > MAX_SAMPLES:
+            raise ConfigError(
+                f"n_samples must be at most {MAX_SAMPLES} (draws per state); got {self.n_samples}."
+            )
         checks.real(self.temperature, "temperature", 0.0, 1e12, closed="right")
         checks.seed(self.seed)
 

@@ -15,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
@@ -58,6 +59,8 @@ def resolve_target(
     """The objective, size and layout (env ids and envs also give the layout; a lone
     layout in the library is the default)."""
     target = Objective.parse(objective)
+    size = None if size is None else checks.positive_int(size, "size")
+    layout_seed = None if layout_seed is None else checks.seed(layout_seed, "layout_seed")
     if isinstance(objective, gym.Env):
         base = objective.unwrapped
         size, layout_seed = _library_layout(library, base.layout)

@@ -321,7 +321,7 @@ def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
 def test_npy_files_read_as_numpy_reads_them_and_malformed_ones_are_refused():
     import io
 
-    from lever_gym.library.contents import _npy, _npz
+    from lever_gym.library.contents import _npy, read_npz
 
     arrays = [np.arange(12.0).reshape(3, 4), np.arange(5), np.array([True, False]), np.zeros(0)]
     arrays += [np.array(2.5), np.arange(6, dtype=">i8"), np.asfortranarray(np.ones((2, 3)))]
@@ -346,4 +346,30 @@ def test_npy_files_read_as_numpy_reads_them_and_malformed_ones_are_refused():
         with __import__("zipfile").ZipFile(archive, "w") as z:
             z.writestr("x.npy", data)
         with pytest.raises(LibraryError, match="not a readable array file"):
-            _npz(archive.getvalue(), what, ("x",))
+            read_npz(archive.getvalue(), what, ("x",), 1 << 20)
+
+
+def test_an_npz_member_that_unpacks_past_the_limit_is_refused_without_unpacking_it():
+    import io
+    import zipfile
+
+    from lever_gym.library.contents import read_npz
+
+    archive = io.BytesIO()
+    with (
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z,
+        z.open("x.npy", "w", force_zip64=True) as f,
+    ):
+        for _ in range(4):  # 64 MiB of zeros, 64 kB packed
+            f.write(b"\0" * 2**24)
+    with pytest.raises(LibraryError, match="unpacks to more than 1,048,576 bytes"):
+        read_npz(archive.getvalue(), "bomb", ("x",), 1 << 20)
+
+
+def test_unsigned_keys_out_of_order_are_refused_and_in_order_read_as_int64():
+    from lever_gym.library.contents import _increasing, _index
+
+    assert not _increasing(np.array([5, 3, 9], dtype=np.uint64))
+    assert not _increasing(np.array([2, 7, 2], dtype=np.uint64))
+    assert _increasing(np.array([1, 2, 9], dtype=np.uint64))
+    assert _index(np.array([1, 2], dtype=np.uint64)).dtype == np.int64

@@ -140,6 +140,17 @@ def test_same_seed_same_policy_and_save_load(lib, tmp_path):
             ConfigError,
             "operator must be",
         ),
+        ("PathGold", {"size": 8, "layout_seed": True}, ConfigError, "layout_seed must be"),
+        ("PathGold", {"size": 8.0, "layout_seed": 0}, ConfigError, "size must be a positive"),
+        ("PathGold", {"size": 8, "layout_seed": 0, "gamma": "0.99"}, ConfigError, "gamma must"),
+        ("PathGold", {"size": 8, "layout_seed": 0, "operator": ["gpi"]}, ConfigError, "operator"),
+        ("PathGold", {"size": 8, "layout_seed": 0, "bogus": 1}, ConfigError, "unknown option"),
+        (
+            "PathGold",
+            {"size": 8, "layout_seed": 0, "extraction": "sample", "n_samples": 10**6},
+            ConfigError,
+            "n_samples must be at most",
+        ),
     ],
 )
 def test_bad_input(lib, objective, kwargs, error, message):
