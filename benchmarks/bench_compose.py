@@ -66,7 +66,7 @@ def composition_rows(lib) -> list[list[object]]:
 def predict_rows(lib) -> list[list[object]]:
     policy = LeverComposedPolicy.from_library(lib, TASK, layout_seed=0)
     model = policy.model
-    obs = model.observe(np.random.default_rng(0).integers(0, model.n_states, 100_000))
+    obs = model.space.observe(np.random.default_rng(0).integers(0, model.n_states, 100_000))
     start = time.perf_counter()
     policy.predict(obs)
     first = time.perf_counter() - start

@@ -37,7 +37,7 @@ def main() -> None:
     rows = []
     for name, policy in (("tabular", tabular), ("composed", composed)):
         model = policy.model
-        batch = model.observe(rng.integers(0, model.n_states, BATCH))
+        batch = model.space.observe(rng.integers(0, model.n_states, BATCH))
         policy.predict(batch)  # tabulate every state once: time the lookups, not composing
         one = batch[0]
         call = [per_call_us(policy, one, v) for v in (True, False)]

@@ -14,9 +14,8 @@ from lever_gym.version import __version__
 register_envs()
 
 _EXPORTS = {
-    "COMPONENTS": "lever_gym.objective",
-    "OBJECTIVE_NAMES": "lever_gym.objective",
     "Objective": "lever_gym.objective",
+    "objective_names": "lever_gym.objective",
     "env_id": "lever_gym.objective",
     "Policy": "lever_gym.policy",
     "ConfigError": "lever_gym.errors",

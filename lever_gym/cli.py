@@ -14,6 +14,7 @@ import gymnasium as gym
 
 from lever_gym.data.collect import DataConfig
 from lever_gym.envs.registration import ENV_IDS
+from lever_gym.envs.space import KEYS
 from lever_gym.errors import LeverGymError
 from lever_gym.experiments.protocol import STAGES
 from lever_gym.library.config import BuildConfig
@@ -26,7 +27,7 @@ from lever_gym.reuse.composed import POOLS
 from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
 from lever_gym.reuse.retrieval import STRATEGIES
 from lever_gym.reuse.scoring import SCORINGS
-from lever_gym.train.tabular import ALGORITHMS, BUDGETS, KEYS
+from lever_gym.train.tabular import ALGORITHMS, BUDGETS
 from lever_gym.version import __version__
 
 PROTOCOL_NAMES = ("full", "quick")

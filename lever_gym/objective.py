@@ -1,7 +1,8 @@
 """``Objective``: a weight vector over the reward components, its names, and parsing.
 
-A LeverGrid step reports one reward per component of ``COMPONENTS``, always in that
-order; an objective weights them, and the scalar reward is ``weighted(components, w)``.
+A LeverGrid step reports one reward per registered component (``lever_gym.components``),
+always in registry order; an objective weights them, and the scalar reward is
+``weighted(components, w)``.
 The objectives with 0/1 weights have CamelCase names in canonical order
 (``"PathGoldHazard"``), which also name the registered env ids. Every public entry of
 lever_gym parses its objective argument once, with ``Objective.parse``, and passes the
@@ -21,21 +22,41 @@ from typing import Any
 
 import numpy as np
 
+import lever_gym.components as reward_components
 from lever_gym.errors import UnknownObjectiveError, suggest
 
-COMPONENTS: tuple[str, ...] = ("path", "gold", "hazard", "lever")
-"""Reward components, in the order of ``info["reward_components"]`` and of weight vectors."""
-N_COMPONENTS = len(COMPONENTS)
 
-OBJECTIVE_NAMES: tuple[str, ...] = tuple(
-    "".join(c.capitalize() for c in subset)
-    for size in range(1, N_COMPONENTS + 1)
-    for subset in itertools.combinations(COMPONENTS, size)
-)
-"""The named objectives (every non-empty subset of ``COMPONENTS``), singles first."""
+def objective_names() -> tuple[str, ...]:
+    """The named objectives (every non-empty subset of the registered components), singles
+    first, in canonical order."""
+    return _objective_names(reward_components.token())
 
-LETTERS: dict[str, str] = {c[0].upper(): c for c in COMPONENTS}
-"""Setup notation: one capital letter per component (``"PG+HL"``)."""
+
+@functools.cache
+def _objective_names(components: tuple[reward_components.Component, ...]) -> tuple[str, ...]:
+    names = [c.name for c in components]
+    return tuple(
+        "".join(c.capitalize() for c in subset)
+        for size in range(1, len(names) + 1)
+        for subset in itertools.combinations(names, size)
+    )
+
+
+def letters() -> dict[str, str]:
+    """Setup notation: the letter of each component (``"PG+HL"``), letter -> name."""
+    return {c.letter: c.name for c in reward_components.registered()}
+
+
+def __getattr__(name: str) -> object:
+    """``COMPONENTS``, ``N_COMPONENTS`` and ``OBJECTIVE_NAMES`` of the current registry."""
+    if name == "COMPONENTS":
+        return reward_components.names()
+    if name == "N_COMPONENTS":
+        return reward_components.count()
+    if name == "OBJECTIVE_NAMES":
+        return objective_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MAX_WEIGHT = 1e6
 """Largest absolute weight: rewards stay finite and comparable."""
@@ -45,12 +66,6 @@ ENV_ID_RE = re.compile(
 )
 """LeverGrid ids: ``LeverGrid-[Family-]NxN[-Variant]-Objective-v0``."""
 
-_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "path": ("exit", "path", "shortest", "fast", "quick", "reach", "leav", "goal"),
-    "gold": ("gold", "coin", "treasure", "collect", "loot"),
-    "hazard": ("hazard", "avoid", "danger", "lava", "trap", "safe"),
-    "lever": ("lever", "switch", "pull", "activate", "key"),
-}
 _NEGATIONS = frozenset(
     {"not", "no", "don't", "dont", "never", "without", "except", "nor", "ignore", "skip"}
 )
@@ -66,7 +81,7 @@ def weighted(components: np.ndarray, weights: Sequence[float] | np.ndarray) -> n
     """
     c = np.asarray(components)
     total = c[..., 0] * weights[0]
-    for k in range(1, N_COMPONENTS):
+    for k in range(1, len(weights)):
         total = total + c[..., k] * weights[k]
     return total
 
@@ -82,7 +97,7 @@ def env_id(size: int, name: str, *, family: str = "", variant: str = "") -> str:
 
 @dataclass(frozen=True)
 class Objective:
-    """A weight per component of ``COMPONENTS``: finite, bounded, not all zero."""
+    """A weight per registered component, in registry order: finite, bounded, not all zero."""
 
     weights: tuple[float, ...]
 
@@ -115,24 +130,25 @@ class Objective:
     @classmethod
     def named(cls, name: str) -> Objective:
         """The 0/1 objective called ``name`` (one of ``OBJECTIVE_NAMES``)."""
-        if name not in OBJECTIVE_NAMES:
+        known = objective_names()
+        if name not in known:
             raise UnknownObjectiveError(
-                f"unknown objective {name!r}: expected one of {', '.join(OBJECTIVE_NAMES)}."
-                + suggest(str(name), OBJECTIVE_NAMES)
+                f"unknown objective {name!r}: expected one of {', '.join(known)}."
+                + suggest(str(name), known)
             )
-        return _named(name)
+        return _named(name, reward_components.token())
 
     @classmethod
     def of(cls, components: Iterable[str]) -> Objective:
         """The 0/1 objective of the given component names."""
-        chosen = set(components)
-        unknown = chosen - set(COMPONENTS)
+        chosen, names = set(components), reward_components.names()
+        unknown = chosen - set(names)
         if unknown:
             raise UnknownObjectiveError(
                 f"unknown component(s) {', '.join(sorted(unknown))}; components are "
-                f"{', '.join(COMPONENTS)}."
+                f"{', '.join(names)}."
             )
-        return cls(tuple(1.0 if c in chosen else 0.0 for c in COMPONENTS))
+        return cls(tuple(1.0 if c in chosen else 0.0 for c in names))
 
     @classmethod
     def from_env_id(cls, env_id: str) -> Objective:
@@ -145,7 +161,7 @@ class Objective:
             raise UnknownObjectiveError(
                 f"{env_id!r} is not a registered LeverGrid id; ids look like "
                 "'LeverGrid-8x8-PathGold-v0' (`lever-gym envs` lists them)."
-                + (suggest(match["name"], OBJECTIVE_NAMES) if match else "")
+                + (suggest(match["name"], objective_names()) if match else "")
             )
         return cls.named(match["name"])
 
@@ -157,19 +173,19 @@ class Objective:
                 f"parts must be a split such as 'PG+HL' or a list of names; got {parts!r}."
             )
         items = parts.split("+") if isinstance(parts, str) else list(parts)
-        out = []
+        out, by_letter = [], letters()
         for item in items:
             text = item.strip() if isinstance(item, str) else item
-            if text in OBJECTIVE_NAMES:
+            if text in objective_names():
                 out.append(cls.named(text))
-            elif isinstance(text, str) and text and set(text) <= set(LETTERS):
+            elif isinstance(text, str) and text and set(text) <= set(by_letter):
                 if len(set(text)) != len(text):
                     raise UnknownObjectiveError(f"part {text!r} repeats a letter.")
-                out.append(cls.of(LETTERS[ch] for ch in text))
+                out.append(cls.of(by_letter[ch] for ch in text))
             else:
                 raise UnknownObjectiveError(
                     f"cannot read part {item!r}: use objective names (e.g. 'PathGold') or the "
-                    f"letters {', '.join(LETTERS)} joined by '+' (e.g. 'PG+HL')."
+                    f"letters {', '.join(by_letter)} joined by '+' (e.g. 'PG+HL')."
                 )
         return tuple(out)
 
@@ -177,13 +193,15 @@ class Objective:
 
     @property
     def vector(self) -> np.ndarray:
-        """The weights as a new float64 array of shape ``(N_COMPONENTS,)``."""
+        """The weights as a new float64 array, one per component."""
         return np.array(self.weights, dtype=np.float64)
 
     @functools.cached_property
     def active(self) -> tuple[str, ...]:
         """Components with a non-zero weight, in canonical order."""
-        return tuple(c for c, x in zip(COMPONENTS, self.weights, strict=True) if x != 0)
+        return tuple(
+            c for c, x in zip(reward_components.names(), self.weights, strict=True) if x != 0
+        )
 
     @functools.cached_property
     def name(self) -> str:
@@ -193,7 +211,7 @@ class Objective:
     @property
     def letters(self) -> str:
         """Setup letters of the active components (``"PG"``)."""
-        return "".join(c[0].upper() for c in self.active)
+        return "".join(reward_components.named(c).letter for c in self.active)
 
     @property
     def is_unit(self) -> bool:
@@ -202,7 +220,7 @@ class Objective:
 
     def weight(self, component: str) -> float:
         """The weight of one component."""
-        return self.weights[COMPONENTS.index(component)]
+        return self.weights[reward_components.names().index(component)]
 
     def env_id(self, size: int) -> str:
         """The registered id of this objective's name on generated ``size`` layouts."""
@@ -217,7 +235,9 @@ class Objective:
             return self.name
         return (
             "("
-            + ", ".join(f"{c}={x:g}" for c, x in zip(COMPONENTS, self.weights, strict=True))
+            + ", ".join(
+                f"{c}={x:g}" for c, x in zip(reward_components.names(), self.weights, strict=True)
+            )
             + ")"
         )
 
@@ -225,23 +245,23 @@ class Objective:
 
     @classmethod
     def _from_text(cls, spec: str) -> Objective:
-        text = spec.strip()
-        if text in OBJECTIVE_NAMES:
+        text, names = spec.strip(), reward_components.names()
+        if text in objective_names():
             return cls.named(text)
         if text.startswith(("lever_gym:", "LeverGrid-")):
             return cls.from_env_id(text)
         tokens = [t for t in _TOKEN_SPLIT.split(text.lower()) if t]
         if not tokens:
             raise _unreadable(spec)
-        singular = [t[:-1] if t.endswith("s") and t[:-1] in COMPONENTS else t for t in tokens]
-        if all(t in COMPONENTS for t in singular):
+        singular = [t[:-1] if t.endswith("s") and t[:-1] in names else t for t in tokens]
+        if all(t in names for t in singular):
             return cls.of(singular)
         if "+" in text or ("," in text and " " not in text):
-            bad = next(t for t in singular if t not in COMPONENTS)
+            bad = next(t for t in singular if t not in names)
             raise UnknownObjectiveError(
                 f"unknown component {bad!r} in {spec!r}: components are "
-                f"{', '.join(COMPONENTS)}; names are {', '.join(OBJECTIVE_NAMES[:4])}, ..."
-                + suggest(bad, (*COMPONENTS, *OBJECTIVE_NAMES))
+                f"{', '.join(names)}; names are {', '.join(objective_names()[:4])}, ..."
+                + suggest(bad, (*names, *objective_names()))
             )
         return cls._from_sentence(spec)
 
@@ -253,10 +273,11 @@ class Objective:
             raise UnknownObjectiveError(
                 f"{spec!r} contains a negation ({negated[0]!r}); lever_gym does not read "
                 "negations from text. Pass a weight vector with a negative weight instead, "
-                f"one number per component of {COMPONENTS}."
+                f"one number per component of {reward_components.names()}."
             )
-        found = {c for c in COMPONENTS for w in words if any(_stem(k, w) for k in _KEYWORDS[c])}
-        keywords = [k for ks in _KEYWORDS.values() for k in ks]
+        comps = reward_components.registered()
+        found = {c.name for c in comps for w in words if any(_stem(k, w) for k in c.keywords)}
+        keywords = [k for c in comps for k in c.keywords]
         for w in words:
             if len(w) < 4 or any(_stem(k, w) for k in keywords):
                 continue
@@ -272,8 +293,8 @@ class Objective:
 
 
 @functools.cache
-def _named(name: str) -> Objective:
-    """The objective of a valid name, built once (objectives are immutable)."""
+def _named(name: str, components: tuple[reward_components.Component, ...]) -> Objective:
+    """The objective of a valid name, built once per registry (objectives are immutable)."""
     return Objective.of(p.lower() for p in _CAMEL_PART.findall(name))
 
 
@@ -284,31 +305,29 @@ def _stem(keyword: str, word: str) -> bool:
 def _unreadable(spec: str) -> UnknownObjectiveError:
     return UnknownObjectiveError(
         f"cannot read an objective from {spec!r}: expected a name "
-        f"({', '.join(OBJECTIVE_NAMES[:5])}, ...), tokens like 'path+gold+hazard', "
-        f"a LeverGrid env id, a weight vector of {N_COMPONENTS} numbers,"
+        f"({', '.join(objective_names()[:5])}, ...), tokens like 'path+gold+hazard', "
+        f"a LeverGrid env id, a weight vector of {reward_components.count()} numbers,"
         " or a sentence naming the exit, gold, hazards or the lever."
-        + suggest(spec.strip(), OBJECTIVE_NAMES)
+        + suggest(spec.strip(), objective_names())
     )
 
 
 def _check_weights(weights: Any) -> np.ndarray:
+    names, n = reward_components.names(), reward_components.count()
     if isinstance(weights, str | bytes) or (
         isinstance(weights, Sequence | np.ndarray)
         and any(isinstance(x, str | bytes | bool | np.bool_) for x in np.ravel(weights))
     ):
-        raise UnknownObjectiveError(
-            f"weights must be {N_COMPONENTS} numbers for {COMPONENTS}; got {weights!r}."
-        )
+        raise UnknownObjectiveError(f"weights must be {n} numbers for {names}; got {weights!r}.")
     try:
         w = np.asarray(weights, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise UnknownObjectiveError(
-            f"weights must be {N_COMPONENTS} numbers for {COMPONENTS}; got {weights!r}."
+            f"weights must be {n} numbers for {names}; got {weights!r}."
         ) from e
-    if w.shape != (N_COMPONENTS,):
+    if w.shape != (n,):
         raise UnknownObjectiveError(
-            f"weights must have shape ({N_COMPONENTS},) for components {COMPONENTS}; "
-            f"got shape {w.shape}."
+            f"weights must have shape ({n},) for components {names}; got shape {w.shape}."
         )
     if not all(math.isfinite(x) and abs(x) <= MAX_WEIGHT for x in w):
         raise UnknownObjectiveError(
@@ -316,6 +335,6 @@ def _check_weights(weights: Any) -> np.ndarray:
         )
     if not np.any(w):
         raise UnknownObjectiveError(
-            f"weights are all zero: at least one component of {COMPONENTS} needs a non-zero weight."
+            f"weights are all zero: at least one component of {names} needs a non-zero weight."
         )
     return w

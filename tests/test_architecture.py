@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "lever_gym"
 STAGES = ("envs", "mdp", "train", "data", "library", "reuse", "eval", "experiments")
 """Pipeline order: a stage may import the stages before it, never those after."""
-SHARED = ("errors", "checks", "objective", "policy", "version")
+SHARED = ("errors", "checks", "components", "objective", "policy", "version")
 """Top-level modules every stage may use; they import no stage."""
 MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
 

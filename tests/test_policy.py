@@ -37,7 +37,7 @@ def test_policy_protocol_pickle_and_copies(policies, kind):
     policy = policies[kind]
     assert isinstance(policy, Policy)
     model = policy.model
-    obs = model.observe(np.arange(0, model.n_states, 7))
+    obs = model.space.observe(np.arange(0, model.n_states, 7))
     batch = np.asarray(policy.predict(obs))
     assert [policy(o) for o in obs] == batch.tolist()
     for other in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
@@ -62,7 +62,7 @@ def test_call_and_predict_agree_on_every_valid_observation(policies, kind, data)
     policy = policies[kind]
     model = policy.model
     states = data.draw(st.lists(st.integers(0, model.n_states - 1), min_size=1, max_size=8))
-    obs = model.observe(np.array(states))
+    obs = model.space.observe(np.array(states))
     batch = policy.predict(obs)
     assert [policy(o) for o in obs] == batch.tolist()
     assert [policy(o, validate=False) for o in obs] == batch.tolist()
@@ -74,7 +74,7 @@ def test_call_and_predict_agree_on_every_valid_observation(policies, kind, data)
 @given(data=st.data())
 def test_any_numbers_are_refused_or_read_alike(policies, kind, data):
     policy = policies[kind]
-    d = policy.model.obs_dim
+    d = policy.model.space.obs_dim
     values = st.sampled_from([0.0, 1.0, 0.6, -1.0, 2.0, 1e9, np.nan, np.inf])
     obs = np.array(data.draw(st.lists(values, min_size=d, max_size=d)), dtype=np.float32)
     np.testing.assert_array_equal(
@@ -101,7 +101,7 @@ def test_a_d3rlpy_policy_pickles_and_copies():
                          "cql", n_steps=20)  # fmt: skip
     policy = trained.policy
     assert isinstance(policy, Policy)
-    obs = lib.model(records[0]).observe(np.arange(0, 200, 9))
+    obs = lib.model(records[0]).space.observe(np.arange(0, 200, 9))
     batch = np.asarray(policy.predict(obs))
     assert [policy(o) for o in obs] == batch.tolist()
     for other in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):

@@ -26,17 +26,21 @@ def main() -> None:
     model = policy.model
     n = model.layout.size
     keys = policy.covered_keys
-    cells = model.decode(keys >> 2)[0]
+    cells = model.space.cell_of(keys >> 2)
     covered = np.bincount(cells, minlength=n * n).reshape(n, n)
     s = model.start_state
-    path = [model.decode(s)[0]]
+    path = [model.space.cell_of(s)]
     for _ in range(n * n):
-        a = policy.composed.actions[s] if policy.composed._done[s] else policy(model.observe(s))
+        a = (
+            policy.composed.actions[s]
+            if policy.composed._done[s]
+            else policy(model.space.observe(s))
+        )
         if model.terminated[s, a]:
-            path.append(model.decode(model.next_state[s, a])[0])
+            path.append(model.space.cell_of(model.next_state[s, a]))
             break
         s = int(model.next_state[s, a])
-        path.append(model.decode(s)[0])
+        path.append(model.space.cell_of(s))
     rows, cols = np.divmod(np.array(path, dtype=int), n)
     fig, axes = plt.subplots(1, 3, figsize=(13, 5.0))
     axes[0].imshow(render_rgb(model, model.start_state))

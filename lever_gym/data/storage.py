@@ -36,7 +36,7 @@ from lever_gym.envs.registration import ENTRY_POINT, RANDOM_ENTRY_POINT, VECTOR_
 from lever_gym.errors import LibraryError
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.horizon import reference_values, start_states
-from lever_gym.objective import N_COMPONENTS, Objective, weighted
+from lever_gym.objective import Objective, weighted
 from lever_gym.version import __version__
 
 
@@ -90,7 +90,7 @@ def episode_columns(
     before = np.delete(states, last_row)  # the state each step starts from
     ended = np.array(episodes.terminated, dtype=np.bool_)
     c = model.components[before, actions]
-    comps = np.zeros((len(states), N_COMPONENTS))
+    comps = np.zeros((len(states), c.shape[1]))
     after_reset = np.ones(len(states), dtype=np.bool_)
     after_reset[last_row - lengths] = False
     comps[after_reset] = c
@@ -103,14 +103,14 @@ def episode_columns(
     return EpisodeColumns(
         lengths=lengths,
         seeds=np.array(episodes.seeds, dtype=np.int64),
-        observations=model.observe(states),
+        observations=model.space.observe(states),
         actions=actions,
         rewards=weighted(c, objective.weights),
         terminations=term,
         truncations=trunc,
         infos={
             "state": states,
-            "cell": model.decode(states)[0],
+            "cell": model.space.cell_of(states),
             "reward_components": comps,
             "is_success": success,
         },

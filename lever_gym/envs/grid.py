@@ -12,7 +12,7 @@ from lever_gym.envs.layout import Layout, check_size
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.render import TILE_SIZE, check_tile_size, render_ansi, render_rgb
 from lever_gym.errors import ConfigError
-from lever_gym.objective import N_COMPONENTS, Objective, weighted
+from lever_gym.objective import Objective, weighted
 
 RESET_OPTIONS = ("start_cell",)
 
@@ -104,7 +104,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self._use_layout(grid)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.observation_space = gym.spaces.Box(
-            0.0, 1.0, shape=(self._model.obs_dim,), dtype=np.float32
+            0.0, 1.0, shape=(self._model.space.obs_dim,), dtype=np.float32
         )
         self._state = self._model.start_state
 
@@ -135,21 +135,21 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         ``[0, 2**63)``.
         """
         super().reset(seed=check_reset(seed, options))
-        m = self._model
+        space = self._model.space
         start = start_option(options, self._floor)
         if start is None:
             if self.random_start:
                 start = self._starts[int(self.np_random.integers(len(self._starts)))]
             else:
                 start = self.layout.start
-        self._state = m.state(start, 0, (1 << m.n_gold) - 1)
+        self._state = space.start(start)
         info = {
             "state": self._state,
             "cell": start,
-            "reward_components": np.zeros(N_COMPONENTS),
+            "reward_components": np.zeros(len(self.weights)),
             "is_success": False,
         }
-        return m.observe_one(self._state), info
+        return space.observe_one(self._state), info
 
     def step(
         self, action: int | np.integer
@@ -173,13 +173,14 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self._state = s2
         reward = weighted(comps, self.objective.weights)
         success = terminated and bool(m.success(s2, self.objective))
+        space = m.space
         info = {
             "state": s2,
-            "cell": s2 >> (m.n_gold + 1),
+            "cell": s2 >> space.cell_shift,
             "reward_components": comps,
             "is_success": success,
         }
-        return m.observe_one(s2), float(reward), terminated, False, info
+        return space.observe_one(s2), float(reward), terminated, False, info
 
     def render(self) -> str | np.ndarray | None:
         """Return the ANSI text or the RGB array of the current state, per ``render_mode``."""

@@ -245,8 +245,3 @@ def check_size(size: object) -> int:
             "Give an ASCII map (layout=) for other sizes."
         )
     return int(size)
-
-
-def preset_obs_dim(size: int) -> int:
-    """Observation length of a generated layout: row and column one-hots, lever, gold bits."""
-    return 2 * size + 1 + PRESETS[check_size(size)].gold

@@ -1,10 +1,10 @@
 """The exact tabular model of a LeverGrid layout: states, transitions, reward components.
 
-A state is ``(cell, lever, mask)``: the agent's cell, whether the lever is pulled, and a
-bit per gold still on the grid (bit ``i`` is ``layout.gold[i]``). Its index is
-``(cell * 2 + lever) * 2**n_gold + mask``. The model tabulates, for every state and
-action, the next state, the four reward components and the termination flag; the env,
-the solver and the trainers all read these tables, so they agree exactly.
+States are those of the layout's ``GridSpace`` (the agent's cell and the state fields of the
+components: the lever flag, a bit per gold still on the grid). The model tabulates, for every
+state and action, the next state, the reward components (``lever_gym.components``) and the
+termination flag; the env, the solver and the trainers all read these tables, so they agree
+exactly.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import lever_gym.components as reward_components
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.rewards import N_ACTIONS, build_tables
-from lever_gym.errors import LayoutError, ObservationError
+from lever_gym.envs.space import GridSpace
+from lever_gym.errors import LayoutError
 from lever_gym.objective import Objective, weighted
 
 __all__ = [
@@ -61,7 +63,8 @@ class TabularModel:
 
     @property
     def components(self) -> np.ndarray:
-        """(n_states, N_ACTIONS, N_COMPONENTS) float64: reward components of each move."""
+        """(n_states, N_ACTIONS, n_components) float64: reward components of each move, in
+        registry order (``lever_gym.components``)."""
         return self._tables[1]
 
     @property
@@ -69,159 +72,21 @@ class TabularModel:
         """(n_states, N_ACTIONS) bool: the move ends the episode (exit or hazard entered)."""
         return self._tables[2]
 
-    @property
-    def n_gold(self) -> int:
-        """Number of gold on the layout (bits of the mask)."""
-        return len(self.layout.gold)
+    @functools.cached_property
+    def space(self) -> GridSpace:
+        """The layout's state encoding and observations (``GridSpace``)."""
+        return GridSpace.of(self.layout)
 
     @property
     def n_states(self) -> int:
-        """Number of tabular states, ``size**2 * 2 * 2**n_gold``."""
-        return self.layout.n_cells * 2 << self.n_gold
-
-    @property
-    def obs_dim(self) -> int:
-        """Length of an observation: row and column one-hots, lever flag, gold bits."""
-        return 2 * self.layout.size + 1 + self.n_gold
-
-    def state(self, cell: int, lever: int, mask: int) -> int:
-        """Index of the state ``(cell, lever, mask)``."""
-        return (cell * 2 + lever) * (1 << self.n_gold) + mask
+        """Number of tabular states (``GridSpace.n_states``)."""
+        return self.space.n_states
 
     @property
     def start_state(self) -> int:
-        """The layout's start: lever off, every gold on the grid."""
-        return self.state(self.layout.start, 0, (1 << self.n_gold) - 1)
-
-    def decode(self, states: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Split state indices into ``(cell, lever, mask)`` arrays."""
-        s = np.asarray(states, dtype=np.int64)
-        mask = s & ((1 << self.n_gold) - 1)
-        rest = s >> self.n_gold
-        return rest >> 1, rest & 1, mask
-
-    def observe(self, states: np.ndarray | int) -> np.ndarray:
-        """Observations (float32, shape ``states.shape + (obs_dim,)``) of state indices."""
-        s = np.asarray(states, dtype=np.int64)
-        flat = s.reshape(-1)
-        n = self.layout.size
-        cell, lever, mask = self.decode(flat)
-        obs = np.zeros((flat.size, self.obs_dim), dtype=np.float32)
-        rows = np.arange(flat.size)
-        obs[rows, cell // n] = 1.0
-        obs[rows, n + cell % n] = 1.0
-        obs[:, 2 * n] = lever
-        if self.n_gold:
-            bits = (mask[:, None] >> np.arange(self.n_gold)) & 1
-            obs[:, 2 * n + 1 :] = bits
-        return obs.reshape((*s.shape, self.obs_dim))
-
-    def observe_one(self, state: int) -> np.ndarray:
-        """Observation of one state index (the fast path of ``observe`` for ``step``)."""
-        n, g = self.layout.size, self.n_gold
-        rest = state >> g
-        cell = rest >> 1
-        obs = np.zeros(self.obs_dim, dtype=np.float32)
-        obs[cell // n] = 1.0
-        obs[n + cell % n] = 1.0
-        obs[2 * n] = rest & 1
-        if g:
-            obs[2 * n + 1 :] = _gold_bits(g)[state & ((1 << g) - 1)]
-        return obs
-
-    def check_obs(self, obs: object, *, single: bool = False) -> np.ndarray:
-        """``obs`` as an array if it is an observation of this layout (``single``: exactly one,
-        shape ``(obs_dim,)``; else any shape ``(..., obs_dim)``): numbers, each 0 or 1, one row
-        bit and one column bit set. Raises ``ObservationError`` naming what is wrong."""
-        n, d = self.layout.size, self.obs_dim
-        try:
-            o = obs if isinstance(obs, np.ndarray) else np.asarray(obs)
-        except (TypeError, ValueError) as e:
-            raise ObservationError(f"observation must be an array of numbers; got {obs!r}.") from e
-        if o.dtype.kind not in "biuf" or ((o.shape != (d,)) if single else (o.shape[-1:] != (d,))):
-            self._refuse_obs(o, single)
-        x = o.view(np.uint8) if o.dtype.kind == "b" else o
-        if o.ndim == 1:  # the common single observation: a few scalar reductions
-            ok = not (x * (x - 1)).any() and x[:n].sum() == 1 and x[n : 2 * n].sum() == 1
-        else:
-            flat = x.reshape(-1, d)
-            ok = not (
-                (flat * (flat - 1)).any()  # zero exactly at 0 and 1 (not at NaN or overflow)
-                or (flat[:, :n].sum(axis=1) != 1).any()
-                or (flat[:, n : 2 * n].sum(axis=1) != 1).any()
-            )
-        if not ok:
-            self._refuse_obs(o, single)
-        return o
-
-    def _refuse_obs(self, o: np.ndarray, single: bool) -> None:
-        """Raise the ``ObservationError`` that says what is wrong with ``o``."""
-        n, d = self.layout.size, self.obs_dim
-        where = f"for this {n}x{n} layout with {self.n_gold} gold"
-        if o.dtype.kind not in "biuf":
-            raise ObservationError(
-                f"observation must hold numbers (0 or 1); got dtype {o.dtype} {where}."
-            )
-        if single and o.ndim > 1 and o.shape[-1:] == (d,):
-            raise ObservationError(
-                f"policy(obs) takes one observation of shape ({d},) {where}; got a batch of "
-                f"shape {o.shape}. Pass batches to predict."
-            )
-        if (o.shape != (d,)) if single else (o.shape[-1:] != (d,)):
-            expected = f"shape ({d},)" if single else f"a last dimension of {d}"
-            raise ObservationError(
-                f"observation must end in dimension {d} {where} ({expected}); got shape "
-                f"{o.shape}. Pass one observation to policy(obs), a batch to predict."
-            )
-        flat = o.reshape(-1, d)
-        bad = np.argwhere((flat != 0) & (flat != 1))
-        if len(bad):
-            row, col = bad[0]
-            raise ObservationError(
-                f"observation entry {col} ({_part(col, n)}) is {flat[row, col].item()!r}; "
-                f"every entry must be 0 or 1 {where} (as env.step returns them)."
-            )
-        for part, lo in (("row", 0), ("column", n)):
-            counts = flat[:, lo : lo + n].sum(axis=1, dtype=np.int64)
-            if np.any(counts != 1):
-                raise ObservationError(
-                    f"observation must set exactly one {part} bit (entries {lo}..{lo + n - 1}) "
-                    f"{where}; got {int(counts[counts != 1][0])} set."
-                )
-
-    def state_from_obs_one(self, obs: np.ndarray, *, validate: bool = True) -> int:
-        """State index of one observation (the fast path of ``states_from_obs``).
-
-        ``validate=False`` skips ``check_obs``: any numbers of the right shape then map to
-        some state, by the same rule as ``states_from_obs`` (argmax of the row and column
-        parts, bits above 0.5)."""
-        n, g = self.layout.size, self.n_gold
-        if validate:
-            obs = self.check_obs(obs, single=True)
-        elif getattr(obs, "shape", None) != (self.obs_dim,):
-            return int(self.states_from_obs(obs, validate=False))  # raises the shape error
-        cell = int(obs[:n].argmax()) * n + int(obs[n : 2 * n].argmax())
-        mask = int((obs[2 * n + 1 :] > 0.5) @ _powers(g)) if g else 0
-        return ((cell * 2 + (1 if obs[2 * n] > 0.5 else 0)) << g) + mask
-
-    def states_from_obs(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
-        """Invert ``observe``: state indices of a batch (or one) of observations, checked by
-        ``check_obs`` unless ``validate=False``."""
-        if validate:
-            o = self.check_obs(obs)
-        else:
-            o = np.asarray(obs)
-            if o.shape[-1:] != (self.obs_dim,):
-                self.check_obs(o)  # raises the shape error
-        n = self.layout.size
-        flat = o.reshape(-1, self.obs_dim)
-        cell = np.argmax(flat[:, :n], axis=1) * n + np.argmax(flat[:, n : 2 * n], axis=1)
-        lever = (flat[:, 2 * n] > 0.5).astype(np.int64)
-        mask = np.zeros(len(flat), dtype=np.int64)
-        for i in range(self.n_gold):
-            mask |= (flat[:, 2 * n + 1 + i] > 0.5).astype(np.int64) << i
-        states = (cell * 2 + lever) * (1 << self.n_gold) + mask
-        return states.reshape(o.shape[:-1])
+        """The layout's start: every state field at its initial value (lever off, every gold
+        on the grid)."""
+        return self.space.start(self.layout.start)
 
     def reward(self, weights: Objective | np.ndarray) -> np.ndarray:
         """(n_states, N_ACTIONS) scalar rewards under ``weights`` (see ``weighted``); read-only,
@@ -230,22 +95,24 @@ class TabularModel:
         return _reward_table(self, tuple(float(x) for x in w))
 
     def success(self, states: np.ndarray | int, objective: Objective) -> np.ndarray:
-        """Whether each state meets every active goal: at the exit, all gold if gold is
-        weighted, the lever pulled if the lever is weighted (hazards end the episode)."""
-        cell, lever, mask = self.decode(states)
-        ok = cell == self.layout.exit
-        if objective.weight("gold") != 0:
-            ok &= mask == 0
-        if objective.weight("lever") != 0:
-            ok &= lever == 1
-        return ok
+        """Whether each state meets every goal of ``objective``: at the exit, with the success
+        rule of every weighted component met (all gold, the lever pulled; a hazard ends the
+        episode elsewhere)."""
+        return success_of(self.space, self.layout.exit, states, objective)
 
 
-def _part(col: int, n: int) -> str:
-    """Which part of an observation entry ``col`` belongs to (size ``n``)."""
-    if col < 2 * n:
-        return f"{'row' if col < n else 'column'} {col % n}"
-    return "lever flag" if col == 2 * n else f"gold bit {col - 2 * n - 1}"
+def success_of(
+    space: GridSpace, exit_cell: int, states: np.ndarray | int, objective: Objective
+) -> np.ndarray:
+    """``TabularModel.success`` on ``space``: the exit reached and every weighted component's
+    rule (``Component.success``) met."""
+    ok = space.cell_of(states) == exit_cell
+    fields = None
+    for c, w in zip(reward_components.registered(), objective.weights, strict=True):
+        if w != 0 and c.success is not None:
+            fields = space.fields_of(states) if fields is None else fields
+            ok = ok & c.success(fields)
+    return ok
 
 
 @functools.lru_cache(maxsize=32)
@@ -255,22 +122,9 @@ def _reward_table(model: TabularModel, weights: tuple[float, ...]) -> np.ndarray
     return table
 
 
-@functools.cache
-def _gold_bits(n_gold: int) -> np.ndarray:
-    """(2**n_gold, n_gold) float32 table: the gold bits of every mask."""
-    masks = np.arange(1 << n_gold)
-    return ((masks[:, None] >> np.arange(n_gold)) & 1).astype(np.float32)
-
-
-@functools.cache
-def _powers(n_gold: int) -> np.ndarray:
-    """Bit values of the gold flags, to read a mask with one dot product."""
-    return (1 << np.arange(n_gold)).astype(np.float32)
-
-
 def model_bytes(layout: Layout) -> int:
     """Estimated peak memory of ``model_for(layout)`` in bytes (``BYTES_PER_STATE`` a state)."""
-    return layout.n_cells * 2 * (1 << len(layout.gold)) * BYTES_PER_STATE
+    return GridSpace.of(layout).n_states * BYTES_PER_STATE
 
 
 def max_model_bytes() -> int:
@@ -293,16 +147,21 @@ def check_model_size(layout: Layout) -> None:
     if need > limit:
         n, g = layout.size, len(layout.gold)
         raise LayoutError(
-            f"the {n}x{n} layout with {g} gold has {layout.n_cells * 2 << g:,} states; its "
+            f"the {n}x{n} layout with {g} gold has {GridSpace.of(layout).n_states:,} states; its "
             f"tabular model needs about {need / 2**30:.1f} GiB, above the limit of "
             f"{limit / 2**30:.1f} GiB. Use fewer gold (each doubles the states) or a smaller "
             f"grid, or raise the limit with {MAX_MODEL_BYTES_VAR}=<bytes>."
         )
 
 
-@functools.lru_cache(maxsize=8)
 def model_for(layout: Layout, shaping: bool = True) -> TabularModel:
-    """The tabular model of ``layout`` (one per layout and shaping flag); raise
-    ``LayoutError`` first if its tables would exceed the memory limit (``check_model_size``)."""
+    """The tabular model of ``layout`` (one per layout, shaping flag and component registry);
+    raise ``LayoutError`` first if its tables would exceed the memory limit
+    (``check_model_size``)."""
+    return _model_for(layout, bool(shaping), reward_components.token())
+
+
+@functools.lru_cache(maxsize=8)
+def _model_for(layout: Layout, shaping: bool, components: tuple) -> TabularModel:
     check_model_size(layout)
-    return TabularModel(layout, bool(shaping))
+    return TabularModel(layout, shaping)

@@ -12,8 +12,10 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, PRESETS, RANDOM_LAYOUT_SEEDS, preset_obs_dim
-from lever_gym.objective import OBJECTIVE_NAMES, Objective, env_id
+import lever_gym.components as reward_components
+from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, PRESETS, RANDOM_LAYOUT_SEEDS, Layout
+from lever_gym.envs.space import GridSpace
+from lever_gym.objective import Objective, env_id, objective_names
 
 ENTRY_POINT = "lever_gym.envs.grid:LeverGridEnv"
 RANDOM_ENTRY_POINT = "lever_gym.envs.random_grid:RandomLeverGridEnv"
@@ -29,7 +31,7 @@ def _table() -> list[tuple[str, str, dict[str, Any]]]:
     table = [
         (env_id(n, o), ENTRY_POINT, {"objective": o, "size": n, "layout_seed": 0})
         for n in PRESETS
-        for o in OBJECTIVE_NAMES
+        for o in objective_names()
     ]
     table += [
         (
@@ -37,7 +39,7 @@ def _table() -> list[tuple[str, str, dict[str, Any]]]:
             ENTRY_POINT,
             {"objective": o, "size": 16, "layout_seed": DETOUR_LAYOUT_SEED},
         )
-        for o in OBJECTIVE_NAMES
+        for o in objective_names()
     ]
     return table + [
         (
@@ -46,7 +48,7 @@ def _table() -> list[tuple[str, str, dict[str, Any]]]:
             {"objective": o, "size": n, "layout_seeds": list(RANDOM_LAYOUT_SEEDS)},
         )
         for n in PRESETS
-        for o in OBJECTIVE_NAMES
+        for o in objective_names()
     ]
 
 
@@ -71,7 +73,7 @@ def register_envs() -> None:
 def environments_table() -> str:
     """Markdown table of every registered id (the body of ``docs/environments.md``)."""
     lines = [
-        "| id | size | layout_seed | objective | weights (path, gold, hazard, lever) "
+        f"| id | size | layout_seed | objective | weights ({', '.join(reward_components.names())}) "
         "| max steps | obs dim |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -85,6 +87,6 @@ def environments_table() -> str:
             seed = kwargs["layout_seed"]
         lines.append(
             f"| `{eid}` | {size}x{size} | {seed} | {objective} | ({w}) | "
-            f"{size * size} | {preset_obs_dim(size)} |"
+            f"{size * size} | {GridSpace.of(Layout.generate(size, 0)).obs_dim} |"
         )
     return "\n".join(lines) + "\n"

@@ -50,11 +50,17 @@ def check_tile_size(value: object) -> int:
     return checks.int_in(value, "tile_size", *TILE_SIZE_RANGE)
 
 
+def _decoded(model: TabularModel, state: int) -> tuple[int, int, int]:
+    """``(cell, lever, gold mask)`` of ``state`` (what the pictures draw)."""
+    fields = model.space.fields_of(state)
+    return int(model.space.cell_of(state)), int(fields["lever"]), int(fields["gold"])
+
+
 def render_ansi(model: TabularModel, state: int) -> str:
     """Text map of ``state``, then the legend line ``ANSI_LEGEND``: the layout's characters
     with ``A`` for the agent, collected gold and the start shown as floor, and a pulled lever
     as ``l``."""
-    cell, lever, mask = (int(x) for x in model.decode(state))
+    cell, lever, mask = _decoded(model, state)
     chars = list(model.layout.to_ascii().replace("\n", ""))
     chars[model.layout.start] = "."
     for i, g in enumerate(model.layout.gold):
@@ -73,7 +79,7 @@ def render_rgb(model: TabularModel, state: int, tile_size: int = TILE_SIZE) -> n
     square per cell in its ``COLORS`` entry, grid lines, and a disc for the agent."""
     t = check_tile_size(tile_size)
     lay = model.layout
-    cell, lever, mask = (int(x) for x in model.decode(state))
+    cell, lever, mask = _decoded(model, state)
     tiles = np.empty((lay.n_cells, 3), dtype=np.uint8)
     tiles[:] = COLORS["floor"]
     tiles[list(lay.walls)] = COLORS["wall"]

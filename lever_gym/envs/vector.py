@@ -29,16 +29,17 @@ from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.render import TILE_SIZE, render_ansi, render_rgb
 from lever_gym.envs.vector_kernels import first_invalid, observe_all, step_envs
 from lever_gym.errors import ConfigError
-from lever_gym.objective import N_COMPONENTS
 
 
 @dataclass(frozen=True, eq=False)
 class _World:
-    """A layout in use: its model and the floor cells random starts are drawn from."""
+    """A layout in use: its model, the floor cells random starts are drawn from, and where
+    the objective's goals are met (``TabularModel.success`` of every state)."""
 
     model: TabularModel
     floor: tuple[int, ...]
     layout_seed: int
+    success: np.ndarray
 
 
 class LeverGridVectorEnv(gym.vector.VectorEnv):
@@ -140,10 +141,10 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
 
         n = self.num_envs
         model = template.model
-        self._size, self._n_gold = size_, model.n_gold
-        self._obs_dim = model.obs_dim
+        self._size = size_
+        self._space = model.space
         self._w = np.array(self.weights, dtype=np.float64)
-        first = _World(model, template.layout.start_cells(), first_seed)
+        first = self._new_world(model, first_seed)
         self._in_use: dict[int, _World] = {first_seed: first}
         self._worlds = [first] * n
         self._groups: list[tuple[_World, np.ndarray]] = [(first, np.arange(n, dtype=np.int64))]
@@ -195,12 +196,17 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
 
     # -- worlds ------------------------------------------------------------------------
 
+    def _new_world(self, model: TabularModel, layout_seed: int) -> _World:
+        """A world of ``model``: its start cells and where the objective succeeds."""
+        success = model.success(np.arange(model.n_states), self.objective)
+        return _World(model, model.layout.start_cells(), layout_seed, success)
+
     def _world(self, layout_seed: int) -> _World:
         """The world of ``layout_seed``, shared by every env that drew it."""
         world = self._in_use.get(layout_seed)
         if world is None:
             layout = Layout.generate(self._size, layout_seed)
-            world = _World(model_for(layout, self.shaping), layout.start_cells(), layout_seed)
+            world = self._new_world(model_for(layout, self.shaping), layout_seed)
             self._in_use[layout_seed] = world
         return world
 
@@ -228,7 +234,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
             start = world.floor[int(self._rng(i).integers(len(world.floor)))]
         elif start is None:
             start = layout.start
-        return world.model.state(start, 0, (1 << self._n_gold) - 1)
+        return self._space.start(start)
 
     # -- the Gymnasium API -------------------------------------------------------------
 
@@ -251,12 +257,13 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         self._states[:] = starts
         self._elapsed[:] = 0
         self._autoreset[:] = False
-        obs = np.empty((n, self._obs_dim), dtype=np.float32)
-        observe_all(self._states, self._size, self._n_gold, obs)
+        space = self._space
+        obs = np.empty((n, space.obs_dim), dtype=np.float32)
+        observe_all(self._states, self._size, space.cell_shift, space.flag_positions, obs)
         info = self._info(
             self._states.copy(),
-            self._states >> (self._n_gold + 1),
-            np.zeros((n, N_COMPONENTS)),
+            space.cell_of(self._states),
+            np.zeros((n, len(self._w))),
             np.zeros(n, dtype=bool),
         )
         return obs, info
@@ -271,14 +278,14 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
                 self._restart[i] = self._draw_start(i, None)
             if self._random_worlds:
                 self._regroup()
-        n = self.num_envs
-        obs = np.empty((n, self._obs_dim), dtype=np.float32)
+        n, space = self.num_envs, self._space
+        obs = np.empty((n, space.obs_dim), dtype=np.float32)
         rewards = np.empty(n)
         terms = np.empty(n, dtype=bool)
         truncs = np.empty(n, dtype=bool)
         states = np.empty(n, dtype=np.int64)
         cells = np.empty(n, dtype=np.int64)
-        comps = np.empty((n, N_COMPONENTS))
+        comps = np.empty((n, len(self._w)))
         success = np.empty(n, dtype=bool)
         for world, idx in self._groups:
             m = world.model
@@ -287,11 +294,10 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
                 m.components,
                 m.terminated,
                 self._w,
-                self.objective.weight("gold") != 0.0,
-                self.objective.weight("lever") != 0.0,
-                m.layout.exit,
+                world.success,
                 self._size,
-                self._n_gold,
+                space.cell_shift,
+                space.flag_positions,
                 self.max_episode_steps,
                 idx,
                 a,

@@ -5,28 +5,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lever_gym.objective import N_COMPONENTS
-
 
 @njit(cache=True)
-def write_obs(obs: np.ndarray, i: int, state: int, size: int, n_gold: int) -> None:
-    """Row ``i`` of ``obs`` := the observation of ``state`` (as ``TabularModel.observe_one``)."""
-    rest = state >> n_gold
-    cell = rest >> 1
+def write_obs(
+    obs: np.ndarray, i: int, state: int, size: int, cell_shift: int, positions: np.ndarray
+) -> None:
+    """Row ``i`` of ``obs`` := the observation of ``state`` (as ``GridSpace.observe_one``;
+    ``cell_shift`` and ``positions`` are its ``cell_shift`` and ``flag_positions``)."""
+    cell = state >> cell_shift
     row = obs[i]
     row[:] = 0.0
     row[cell // size] = 1.0
     row[size + cell % size] = 1.0
-    row[2 * size] = rest & 1
-    for b in range(n_gold):
-        row[2 * size + 1 + b] = (state >> b) & 1
+    for j in range(positions.shape[0]):
+        row[2 * size + j] = (state >> positions[j]) & 1
 
 
 @njit(cache=True)
-def observe_all(states: np.ndarray, size: int, n_gold: int, obs: np.ndarray) -> None:
+def observe_all(
+    states: np.ndarray, size: int, cell_shift: int, positions: np.ndarray, obs: np.ndarray
+) -> None:
     """Observations of ``states`` into ``obs`` (shape ``(len(states), obs_dim)``)."""
     for i in range(states.shape[0]):
-        write_obs(obs, i, states[i], size, n_gold)
+        write_obs(obs, i, states[i], size, cell_shift, positions)
 
 
 @njit(cache=True)
@@ -44,11 +45,10 @@ def step_envs(
     components: np.ndarray,
     terminated: np.ndarray,
     weights: np.ndarray,
-    need_gold: bool,
-    need_lever: bool,
-    exit_cell: int,
+    success_of: np.ndarray,
     size: int,
-    n_gold: int,
+    cell_shift: int,
+    positions: np.ndarray,
     max_steps: int,
     idx: np.ndarray,
     actions: np.ndarray,
@@ -68,9 +68,10 @@ def step_envs(
     """Step (or autoreset to ``restart``) the envs ``idx``, which share one layout's tables.
 
     Updates ``states``, ``elapsed``, ``autoreset`` in place and fills the rows ``idx`` of the
-    outputs. The reward is summed in component order, as ``LeverGridEnv.step`` sums it.
+    outputs. The reward is summed in component order, as ``LeverGridEnv.step`` sums it;
+    ``success_of[s]``: the objective's goals are met in state ``s`` (``TabularModel.success``).
     """
-    all_gold = (1 << n_gold) - 1
+    n_components = components.shape[2]
     for k in range(idx.shape[0]):
         i = idx[k]
         if autoreset[i]:
@@ -86,25 +87,19 @@ def step_envs(
             a = actions[i]
             s = next_state[s0, a]
             reward = 0.0
-            for j in range(N_COMPONENTS):
+            for j in range(n_components):
                 comps[i, j] = components[s0, a, j]
                 reward += weights[j] * comps[i, j]
             rewards[i] = reward
             term = terminated[s0, a]
             elapsed[i] += 1
             trunc = elapsed[i] >= max_steps
-            rest = s >> n_gold
-            ok = (
-                term
-                and (rest >> 1) == exit_cell
-                and (not need_gold or (s & all_gold) == 0)
-                and (not need_lever or (rest & 1) == 1)
-            )
+            ok = term and success_of[s]
         states[i] = s
         info_state[i] = s
-        cells[i] = s >> (n_gold + 1)
+        cells[i] = s >> cell_shift
         terms[i] = term
         truncs[i] = trunc
         success[i] = ok
         autoreset[i] = term or trunc
-        write_obs(obs, i, s, size, n_gold)
+        write_obs(obs, i, s, size, cell_shift, positions)

@@ -19,12 +19,12 @@ import gymnasium as gym
 import numpy as np
 
 import lever_gym.checks as checks
+import lever_gym.components as reward_components
 from lever_gym.envs.grid import LeverGridEnv, lever_env
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.errors import ConfigError, LayoutError
 from lever_gym.mdp.horizon import reference_values
-from lever_gym.objective import N_COMPONENTS
 from lever_gym.policy import Policy
 
 CONFIDENCE = 0.95
@@ -36,7 +36,7 @@ class EvalResult:
 
     returns: np.ndarray
     components: np.ndarray
-    """(n, N_COMPONENTS) return per reward component."""
+    """(n, n_components) return per reward component."""
     success: np.ndarray
     lengths: np.ndarray
     coverage: np.ndarray | None
@@ -115,7 +115,7 @@ def as_action_fn(policy: Policy | Callable[[np.ndarray], int]) -> Callable[[np.n
 
 def _run_single(act: Callable, env: gym.Env, n: int, seed: int, horizon: int, record: bool):
     out = _Episodes(
-        np.zeros(n), np.zeros((n, N_COMPONENTS)), np.zeros(n, dtype=bool),
+        np.zeros(n), np.zeros((n, reward_components.count())), np.zeros(n, dtype=bool),
         np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), [],
     )  # fmt: skip
     for i in range(n):
@@ -139,7 +139,7 @@ def _run_single(act: Callable, env: gym.Env, n: int, seed: int, horizon: int, re
 def _run_vector(policy: Any, envs: gym.vector.VectorEnv, n: int, seed: int, horizon: int):
     k = envs.num_envs
     out = _Episodes(
-        np.zeros(n), np.zeros((n, N_COMPONENTS)), np.zeros(n, dtype=bool),
+        np.zeros(n), np.zeros((n, reward_components.count())), np.zeros(n, dtype=bool),
         np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), [[] for _ in range(n)],
     )  # fmt: skip
     for first in range(0, n, k):

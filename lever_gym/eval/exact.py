@@ -65,7 +65,7 @@ def exact_returns(
         if not len(live):
             break
         s = states[live]
-        a = np.asarray(policy.predict(model.observe(s)), dtype=np.int64)
+        a = np.asarray(policy.predict(model.space.observe(s)), dtype=np.int64)
         total[live] += reward[s, a]
         alive[live[model.terminated[s, a]]] = False
         states[live] = model.next_state[s, a]

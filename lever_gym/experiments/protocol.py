@@ -16,7 +16,7 @@ import numpy as np
 import lever_gym.checks as checks
 from lever_gym.envs.layout import DETOUR_LAYOUT_SEED, check_size
 from lever_gym.errors import ConfigError
-from lever_gym.objective import LETTERS, Objective
+from lever_gym.objective import Objective, letters
 from lever_gym.reuse.decompose import SETUPS, setup_target
 
 STAGES = ("tune", "k", "report")
@@ -70,7 +70,7 @@ def headroom_tasks(size: int, layout_seed: int, n: int) -> list[Task]:
     rng = np.random.default_rng([HEADROOM_SEED, size, layout_seed])
     tasks = []
     while len(tasks) < n:
-        w = np.round(rng.uniform(-1.0, 2.0, size=len(LETTERS)), 1)
+        w = np.round(rng.uniform(-1.0, 2.0, size=len(letters())), 1)
         if not (w > 0).any():
             continue
         objective = Objective(tuple(float(x) for x in w))

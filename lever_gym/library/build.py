@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 import lever_gym.checks as checks
+import lever_gym.components as reward_components
 from lever_gym.checks import json_file
 from lever_gym.data.collect import Episodes, collect
 from lever_gym.data.storage import write_dataset
@@ -317,7 +318,8 @@ def describe_dataset(
         f"{'succeeds' if greedy_ok else 'does not succeed'} (every goal of {run.objective} "
         f"met at the exit). {len(episodes.actions)} behaviour episodes with epsilon "
         f"{config.data.epsilon:g} from {starts}: {succeeded} succeed. Per-step infos hold the "
-        "state, the cell, the reward components (path, gold, hazard, lever) and success; "
+        f"state, the cell, the reward components ({', '.join(reward_components.names())}) and "
+        "success; "
         "ref_min_score and ref_max_score are the exact mean returns of random actions and of "
         "the finite-horizon optimum from this start distribution (minari.get_normalized_score)."
     )

@@ -9,13 +9,15 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import lever_gym.checks as checks
+import lever_gym.components as reward_components
 from lever_gym.data.collect import DataConfig
 from lever_gym.envs.layout import check_size
+from lever_gym.envs.space import KEYS
 from lever_gym.errors import ConfigError, UnknownObjectiveError, suggest
 from lever_gym.library.embedding import EmbedConfig
 from lever_gym.library.files import SHA256
-from lever_gym.objective import N_COMPONENTS, Objective, env_id
-from lever_gym.train.tabular import ALGORITHMS, BUDGETS, KEYS
+from lever_gym.objective import Objective, env_id
+from lever_gym.train.tabular import ALGORITHMS, BUDGETS
 
 NAMESPACE = "lever"
 MIN_POLICIES = 2
@@ -208,8 +210,9 @@ class PolicyRecord:
         )
         for name in ("weights", "greedy_components"):
             values = getattr(self, name)
-            if not isinstance(values, tuple) or len(values) != N_COMPONENTS:
-                raise ConfigError(f"{name} must be {N_COMPONENTS} numbers; got {values!r}.")
+            n = reward_components.count()
+            if not isinstance(values, tuple) or len(values) != n:
+                raise ConfigError(f"{name} must be {n} numbers; got {values!r}.")
             object.__setattr__(self, name, tuple(checks.real(x, name, -1e12, 1e12) for x in values))
         ok = isinstance(self.files, dict) and all(
             isinstance(k, str) and isinstance(v, str) and SHA256.fullmatch(v)

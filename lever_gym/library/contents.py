@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+import lever_gym.components as reward_components
 from lever_gym.checks import json_file
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import LibraryError
@@ -25,7 +26,6 @@ from lever_gym.library.config import BuildConfig
 from lever_gym.library.embedding import Predictor
 from lever_gym.library.index import DEFAULT_METRIC
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.objective import N_COMPONENTS
 
 
 def _refuse(where: str, problem: str) -> LibraryError:
@@ -58,7 +58,7 @@ def array_limit(n_states: int) -> int:
     """The most bytes one array of a layout with ``n_states`` states may hold: a value per
     component for every state-action pair (what ``psi`` and an empirical model's
     components reach), and a header."""
-    return n_states * N_ACTIONS * N_COMPONENTS * 8 + 4096
+    return n_states * N_ACTIONS * reward_components.count() * 8 + 4096
 
 
 def _index(a: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ def policy_arrays(raw: bytes, where: str, model: TabularModel, key: str) -> dict
         and _is(psi_keys, "iu", (None,))
         and _in(psi_keys, model.n_states * N_ACTIONS)
         and _increasing(psi_keys)
-        and _is(a["psi"], "f", (len(psi_keys), N_COMPONENTS))
+        and _is(a["psi"], "f", (len(psi_keys), reward_components.count()))
     )
     if not ok:
         raise _refuse(where, "holds arrays of the wrong shape, type or range for its layout")
@@ -185,7 +185,7 @@ def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> Empirical
         and _increasing(emp.keys)
         and _is(emp.next_state, "iu", (n,))
         and _in(emp.next_state, n_states)
-        and _is(emp.components, "f", (n, N_COMPONENTS))
+        and _is(emp.components, "f", (n, reward_components.count()))
         and _is(emp.terminated, "b", (n,))
         and _is(emp.counts, "iu", (n,))
         and _in(emp.counts, 2**62)
@@ -242,7 +242,7 @@ def index_meta(raw: bytes, where: str, ids: list[str], config: BuildConfig) -> d
 def predictor(raw: bytes, where: str, dim: int) -> Predictor:
     """The return predictor of ``index/predictor.json`` for embeddings of length ``dim``."""
     data = json_file(raw, where)
-    shapes = {"mean": (dim,), "scale": (dim,), "coef": (dim + 1, N_COMPONENTS)}
+    shapes = {"mean": (dim,), "scale": (dim,), "coef": (dim + 1, reward_components.count())}
     try:
         arrays = {k: np.array(data[k], dtype=np.float64) for k in shapes}
         scores = [float(data[k]) for k in ("cv_mae", "cv_nmae")]

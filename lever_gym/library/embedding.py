@@ -18,7 +18,7 @@ import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.mdp.successor import N_CUMULANTS, behaviour_probabilities, successor_features
+from lever_gym.mdp.successor import behaviour_probabilities, n_cumulants, successor_features
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +45,7 @@ class EmbedConfig:
     @property
     def dim(self) -> int:
         """Embedding length: the reward components plus the state features."""
-        return N_CUMULANTS
+        return n_cumulants()
 
 
 def canonical_states(emp: EmpiricalModel, config: EmbedConfig) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
-from lever_gym.objective import N_COMPONENTS, Objective
+from lever_gym.objective import Objective
 
 BACKENDS = ("annoy", "exact", "hnsw")
 METRICS = ("angular-mips", "dot")
@@ -295,7 +295,7 @@ class LayoutIndex:
         key = (objective, n)
         if key not in self._answers:
             vector = np.zeros(self.embeddings.shape[1], dtype=np.float32)
-            vector[:N_COMPONENTS] = objective.weights
+            vector[: len(objective.weights)] = objective.weights
             rows, scores = self.backend.query(vector, len(self.ids) if n is None else n)
             if len(self._answers) >= KEPT_ANSWERS:
                 self._answers.clear()  # start over (one call, safe beside other threads)

@@ -48,7 +48,7 @@ from lever_gym.library.files import (
 from lever_gym.library.index import DEFAULT_METRIC, AnnoyBackend
 from lever_gym.library.locate import resolve
 from lever_gym.library.store import MANIFEST, Library
-from lever_gym.objective import N_COMPONENTS, Objective
+from lever_gym.objective import Objective
 from lever_gym.version import __version__
 
 SHARDS = "shards.json"
@@ -262,7 +262,7 @@ class ShardedLibrary:
         n = checks.positive_int(n, "n")
         ids, forest = self._global()
         vector = np.zeros(self.config.embed.dim, dtype=np.float32)
-        vector[:N_COMPONENTS] = objective.weights
+        vector[: len(objective.weights)] = objective.weights
         rows, scores = forest.query(vector, min(n, len(ids)))
         out = []
         for row, score in zip(rows, scores, strict=True):

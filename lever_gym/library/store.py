@@ -65,7 +65,6 @@ from lever_gym.library.tables import LayoutTables, RowTables
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import greedy_rows
 from lever_gym.train.policy import TabularPolicy
-from lever_gym.train.tabular import q_row_of, q_rows
 
 __all__ = ["MANIFEST", "POLICY_ARRAYS", "SCHEMA_VERSION", "Library", "VerifyReport", "layout_model"]
 
@@ -214,7 +213,8 @@ class Library:
         (the library keeps the stored rows only)."""
         record = self._record(record)
         model = self.model(record)
-        return dense_tables(self._policy_arrays(record), q_rows(model, record.key), model.n_states)
+        n_rows = model.space.n_rows(record.key)
+        return dense_tables(self._policy_arrays(record), n_rows, model.n_states)
 
     def successor_features(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
         """``(keys, psi)``: the policy's successor features on its own data (see
@@ -232,9 +232,9 @@ class Library:
             states, actions = keys // N_ACTIONS, keys % N_ACTIONS
             model = self.model(record)
             q = RowTables.stack(
-                [(arrays["q_rows"], arrays["q_values"])], q_rows(model, record.key), 0.0
+                [(arrays["q_rows"], arrays["q_values"])], model.space.n_rows(record.key), 0.0
             )
-            rows = q.at(0, q_row_of(states, record.key, model.n_gold))
+            rows = q.at(0, model.space.row_of(states, record.key))
             first = np.flatnonzero(np.r_[True, states[1:] != states[:-1]])
             choice = greedy_rows(rows[np.arange(len(keys)), actions], first)
             self._own[record.id] = (states[first], psi[choice])
@@ -274,7 +274,7 @@ class Library:
                 )
             model = self.model(records[0])
             self._tables[key] = LayoutTables.build(
-                [r.id for r in records], keys.pop(), model.n_gold, model.n_states,
+                [r.id for r in records], keys.pop(), model.space,
                 [self._policy_arrays(r) for r in records], self.empirical(size, layout_seed),
                 model.start_state,
             )  # fmt: skip

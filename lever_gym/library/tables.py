@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lever_gym.envs.model import N_ACTIONS
+from lever_gym.envs.space import GridSpace
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.support import SupportGraph
 from lever_gym.mdp.walk import WalkBatch, WalkGraph
-from lever_gym.train.tabular import q_row_of
 
 KEPT_WALKS = 8
 """Start sets whose member walks a ``LayoutTables`` keeps (the oldest goes first)."""
@@ -136,7 +136,7 @@ class LayoutTables:
     ids: tuple[str, ...]
     key: str
     """Q-table rows: ``state`` (one per state) or ``cell`` (one per grid cell)."""
-    n_gold: int
+    space: GridSpace
     q: RowTables
     counts: RowTables
     psi: RowTables
@@ -173,15 +173,14 @@ class LayoutTables:
         cls,
         ids: Sequence[str],
         key: str,
-        n_gold: int,
-        n_states: int,
+        space: GridSpace,
         arrays: Sequence[dict[str, np.ndarray]],
         empirical: EmpiricalModel,
         start: int,
     ) -> LayoutTables:
         """Stack the checked sparse ``arrays`` of a layout's policies (``policy.npz``
         fields, ``lever_gym.library.contents``) over its union ``empirical``."""
-        n_q_rows = n_states if key == "state" else n_states >> (n_gold + 1)
+        n_states, n_q_rows = space.n_states, space.n_rows(key)
         q = RowTables.stack(
             [(a["q_rows"], a["q_values"].astype(np.float64)) for a in arrays], n_q_rows, 0.0
         )
@@ -204,13 +203,13 @@ class LayoutTables:
         for i, a in enumerate(arrays):  # the union's rows of each policy's own pairs
             rows = empirical.rows(a["psi_keys"] // N_ACTIONS, a["psi_keys"] % N_ACTIONS)
             pairs[i, rows[rows >= 0]] = True
-        q_on = q.dense_on(states) if key == "state" else q.take(q_row_of(states, key, n_gold))
+        q_on = q.dense_on(states) if key == "state" else q.take(space.row_of(states, key))
         support = [member, pair, counts_on.reshape(m, -1)[member, pair]]
         successor = [member[used], pair[used], np.asfortranarray(psi_on[used])]
         for a in (states, q_on, counts_on, pairs, *support, *successor):
             read_only(a)
         return cls(
-            tuple(ids), key, n_gold, q, counts, psi, empirical, states, q_on, counts_on,
+            tuple(ids), key, space, q, counts, psi, empirical, states, q_on, counts_on,
             Entries(*support), Entries(*successor), pairs, WalkGraph.of(empirical, states),
         )  # fmt: skip
 

@@ -37,7 +37,7 @@ def random_values(model: TabularModel, objective: Objective, horizon: int) -> np
 
 
 def objective_values(per_component: np.ndarray, objective: Objective) -> np.ndarray:
-    """Values under ``objective`` from values per component (shape ``(..., N_COMPONENTS)``)."""
+    """Values under ``objective`` from values per component (last axis: the components)."""
     return weighted(per_component, objective.weights)
 
 
@@ -81,8 +81,7 @@ def start_states(model: TabularModel, random_start: bool) -> np.ndarray:
     """The states an episode starts in: the layout's start, or (``random_start``) every floor
     cell the env draws from uniformly, with the lever off and every gold on the grid."""
     cells = model.layout.start_cells() if random_start else (model.layout.start,)
-    full = (1 << model.n_gold) - 1
-    return np.array([model.state(c, 0, full) for c in cells], dtype=np.int64)
+    return np.array([model.space.start(c) for c in cells], dtype=np.int64)
 
 
 def _tables(model: TabularModel, objective: Objective) -> tuple[np.ndarray, ...]:

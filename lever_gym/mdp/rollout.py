@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lever_gym.envs.model import TabularModel
-from lever_gym.objective import N_COMPONENTS, Objective
+from lever_gym.objective import Objective
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,7 +21,7 @@ class Trajectory:
 
     def components(self, model: TabularModel) -> np.ndarray:
         """Undiscounted return per component, summed in step order."""
-        total = np.zeros(N_COMPONENTS)
+        total = np.zeros(model.components.shape[-1])
         for row in model.components[self.states, self.actions]:
             total += row
         return total

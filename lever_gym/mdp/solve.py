@@ -43,16 +43,16 @@ class Solution:
 
     def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:
         """Act greedily on one observation (usable as a policy in any loop); ``validate``: as
-        ``TabularModel.state_from_obs_one``."""
-        return int(np.argmax(self.q[self.model.state_from_obs_one(obs, validate=validate)]))
+        ``GridSpace.state_from_obs_one``."""
+        return int(np.argmax(self.q[self.model.space.state_from_obs_one(obs, validate=validate)]))
 
     def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Greedy actions for a batch of observations."""
-        return self.policy[self.model.states_from_obs(obs, validate=validate)]
+        return self.policy[self.model.space.states_from_obs(obs, validate=validate)]
 
     def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Optimal Q-values (shape ``(..., N_ACTIONS)``) of one observation or a batch."""
-        return self.q[self.model.states_from_obs(obs, validate=validate)]
+        return self.q[self.model.space.states_from_obs(obs, validate=validate)]
 
 
 def value_iteration(

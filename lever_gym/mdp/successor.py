@@ -1,6 +1,6 @@
 """Successor features on an empirical model: ψ(s) = E[Σ_t γ^t φ(s_t, a_t)].
 
-The cumulants φ are the reward components (so ``ψ[:N_COMPONENTS] @ w`` is the policy's
+The cumulants φ are the reward components (so ``ψ[:n_components] @ w`` is the policy's
 value under objective ``w``) followed by ``STATE_FEATURES``, features in [0, 1] of where
 the policy goes. Everything is computed from recorded transitions: a transition the data
 never shows ends the sum.
@@ -12,9 +12,9 @@ import functools
 
 import numpy as np
 
+import lever_gym.components as reward_components
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.objective import N_COMPONENTS
 
 STATE_FEATURES = (
     "row",
@@ -27,7 +27,12 @@ STATE_FEATURES = (
     "hazard_neighbours",
     "on_hazard",
 )
-N_CUMULANTS = N_COMPONENTS + len(STATE_FEATURES)
+
+
+def n_cumulants() -> int:
+    """Cumulants of the successor features: the registered components, then the state
+    features."""
+    return reward_components.count() + len(STATE_FEATURES)
 
 
 @functools.lru_cache(maxsize=8)
@@ -35,15 +40,17 @@ def state_features(model: TabularModel) -> np.ndarray:
     """(n_states, len(STATE_FEATURES)) float64 features in [0, 1] of every state."""
     lay = model.layout
     n = lay.size
-    cell, lever, mask = model.decode(np.arange(model.n_states))
+    states = np.arange(model.n_states)
+    cell, n_gold = model.space.cell_of(states), len(lay.gold)
+    lever, mask = model.space.field(states, "lever"), model.space.field(states, "gold")
     scale = 2.0 * n
     d_exit = np.minimum(lay.distances([lay.exit]), scale) / scale
     d_lever = np.minimum(lay.distances([lay.lever]), scale) / scale
-    gold_left = np.array([bin(m).count("1") for m in range(1 << model.n_gold)], dtype=np.float64)
+    gold_left = np.array([bin(m).count("1") for m in range(1 << n_gold)], dtype=np.float64)
     per_gold = [np.minimum(lay.distances([g]), scale) / scale for g in lay.gold]
-    nearest = np.zeros((1 << model.n_gold, lay.n_cells))
-    for m in range(1, 1 << model.n_gold):
-        nearest[m] = np.min([per_gold[i] for i in range(model.n_gold) if m >> i & 1], axis=0)
+    nearest = np.zeros((1 << n_gold, lay.n_cells))
+    for m in range(1, 1 << n_gold):
+        nearest[m] = np.min([per_gold[i] for i in range(n_gold) if m >> i & 1], axis=0)
     hazard = np.zeros(lay.n_cells)
     hazard[list(lay.hazards)] = 1.0
     near = np.array([sum(hazard[x] for x in lay.neighbours(c)) for c in range(lay.n_cells)])
@@ -53,7 +60,7 @@ def state_features(model: TabularModel) -> np.ndarray:
             (cell // n) / max(n - 1, 1),
             (cell % n) / max(n - 1, 1),
             lever.astype(np.float64),
-            gold_left[mask] / max(model.n_gold, 1),
+            gold_left[mask] / max(n_gold, 1),
             d_exit[cell],
             d_lever[cell],
             nearest[mask, cell],
@@ -80,7 +87,8 @@ def successor_features(
     gamma: float,
     tol: float,
 ) -> np.ndarray:
-    """ψ (``(len(states), N_CUMULANTS)``) of the policy taking row ``r`` with ``probabilities[r]``.
+    """ψ (``(len(states), n_cumulants())``) of the policy taking row ``r`` with probability
+    ``probabilities[r]``.
 
     The cumulants are the reward components followed by ``STATE_FEATURES``. Rows with zero
     probability are unused; a next state with no recorded row contributes 0 (the data ends
@@ -89,7 +97,7 @@ def successor_features(
     feats = state_features(model)
     own = emp.state_of_rows()  # rows are sorted by key, so each state's rows are contiguous
     uniq, first, row_state = np.unique(own, return_index=True, return_inverse=True)
-    out = np.zeros((len(states), N_CUMULANTS))
+    out = np.zeros((len(states), emp.components.shape[1] + feats.shape[1]))
     if not len(uniq):
         return out
     nxt = np.minimum(np.searchsorted(uniq, emp.next_state), len(uniq) - 1)

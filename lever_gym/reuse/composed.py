@@ -238,22 +238,22 @@ class LeverComposedPolicy:
     def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:
         """The composed action for one observation (shape ``(obs_dim,)``).
 
-        Observations are checked (``TabularModel.check_obs``: ``ObservationError`` on anything
+        Observations are checked (``GridSpace.check_obs``: ``ObservationError`` on anything
         ``env.step`` could not return) unless ``validate=False``, the fast path for trusted
         input (``benchmarks/bench_observations.py`` measures both); ``predict`` and
         ``q_values`` take the same flag, and all three agree on every input.
         """
-        return self.composed.action(self.model.state_from_obs_one(obs, validate=validate))
+        return self.composed.action(self.model.space.state_from_obs_one(obs, validate=validate))
 
     def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Actions (int64) for a batch of observations, e.g. from ``gym.make_vec``."""
-        states = self.model.states_from_obs(obs, validate=validate)
+        states = self.model.space.states_from_obs(obs, validate=validate)
         self.composed.ensure(states)
         return self.composed.actions[states].astype(np.int64)
 
     def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Composed Q-values (``-inf`` where excluded) of one observation or a batch."""
-        states = self.model.states_from_obs(obs, validate=validate)
+        states = self.model.space.states_from_obs(obs, validate=validate)
         self.composed.ensure(np.atleast_1d(states))
         return self.composed.values[states]
 

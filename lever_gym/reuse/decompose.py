@@ -13,8 +13,9 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import lever_gym.components as reward_components
 from lever_gym.errors import RetrievalError, UnknownObjectiveError
-from lever_gym.objective import COMPONENTS, OBJECTIVE_NAMES, Objective
+from lever_gym.objective import Objective, objective_names
 
 SETUPS: dict[str, tuple[str, ...]] = {
     "P+G": ("Path", "Gold"),
@@ -70,7 +71,7 @@ def _splits(
     target: Objective, available: frozenset[str], parts: str | tuple[str, ...] | None
 ) -> tuple[tuple[Part, ...], ...]:
     active = set(target.active)
-    blocks = sorted(set(available) - {target.name}, key=OBJECTIVE_NAMES.index)
+    blocks = sorted(set(available) - {target.name}, key=objective_names().index)
     if parts is not None:
         return (_given_split(target, blocks, parts),)
     usable = [b for b in blocks if set(_components(b)) <= active and _factor(target, b) is not None]
@@ -82,7 +83,7 @@ def _splits(
     ]
     if not covers:
         reachable = {c for b in usable for c in _components(b)}
-        missing = sorted(active - reachable, key=COMPONENTS.index)
+        missing = sorted(active - reachable, key=reward_components.names().index)
         what = ", ".join(missing) if missing else "an exact split of " + target.name
         raise RetrievalError(
             f"the library cannot cover {target.name}: no building block for {what}; "
@@ -131,6 +132,5 @@ def _exact(combo: Sequence[str], active: set[str]) -> bool:
     return len(covered) == len(set(covered)) and set(covered) == active
 
 
-@functools.cache
 def _components(name: str) -> tuple[str, ...]:
     return Objective.named(name).active

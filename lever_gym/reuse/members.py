@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lever_gym.envs.space import GridSpace
 from lever_gym.errors import ConfigError
 from lever_gym.library.tables import RowTables
 from lever_gym.objective import weighted
-from lever_gym.train.tabular import q_row_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +34,8 @@ class Members:
     positions: np.ndarray
     """(m,) each member's index in the tables."""
     key: str = "state"
-    n_gold: int = 0
+    space: GridSpace | None = None
+    """The layout's state encoding (Q-table rows of ``key="cell"``); ``None``: state keys."""
     psi: RowTables | None = None
     """Successor features per state, ``(A, N_COMPONENTS)`` rows (NaN: unrecorded)."""
     target: tuple[float, ...] | None = None
@@ -49,7 +50,7 @@ class Members:
             and int(np.min(self.positions)) >= 0
             and all(t.n_members > int(np.max(self.positions)) for t in self._tables())
             and self.q.values.shape[1:] == self.counts.values.shape[1:]
-            and self.q.n_rows == int(q_row_of(self.counts.n_rows - 1, self.key, self.n_gold)) + 1
+            and self.q.n_rows == int(self._row_of(self.counts.n_rows - 1)) + 1
             and (self.psi is None) == (self.target is None)
         )
         if not ok:
@@ -91,6 +92,12 @@ class Members:
             target=None if target is None else tuple(float(x) for x in target),
         )
 
+    def _row_of(self, states: np.ndarray | int) -> np.ndarray:
+        """The Q-table rows of ``states`` (``GridSpace.row_of``)."""
+        if self.space is None:
+            return np.asarray(states, dtype=np.int64)
+        return self.space.row_of(states, self.key)
+
     def _tables(self) -> list[RowTables]:
         return [t for t in (self.q, self.counts, self.psi) if t is not None]
 
@@ -106,7 +113,7 @@ class Members:
             states, counts = self.counts.member(int(p))
             rows, values = self.q.member(int(p))
             if np.any(counts > 0):
-                q = self.q.at(p, q_row_of(states, self.key, self.n_gold))
+                q = self.q.at(p, self._row_of(states))
                 out[i] = q[counts > 0].min()
             else:  # rows not stored hold 0
                 low = values.min(initial=np.inf)
@@ -117,7 +124,7 @@ class Members:
         """``(q, counts, successor values)`` of ``states`` stacked per member: shape
         (m, len(states), A); successor values are ``None`` without ``psi``."""
         states = np.asarray(states, dtype=np.int64)
-        q = self.q.take(q_row_of(states, self.key, self.n_gold), self.positions)
+        q = self.q.take(self._row_of(states), self.positions)
         counts = self.counts.take(states, self.positions)
         if self.psi is None or self.target is None:
             return q, counts, None
@@ -137,7 +144,7 @@ class Members:
         mine = [int(p) for p in self.positions]
         return Members(
             self.q.subset(mine), self.counts.subset(mine), self.weights,
-            np.arange(len(mine)), self.key, self.n_gold,
+            np.arange(len(mine)), self.key, self.space,
             None if self.psi is None else self.psi.subset(mine), self.target,
         )  # fmt: skip
 
@@ -146,5 +153,5 @@ class Members:
         c = self.compact()
         return (
             Members,
-            (c.q, c.counts, c.weights, c.positions, c.key, c.n_gold, c.psi, c.target),
+            (c.q, c.counts, c.weights, c.positions, c.key, c.space, c.psi, c.target),
         )

@@ -179,7 +179,7 @@ def members_of(
     tables = library.layout_tables(records[0].size, _layout_seed(library, records))
     return Members(
         tables.q, tables.counts, np.array([factors.get(r.objective, 1.0) for r in records]),
-        tables.positions([r.id for r in records]), tables.key, tables.n_gold,
+        tables.positions([r.id for r in records]), tables.key, tables.space,
         tables.psi if target is not None else None,
         target.weights if target is not None else None,
     )  # fmt: skip

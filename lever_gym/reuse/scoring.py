@@ -87,7 +87,7 @@ class ScoringContext:
             q, counts = self.tables.q_on[self.pool], self.counts
             pessimistic = (
                 Members(self.tables.q, self.tables.counts, self.factors, self.pool,
-                        self.tables.key, self.tables.n_gold).pessimistic()
+                        self.tables.key, self.tables.space).pessimistic()
                 if self.config.support_mode == "pessimistic"
                 else np.zeros(len(q))
             )  # fmt: skip

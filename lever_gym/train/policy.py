@@ -14,7 +14,7 @@ class TabularPolicy:
     """Greedy policy of a Q-table; rows are states (``key="state"``) or cells (``"cell"``).
 
     Holds plain arrays only, so it pickles and crosses process boundaries. Observations are
-    checked (``TabularModel.check_obs``: ``ObservationError`` on anything ``env.step`` could not
+    checked (``GridSpace.check_obs``: ``ObservationError`` on anything ``env.step`` could not
     return) unless ``validate=False``, the fast path for trusted input.
     """
 
@@ -24,8 +24,8 @@ class TabularPolicy:
 
     def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Q-values (shape ``(..., N_ACTIONS)``) of one observation or a batch."""
-        states = self.model.states_from_obs(obs, validate=validate)
-        return self.q[states if self.key == "state" else self.model.decode(states)[0]]
+        states = self.model.space.states_from_obs(obs, validate=validate)
+        return self.q[self.model.space.row_of(states, self.key)]
 
     def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Greedy actions (ties to the lowest action) for a batch of observations."""
@@ -33,6 +33,5 @@ class TabularPolicy:
 
     def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:
         """Greedy action for one observation (shape ``(obs_dim,)``)."""
-        state = self.model.state_from_obs_one(obs, validate=validate)
-        row = state if self.key == "state" else int(self.model.decode(state)[0])
-        return int(np.argmax(self.q[row]))
+        state = self.model.space.state_from_obs_one(obs, validate=validate)
+        return int(np.argmax(self.q[self.model.space.row_of(state, self.key)]))

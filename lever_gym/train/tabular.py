@@ -18,13 +18,13 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.envs.space import KEYS
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.horizon import start_states
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.objective import Objective
 
 ALGORITHMS = ("q_learning", "sarsa", "expert")
-KEYS = ("state", "cell")
 CHUNK = 1000
 BUDGETS = {"X1": 10_000, "X5": 50_000, "X10": 100_000}
 """The paper's episode budgets."""
@@ -104,20 +104,9 @@ class TrainResult:
 
 
 def key_index(model: TabularModel, key: str) -> np.ndarray:
-    """Row of the Q-table used for each state: the state itself, or its cell."""
-    return q_row_of(np.arange(model.n_states, dtype=np.int64), key, model.n_gold)
-
-
-def q_row_of(states: np.ndarray, key: str, n_gold: int) -> np.ndarray:
-    """The Q-table row of each state under ``key``: the state itself, or its cell (a state
-    index is ``(cell * 2 + lever) * 2**n_gold + mask``, ``TabularModel.decode``)."""
-    s = np.asarray(states, dtype=np.int64)
-    return s if key == "state" else s >> (n_gold + 1)
-
-
-def q_rows(model: TabularModel, key: str) -> int:
-    """Number of Q-table rows for ``key``."""
-    return model.n_states if key == "state" else model.layout.n_cells
+    """Row of the Q-table used for each state (``GridSpace.row_of``): the state itself, or
+    its cell."""
+    return model.space.row_of(np.arange(model.n_states, dtype=np.int64), key)
 
 
 def epsilons(config: TrainConfig) -> np.ndarray:
@@ -160,7 +149,7 @@ def train(model: TabularModel, objective: Objective, config: TrainConfig) -> Tra
         seconds = time.perf_counter() - t0
         ret, comps = _evaluate(model, objective, q, key)
         return TrainResult(config, [Snapshot(0, q, seconds, ret, comps)], 0)
-    q = np.zeros((q_rows(model, config.key), N_ACTIONS))
+    q = np.zeros((model.space.n_rows(config.key), N_ACTIONS))
     eps = epsilons(config)
     starts = start_states(model, config.random_start)
     rng = np.random.default_rng(config.seed)

@@ -64,7 +64,9 @@ def test_to_d3rlpy_aligns_relabels_and_maps_flags(two_datasets, monkeypatch):
     model = datasets[0].recover_environment().unwrapped.model
     for ep, d3 in zip(episodes, mdp.episodes, strict=True):
         states = ep.infos["state"][:-1]
-        np.testing.assert_array_equal(d3.observations, model.observe(states))  # obs t ~ state t
+        np.testing.assert_array_equal(
+            d3.observations, model.space.observe(states)
+        )  # obs t ~ state t
         np.testing.assert_array_equal(d3.actions[:, 0], ep.actions)
         expect = ep.infos["reward_components"][1:] @ weights
         np.testing.assert_allclose(d3.rewards[:, 0], expect.astype(np.float32), rtol=1e-6)

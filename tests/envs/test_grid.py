@@ -65,12 +65,12 @@ def test_env_contract(spec):
             continue
         obs, reward, _terminated, _truncated, info = item
         assert reward == pytest.approx(float(w @ info["reward_components"]), abs=1e-9)
-        assert info["cell"] == int(model.decode(info["state"])[0])
+        assert info["cell"] == int(model.space.cell_of(info["state"]))
         assert env.observation_space.contains(obs)
     # observation determines the state
     for item in steps:
         obs, info = item[0], item[-1]
-        assert int(model.states_from_obs(obs)) == info["state"]
+        assert int(model.space.states_from_obs(obs)) == info["state"]
     # same seed, same trajectory
     again = rollout(gym.make(spec.id), seed=7)
     for a, b in zip(steps, again, strict=True):
@@ -91,7 +91,9 @@ def test_env_contract(spec):
 def test_observation_is_a_bijection_of_the_state(size):
     model = LeverGridEnv("Path", size=size).model
     for chunk in np.array_split(np.arange(model.n_states), 8):
-        np.testing.assert_array_equal(model.states_from_obs(model.observe(chunk)), chunk)
+        np.testing.assert_array_equal(
+            model.space.states_from_obs(model.space.observe(chunk)), chunk
+        )
 
 
 def test_model_tables_match_brute_force_rules():
@@ -105,7 +107,7 @@ def test_model_tables_match_brute_force_rules():
     _, _, term, _, info = env.step(0)
     comps = info["reward_components"]
     assert comps[1] == pytest.approx(5.0 + 1.0 - 0.01)  # pick-up + one step closer + step cost
-    assert int(m.decode(info["state"])[2]) == 0  # the only gold is gone
+    assert int(m.space.field(info["state"], "gold")) == 0  # the only gold is gone
     assert not term and s != info["state"]
     # walking into the hazard ends the episode with the hazard penalty
     env.reset(seed=0)

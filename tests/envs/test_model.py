@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from lever_gym.components import TERMS
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.layout import MOVES, Layout
 from lever_gym.envs.model import MAX_MODEL_BYTES_VAR, model_bytes, model_for
-from lever_gym.envs.rewards import TERMS
 from lever_gym.errors import LayoutError, ObservationError
 from tests.conftest import TINY_LAYOUTS
 
@@ -78,10 +78,10 @@ def test_model_equals_the_rules_on_every_state_and_action(name, shaping):
     for cell, lever, mask in itertools.product(
         range(lay.n_cells), (0, 1), range(1 << len(lay.gold))
     ):
-        s = model.state(cell, lever, mask)
+        s = model.space.encode(cell, lever=lever, gold=mask)
         for a in range(4):
             (c2, l2, m2), comps, done = reference_step(lay, cell, lever, mask, a, shaping)
-            assert model.next_state[s, a] == model.state(c2, l2, m2)
+            assert model.next_state[s, a] == model.space.encode(c2, lever=l2, gold=m2)
             np.testing.assert_allclose(model.components[s, a], comps, atol=1e-12)
             assert model.terminated[s, a] == done
 
@@ -90,10 +90,11 @@ def test_model_equals_the_rules_on_a_generated_layout(rng):
     lay = Layout.generate(8, 5)
     model = model_for(lay, True)
     for s in rng.integers(0, model.n_states, size=400):
-        cell, lever, mask = (int(x) for x in model.decode(s))
+        fields = model.space.fields_of(s)
+        cell, lever, mask = int(model.space.cell_of(s)), int(fields["lever"]), int(fields["gold"])
         a = int(rng.integers(4))
         (c2, l2, m2), comps, done = reference_step(lay, cell, lever, mask, a, True)
-        assert model.next_state[s, a] == model.state(c2, l2, m2)
+        assert model.next_state[s, a] == model.space.encode(c2, lever=l2, gold=m2)
         np.testing.assert_allclose(model.components[s, a], comps, atol=1e-12)
         assert model.terminated[s, a] == done
 
@@ -117,24 +118,24 @@ def test_model_equals_the_rules_on_a_generated_layout(rng):
 )
 def test_bad_observations_are_refused_by_every_reader(edit, message):
     model = model_for(Layout.generate(8, 0))
-    obs = edit(model.observe(model.start_state))
+    obs = edit(model.space.observe(model.start_state))
     with pytest.raises(ObservationError, match=message):
-        model.state_from_obs_one(obs)
+        model.space.state_from_obs_one(obs)
     with pytest.raises(ObservationError, match=message):
-        model.states_from_obs(np.asarray(obs)[None])
+        model.space.states_from_obs(np.asarray(obs)[None])
 
 
 def test_observations_of_every_state_pass_and_unchecked_readers_agree(rng):
     model = model_for(Layout.generate(8, 1))
-    obs = model.observe(np.arange(model.n_states))
-    assert model.check_obs(obs) is obs
-    np.testing.assert_array_equal(model.states_from_obs(obs), np.arange(model.n_states))
-    noise = rng.normal(0.5, 2.0, size=(200, model.obs_dim)).astype(np.float32)
-    batch = model.states_from_obs(noise, validate=False)
+    obs = model.space.observe(np.arange(model.n_states))
+    assert model.space.check_obs(obs) is obs
+    np.testing.assert_array_equal(model.space.states_from_obs(obs), np.arange(model.n_states))
+    noise = rng.normal(0.5, 2.0, size=(200, model.space.obs_dim)).astype(np.float32)
+    batch = model.space.states_from_obs(noise, validate=False)
     assert batch.min() >= 0 and batch.max() < model.n_states
-    assert [model.state_from_obs_one(o, validate=False) for o in noise] == batch.tolist()
+    assert [model.space.state_from_obs_one(o, validate=False) for o in noise] == batch.tolist()
     with pytest.raises(ObservationError, match="must be an array of numbers"):
-        model.check_obs([[1, 0], [1]])
+        model.space.check_obs([[1, 0], [1]])
 
 
 def test_the_size_guard_refuses_before_allocating(monkeypatch):

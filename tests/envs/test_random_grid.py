@@ -48,7 +48,7 @@ def test_env_contract(eid, kwargs):
         assert obs.shape == (2 * size + 1 + PRESETS[size].gold,)
         assert lo <= info["layout_seed"] < hi
         assert base.layout == Layout.generate(size, info["layout_seed"])
-        assert int(base.model.states_from_obs(obs)) == info["state"]
+        assert int(base.model.space.states_from_obs(obs)) == info["state"]
         seen.add(info["layout_seed"])
         _, reward, *_, step_info = env.step(0)
         assert step_info["layout_seed"] == info["layout_seed"]

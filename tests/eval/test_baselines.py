@@ -48,7 +48,7 @@ def test_d3rlpy_learners_train_and_wrap(algo, tmp_path, monkeypatch):
     datasets = [lib.dataset(r) for r in lib.filter(size=8, layout_seed=0, gamma=0.99)[:4]]
     base = baselines.offline_rl(datasets, Objective.named("PathGold"), algo, n_steps=200)
     assert base.seconds > 0 and not (tmp_path / "d3rlpy_logs").exists()
-    obs = lib.model(lib.filter(size=8, layout_seed=0)[0]).observe(np.arange(0, 2048, 37))
+    obs = lib.model(lib.filter(size=8, layout_seed=0)[0]).space.observe(np.arange(0, 2048, 37))
     np.testing.assert_array_equal(base.policy.predict(obs), base.policy.algo.predict(obs))
     assert [base.policy(o) for o in obs[:5]] == base.policy.algo.predict(obs[:5]).tolist()
     result = evaluate(base.policy, "LeverGrid-8x8-PathGold-v0", 2)

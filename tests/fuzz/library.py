@@ -175,7 +175,7 @@ def exercise(root: Path, rebuild: bool) -> bool:
         lib.own_values(record)
         lib.train_seconds(record)
         model = lib.model(record)
-        assert lib.policy(record)(model.observe(model.start_state)) in range(4)
+        assert lib.policy(record)(model.space.observe(model.start_state)) in range(4)
         empirical_from_dataset(lib.dataset(record))
     for size, seed in lib.layouts():
         for backend in ("annoy", "exact"):

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+import lever_gym.components as reward_components
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.model import MAX_MODEL_BYTES_VAR
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.vector import LeverGridVectorEnv
-from lever_gym.objective import _KEYWORDS, _NEGATIONS, COMPONENTS, OBJECTIVE_NAMES, Objective
+from lever_gym.objective import _NEGATIONS, COMPONENTS, OBJECTIVE_NAMES, Objective
 from tests.fuzz.outcome import Outcome, attempt
 
 FUZZ_MODEL_BYTES = str(128 * 2**20)
@@ -94,7 +95,8 @@ def ascii_layouts(draw: st.DrawFn) -> str:
 OBJECTIVE_TEXT = st.lists(
     st.sampled_from(
         [*COMPONENTS, *[c + "s" for c in COMPONENTS], *OBJECTIVE_NAMES,
-         *[k for ks in _KEYWORDS.values() for k in ks], *sorted(_NEGATIONS), "the", "and",
+         *[k for c in reward_components.registered() for k in c.keywords],
+         *sorted(_NEGATIONS), "the", "and",
          "then", "reach", "hazrd", "goldd", "leverr", "pathh", "coins", "Ｐath", "😀"]
     ) | st.text(alphabet="abcdefghijklmnopqrstuvwxyz'", min_size=1, max_size=9),
     min_size=1, max_size=6,
@@ -297,7 +299,7 @@ def feed_observation(x: tuple) -> Outcome:
     kind, method, state, edits, shape, dtype, garbage = x
     policy = policies()[kind]
     model = policy.model
-    obs: Any = model.observe(state % model.n_states).astype(np.float64)
+    obs: Any = model.space.observe(state % model.n_states).astype(np.float64)
     for i, v in edits:
         obs[i % len(obs)] = v
     shaped = {
@@ -311,8 +313,8 @@ def feed_observation(x: tuple) -> Outcome:
     if outcome.label != "accepted":
         return outcome
     arr = np.asarray(shaped) if shape != "scalar" else np.asarray(garbage, dtype=object)
-    one = method != "call" or arr.shape == (model.obs_dim,)
-    if not (one and _valid(arr, model.layout.size, model.obs_dim)):
+    one = method != "call" or arr.shape == (model.space.obs_dim,)
+    if not (one and _valid(arr, model.layout.size, model.space.obs_dim)):
         return Outcome("silent", f"{method} accepted {shaped!r}")
     if method == "call" and policy.predict(arr[None]).tolist() != [policy(arr)]:
         return Outcome("silent", "call and predict disagree")

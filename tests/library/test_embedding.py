@@ -13,8 +13,8 @@ from lever_gym.library.embedding import EmbedConfig, fit_predictor
 from lever_gym.library.store import Library
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.successor import (
-    N_CUMULANTS,
     behaviour_probabilities,
+    n_cumulants,
     state_features,
     successor_features,
 )
@@ -40,7 +40,7 @@ def test_successor_features_of_a_recorded_chain_match_the_closed_form():
     second = np.concatenate([comps[1], feats[s1]])
     np.testing.assert_allclose(psi[1], second, atol=1e-7)
     np.testing.assert_allclose(psi[0], first + 0.5 * second, atol=1e-7)
-    assert psi.shape == (2, N_CUMULANTS) == (2, EmbedConfig().dim)
+    assert psi.shape == (2, n_cumulants()) == (2, EmbedConfig().dim)
 
 
 def test_behaviour_probabilities_follow_counts():

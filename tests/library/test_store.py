@@ -117,7 +117,7 @@ def test_records_carry_what_the_library_promises(small_library):
     assert set(keys // 4) <= set(np.flatnonzero(support.sum(axis=1)))
     assert small_library[record.id] == record
     policy = small_library.policy(record)
-    obs = model.observe(model.start_state)
+    obs = model.space.observe(model.start_state)
     assert policy(obs) == int(np.argmax(q[model.start_state]))
 
 

@@ -78,7 +78,7 @@ def test_optimal_policy_succeeds_on_every_8x8_id(objective):
 def test_solution_predicts_batches():
     sol = solve("LeverGrid-8x8-PathGold-v0", 0.99)
     states = np.arange(0, sol.model.n_states, 7)
-    np.testing.assert_array_equal(sol.predict(sol.model.observe(states)), sol.policy[states])
+    np.testing.assert_array_equal(sol.predict(sol.model.space.observe(states)), sol.policy[states])
 
 
 def test_gamma_zero_is_one_step_greedy():

@@ -100,7 +100,7 @@ def test_same_seed_same_policy_and_save_load(lib, tmp_path):
     a.save(tmp_path / "policy")
     c = LeverComposedPolicy.load(tmp_path / "policy")
     states = np.arange(a.model.n_states)
-    obs = a.model.observe(states)
+    obs = a.model.space.observe(states)
     np.testing.assert_array_equal(a.predict(obs), c.predict(obs))
     np.testing.assert_array_equal(a.q_values(obs), c.q_values(obs))
     np.testing.assert_array_equal(a.covered_keys, c.covered_keys)
@@ -205,7 +205,7 @@ def test_a_guard_that_picks_a_member_acts_as_that_member_everywhere(lib):
     assert member is not None  # this setup's composition loses to its PathGold member
     alone = lib.policy(lib[member])
     states = np.arange(0, policy.model.n_states, 5)
-    obs = policy.model.observe(states)
+    obs = policy.model.space.observe(states)
     np.testing.assert_array_equal(policy.predict(obs), alone.predict(obs))
     composed = LeverComposedPolicy.from_library(
         lib, "PathGoldHazard", size=16, layout_seed=0, parts="PG+H", operator="sum",
@@ -229,6 +229,6 @@ def test_best_single_from_data_never_reads_the_model_or_the_env(lib, monkeypatch
         raise AssertionError("the exact model or the env was consulted")
 
     monkeypatch.setattr(TabularModel, "reward", refuse)
-    monkeypatch.setattr(TabularModel, "observe", refuse)
+    monkeypatch.setattr(TabularModel, "_tables", property(refuse))
     monkeypatch.setattr(LeverGridEnv, "step", refuse)
     assert baselines.best_single_data(lib, records, target, starts)[0] == expected

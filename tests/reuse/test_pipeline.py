@@ -96,7 +96,7 @@ def test_gpi_on_recorded_pairs_is_the_composition_of_the_stacked_rows(lib, rng, 
         factors = rng.uniform(0.5, 2.0, size=len(pool))
         target = tuple(rng.uniform(-1, 2, size=4))
         members = Members(
-            tables.q, tables.counts, factors, pool, tables.key, tables.n_gold, tables.psi, target
+            tables.q, tables.counts, factors, pool, tables.key, tables.space, tables.psi, target
         )
         q, counts, successor = members.rows(tables.states)
         uniforms = config.uniforms(n_states, tables.states)
@@ -113,7 +113,7 @@ def test_composing_loads_no_compiled_kernel_and_no_dataset_reader():
         "from lever_gym import Library, LeverComposedPolicy\n"
         f"p = LeverComposedPolicy.from_library(Library.load({str(DEFAULT)!r}),"
         " 'LeverGrid-16x16-PathGoldHazardLever-v0')\n"
-        "p.predict(p.model.observe(p.model.start_state)[None])\n"
+        "p.predict(p.model.space.observe(p.model.start_state)[None])\n"
         "heavy = ('numba', 'minari', 'h5py', 'scipy', 'torch')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
