@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lever_gym.library.build import build_library
-from lever_gym.library.config import BuildConfig
+from lever_gym.library.build.builder import build_library
+from lever_gym.library.format.config import BuildConfig
 from lever_gym.library.shards import ShardedLibrary, build_sharded
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective

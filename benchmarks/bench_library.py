@@ -23,7 +23,7 @@ import lever_gym
 from lever_gym.data.collect import DataConfig, collect
 from lever_gym.data.convert import to_d3rlpy
 from lever_gym.data.storage import write_dataset
-from lever_gym.library.config import BuildConfig
+from lever_gym.library.format.config import BuildConfig
 from lever_gym.library.store import Library
 from lever_gym.train.tabular import BUDGETS, TrainConfig, key_index, train
 

@@ -17,10 +17,9 @@ from lever_gym.envs.registration import ENV_IDS
 from lever_gym.envs.space import KEYS
 from lever_gym.errors import LeverGymError
 from lever_gym.experiments.protocol import STAGES
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.executor import EXECUTORS
+from lever_gym.library.build.executor import EXECUTORS
+from lever_gym.library.format.config import BuildConfig
 from lever_gym.library.locate import default_library
-from lever_gym.library.store import Library
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.mdp.solve import solve
 from lever_gym.reuse.composed import POOLS
@@ -89,9 +88,10 @@ def _cmd_build_library(args: argparse.Namespace) -> None:
             bars.append(tqdm(total=total, unit="run", desc="build-library"))
         bars[0].update(done - bars[0].n)
 
-    from lever_gym.library.shards import build_sharded
+    from lever_gym.library.build.builder import build_library
+    from lever_gym.library.build.sharded import build_sharded
 
-    build = build_sharded if args.sharded else Library.build
+    build = build_sharded if args.sharded else build_library
     try:
         lib = build(
             args.out, config, workers=args.workers, executor=args.executor,
@@ -188,7 +188,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 
 def _cmd_library(args: argparse.Namespace) -> None:
-    from lever_gym.library.default import install_default
+    from lever_gym.library.build.default import install_default
     from lever_gym.library.locate import ENV_VAR, user_library
 
     if args.action == "where":

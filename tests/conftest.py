@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import lever_gym  # noqa: F401  (registers the LeverGrid ids)
+from lever_gym.library.build.builder import build_library
 
 TINY_LAYOUTS = {
     "corridor": """
@@ -38,10 +39,9 @@ def isolated_minari_root(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_library(tmp_path_factory):
     """A two-policy library built once per session (copy it before tampering)."""
-    from lever_gym.library.store import Library
     from tests.library.tamper import tiny_config
 
-    return Library.build(tmp_path_factory.mktemp("tiny") / "library", tiny_config())
+    return build_library(tmp_path_factory.mktemp("tiny") / "library", tiny_config())
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +34,9 @@ from gymnasium.envs.registration import EnvSpec
 from h5py import h5a, h5d, h5f, h5g, h5p, h5s, h5t
 from minari.dataset.minari_dataset import parse_dataset_id
 from minari.serialization import serialize_space
-from minari.utils import _generate_dataset_metadata
 
 from lever_gym.data import MAIN_FILE, METADATA_FILE, NAMESPACE_FILE
+from lever_gym.data.metadata import dataset_metadata
 from lever_gym.errors import ConfigError, LibraryError
 
 COMPACT_LIMIT = 60_000
@@ -141,15 +140,15 @@ def create_dataset(
     """Write ``episodes`` as Minari dataset ``dataset_id`` under ``root``; return its directory.
 
     Arguments mean what they mean to ``minari.create_dataset_from_buffers`` (with
-    ``MINARI_DATASETS_PATH=root``), whose metadata helper builds the metadata; ``env`` must
+    ``MINARI_DATASETS_PATH=root``), and the metadata holds the keys it writes, in its order
+    (``dataset_metadata``; Minari's public API has no function that builds them); ``env`` must
     have a JSON-serialisable spec, so ``recover_environment()`` works. Sets of authors are
     stored sorted (Minari: in set order). The dataset must not exist yet. Namespace
     metadata is created as Minari creates it; the dataset directory itself appears whole
     or not at all. ``ref_scores``: ``(ref_min_score, ref_max_score)``, which
     ``minari.get_normalized_score`` maps to 0 and 1 (Minari then runs no rollouts).
     ``compression`` (0-9): the deflate level of arrays of ``COMPRESS_FROM`` bytes or more
-    (0: none; Minari and h5py read either transparently). Minari's warnings about metadata
-    left out on purpose (no permalink, no e-mail) are not shown.
+    (0: none; Minari and h5py read either transparently).
     """
     try:
         namespace = parse_dataset_id(dataset_id)[0]
@@ -182,15 +181,12 @@ def create_dataset(
         "action_space": serialize_space(env.action_space),
         "env_spec": env_spec,
     }
-    low, high = ref_scores if ref_scores is not None else (None, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        extra = _generate_dataset_metadata(
-            dataset_id, env.spec, eval_env, algorithm_name, author, author_email,
-            code_permalink, low, high, None, 100, description,
-            None if requirements is None else list(requirements),
-        )  # fmt: skip
-    metadata |= {k: sorted(v) if isinstance(v, set) else v for k, v in extra.items()}
+    metadata |= dataset_metadata(
+        dataset_id, eval_env if eval_env is not None else env.spec,
+        algorithm_name=algorithm_name, author=author, author_email=author_email,
+        code_permalink=code_permalink, description=description, requirements=requirements,
+        ref_scores=ref_scores,
+    )  # fmt: skip
 
     _create_namespaces(Path(root), namespace)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,8 @@ def episode_columns(
     term = np.zeros(len(actions), dtype=np.bool_)
     term[last_step[ended]] = True
     trunc = np.zeros(len(actions), dtype=np.bool_)
-    trunc[last_step[~ended]] = True
+    # TimeLimit truncates at the horizon even when that last step also terminates
+    trunc[last_step[~ended | (lengths == model.layout.n_cells)]] = True
     return EpisodeColumns(
         lengths=lengths,
         seeds=np.array(episodes.seeds, dtype=np.int64),

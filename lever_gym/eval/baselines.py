@@ -31,7 +31,7 @@ import lever_gym.checks as checks
 from lever_gym.data.convert import import_d3rlpy, to_d3rlpy
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
-from lever_gym.library.config import PolicyRecord
+from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.store import Library
 from lever_gym.mdp.solve import solve
 from lever_gym.mdp.support import SupportGraph

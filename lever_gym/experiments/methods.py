@@ -26,7 +26,7 @@ from lever_gym.eval.baselines import (
     scratch,
 )
 from lever_gym.experiments.protocol import Task, Unit
-from lever_gym.library.config import PolicyRecord
+from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.store import Library
 from lever_gym.mdp.horizon import reference_values, start_states
 from lever_gym.mdp.rollout import Trajectory, greedy_trajectory

@@ -23,7 +23,7 @@ from lever_gym.experiments.methods import (
     scratch_run,
 )
 from lever_gym.experiments.protocol import ProtocolConfig, Task, Unit
-from lever_gym.library.files import atomic_path
+from lever_gym.library.format.files import atomic_path
 from lever_gym.library.store import Library, layout_model
 
 ROW_FIELDS = (

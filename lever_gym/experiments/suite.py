@@ -20,9 +20,9 @@ from lever_gym.errors import LibraryError
 from lever_gym.experiments.methods import ComposedSpec
 from lever_gym.experiments.protocol import FAILURE_LAYOUT, STAGES, ProtocolConfig, Unit
 from lever_gym.experiments.runner import read_rows, run_unit
-from lever_gym.library.build import build_library
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.executor import run_jobs
+from lever_gym.library.build.builder import build_library
+from lever_gym.library.build.executor import run_jobs
+from lever_gym.library.format.config import BuildConfig
 from lever_gym.library.store import Library
 
 TUNING_GRID: tuple[ComposedSpec, ...] = (
@@ -96,7 +96,7 @@ def run(
     """Build the libraries, run the stages, merge the rows; return the results folder.
 
     Library runs and benchmark units go to ``executor`` (``local`` or ``ray``, see
-    ``lever_gym.library.executor``): one task per policy run, then one per unit."""
+    ``lever_gym.library.build.executor``): one task per policy run, then one per unit."""
     out = Path(out)
     libraries: dict[int | str, str] = {}
     needed = set(config.tuning_library_seeds) if {"tune", "k"} & set(stages) else set()

@@ -18,7 +18,7 @@ import lever_gym.checks as checks
 from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.mdp.successor import behaviour_probabilities, n_cumulants, successor_features
+from lever_gym.mdp.successor import behaviour_probabilities, successor_features
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,11 +41,6 @@ class EmbedConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form."""
         return asdict(self)
-
-    @property
-    def dim(self) -> int:
-        """Embedding length: the reward components plus the state features."""
-        return n_cumulants()
 
 
 def canonical_states(emp: EmpiricalModel, config: EmbedConfig) -> np.ndarray:

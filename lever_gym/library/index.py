@@ -1,6 +1,7 @@
 """The library's retrieval index: one per layout, over its policies' embeddings.
 
-Items are the layout's policies; the query for an objective ``w`` is ``[w, 0, ..., 0]``, so
+Items are the layout's policies; the query for an objective ``w`` is ``[w, 0, ..., 0]`` (the
+weights of the components the library records, in its order), so
 neighbours rank by the inner product ``ψ_r · w``, the embedding's estimate of each policy's
 value under ``w``. Largest-inner-product search is reduced to angular search (metric
 ``angular-mips``): item ``x`` becomes ``[x, sqrt(M² − ‖x‖²)]`` with ``M`` the largest item
@@ -282,6 +283,8 @@ class LayoutIndex:
     canonical: np.ndarray
     """The canonical states the embeddings average over."""
     backend: Backend
+    columns: np.ndarray
+    """Per component the embeddings record, its column in the registry (``Library.columns``)."""
     _answers: dict[tuple[Objective, int | None], list[tuple[str, float]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -295,7 +298,7 @@ class LayoutIndex:
         key = (objective, n)
         if key not in self._answers:
             vector = np.zeros(self.embeddings.shape[1], dtype=np.float32)
-            vector[: len(objective.weights)] = objective.weights
+            vector[: len(self.columns)] = np.asarray(objective.weights)[self.columns]
             rows, scores = self.backend.query(vector, len(self.ids) if n is None else n)
             if len(self._answers) >= KEPT_ANSWERS:
                 self._answers.clear()  # start over (one call, safe beside other threads)
@@ -316,6 +319,7 @@ def open_layout_index(
     embeddings: np.ndarray,
     canonical: np.ndarray,
     backend: str,
+    columns: np.ndarray,
     annoy: Path | None = None,
 ) -> LayoutIndex:
     """A layout's index with the ``annoy``, ``exact`` or ``hnsw`` backend, from its parts as
@@ -344,4 +348,6 @@ def open_layout_index(
             raise ConfigError("the annoy backend needs the path of the layout's Annoy file.")
         search_k = meta["n_trees"] * len(meta["ids"])
         chosen = AnnoyBackend.load(annoy, rows, metric, search_k, meta.get("max_norm"))
-    return LayoutIndex(size, layout_seed, tuple(meta["ids"]), embeddings, canonical, chosen)
+    return LayoutIndex(
+        size, layout_seed, tuple(meta["ids"]), embeddings, canonical, chosen, columns
+    )

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from lever_gym.errors import ConfigError, LibraryError
-from lever_gym.library.manifest import MANIFEST
+from lever_gym.library.format.manifest import MANIFEST
 
 ENV_VAR = "LEVER_GYM_LIBRARY"
 

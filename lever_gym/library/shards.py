@@ -4,8 +4,9 @@ A library over thousands of layouts is kept as shards, each a complete library o
 layout (its own ``manifest.json``, Minari datasets and index, loadable alone with
 ``Library.load``), under a folder that holds::
 
-    shards.json                   schema, lever_gym version, the whole build config, and per
-                                  shard the sha256 of its manifest and its policy count;
+    shards.json                   schema, lever_gym version, the whole build config, the
+                                  reward components, and per shard the sha256 of its
+                                  manifest and its policy count;
                                   the sha256 of the global index files and its Annoy facts
     shards/<N>x<N>-s<layout>/     a library (``Library``) of that layout only
     global/                       one Annoy index over every policy of every shard
@@ -23,8 +24,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,34 +32,29 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.checks import json_file
-from lever_gym.errors import ConfigError, LeverGymError, LibraryError
-from lever_gym.library.annoy_file import AnnoyFacts, check_annoy_file
-from lever_gym.library.config import BuildConfig, layout_name
-from lever_gym.library.files import (
+from lever_gym.errors import LeverGymError, LibraryError
+from lever_gym.library.format.annoy_file import AnnoyFacts, check_annoy_file
+from lever_gym.library.format.config import BuildConfig, layout_name
+from lever_gym.library.format.files import (
     SHA256,
-    atomic_path,
     checked_bytes,
     checked_file,
     inside,
-    sha256,
-    write_json_atomic,
 )
+from lever_gym.library.format.manifest import MANIFEST, component_columns, embedding_dim
 from lever_gym.library.index import DEFAULT_METRIC, AnnoyBackend
 from lever_gym.library.locate import resolve
-from lever_gym.library.store import MANIFEST, Library
+from lever_gym.library.store import Library
 from lever_gym.objective import Objective
-from lever_gym.version import __version__
 
 SHARDS = "shards.json"
-SHARDS_SCHEMA = 1
-FIELDS = ("sharded_schema_version", "lever_gym_version", "config", "shards", "index_files",
-          "annoy")  # fmt: skip
+SHARDS_SCHEMA = 2
+FIELDS = ("sharded_schema_version", "lever_gym_version", "config", "components", "shards",
+          "index_files", "annoy")  # fmt: skip
 GLOBAL = "global"
 GLOBAL_FILES = tuple(f"{GLOBAL}/{n}" for n in ("annoy.ann", "embeddings.npz", "index.json"))
-BATCH = 64
 SEARCH_PER_TREE = 1000
 """Annoy's ``search_k`` over the global index, per tree (measured: benchmarks/bench_build.py)."""
-"""Shards built per executor round (each round holds one lock per shard it builds)."""
 
 
 def shard_configs(config: BuildConfig) -> dict[str, BuildConfig]:
@@ -70,120 +64,6 @@ def shard_configs(config: BuildConfig) -> dict[str, BuildConfig]:
         f"shards/{layout_name(n, s)}": replace(config, sizes=(n,), layout_seeds=(s,))
         for n in config.sizes
         for s in config.layout_seeds
-    }
-
-
-def build_sharded(
-    out: str | os.PathLike[str],
-    config: BuildConfig,
-    *,
-    workers: int = 1,
-    executor: str = "local",
-    address: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    force: bool = False,
-    batch: int = BATCH,
-) -> ShardedLibrary:
-    """Build ``config`` as a sharded library at ``out`` (see the module docstring).
-
-    Shards are built ``batch`` at a time, every run of a batch on ``executor`` at once
-    (options as ``build_library``'s), then the global index, then ``shards.json``, written
-    last and atomically: an interrupted build resumes shard by shard, and a folder holding
-    a sharded library of another config is refused unless ``force``.
-    ``progress(done, total)`` counts runs over the whole build.
-    """
-    from lever_gym.library.build import build_libraries  # numba, minari: only when building
-    from lever_gym.library.executor import executor_session
-    from lever_gym.library.staging import build_lock, make_root
-
-    if not isinstance(config, BuildConfig):
-        raise ConfigError(f"config must be a BuildConfig; got {type(config).__name__}.")
-    batch = checks.positive_int(batch, "batch")
-    root = make_root(out)
-    shards = shard_configs(config)
-    names = list(shards)
-    total, done = len(config.runs()), 0
-
-    def counted(finished: int, _: int) -> None:
-        if progress is not None:
-            progress(done + finished, total)
-
-    with build_lock(root):
-        _check_previous(root, config, force)
-        start = time.perf_counter()
-        libraries: list[Library] = []
-        with executor_session(executor, workers, address):
-            for i in range(0, len(names), batch):
-                chunk = names[i : i + batch]
-                targets = [(root / name, shards[name]) for name in chunk]
-                n_runs = sum(len(c.runs()) for _, c in targets)
-                libraries += build_libraries(
-                    targets, workers=workers, executor=executor, address=address,
-                    progress=counted, force=force,
-                )  # fmt: skip
-                done += n_runs
-        meta = _write_global(root, config, names, libraries)
-        write_json_atomic(root / SHARDS, meta)
-        write_json_atomic(root / "build_timing.json", {"seconds": time.perf_counter() - start})
-    return ShardedLibrary(root, meta)
-
-
-def _check_previous(root: Path, config: BuildConfig, force: bool) -> None:
-    """Refuse a folder holding a sharded library of another config (unless ``force``), or a
-    flat library."""
-    if (root / MANIFEST).exists():
-        raise LibraryError(
-            f"{root} holds a flat library (manifest.json); build the sharded one in another folder."
-        )
-    if not (root / SHARDS).exists() or force:
-        return
-    previous = ShardedLibrary.load(root)
-    if previous.config.fingerprint != config.fingerprint:
-        raise LibraryError(
-            f"{root} holds a sharded library of another config; choose a new --out folder or "
-            "pass --force to rebuild its shards."
-        )
-
-
-def _write_global(
-    root: Path, config: BuildConfig, names: list[str], libraries: list[Library]
-) -> dict[str, Any]:
-    """Write the global index over every shard's embeddings; return ``shards.json``."""
-    ids, blocks = [], []
-    for lib in libraries:
-        ((size, layout_seed),) = lib.layouts()
-        index = lib.layout_index(size, layout_seed, backend="exact")
-        ids += list(index.ids)  # policy ids start with their layout: unique across shards
-        blocks.append(index.embeddings)
-    matrix = np.vstack(blocks)
-    folder = inside(root, GLOBAL)
-    folder.mkdir(exist_ok=True)
-    with atomic_path(folder / "embeddings.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, embeddings=matrix)
-    forest = AnnoyBackend.build(
-        matrix, n_trees=config.n_trees, seed=config.seed, metric=DEFAULT_METRIC
-    )
-    with atomic_path(folder / "annoy.ann") as tmp:
-        forest.save(tmp)
-    write_json_atomic(
-        folder / "index.json",
-        {"ids": ids, "metric": forest.metric, "max_norm": forest.max_norm,
-         "n_trees": config.n_trees, "seed": config.seed},
-    )  # fmt: skip
-    facts = AnnoyFacts(
-        (folder / "annoy.ann").stat().st_size, matrix.shape[1] + 1, "angular", len(ids),
-        config.n_trees,
-    )  # fmt: skip
-    return {
-        "sharded_schema_version": SHARDS_SCHEMA,
-        "lever_gym_version": __version__,
-        "config": config.to_dict(),
-        "shards": {
-            name: {"manifest": sha256(root / name / MANIFEST), "policies": len(lib)}
-            for name, lib in zip(names, libraries, strict=True)
-        },
-        "index_files": {rel: sha256(root / rel) for rel in GLOBAL_FILES},
-        "annoy": {f"{GLOBAL}/annoy.ann": facts.to_dict()},
     }
 
 
@@ -209,9 +89,12 @@ class ShardedReport:
 class ShardedLibrary:
     """A sharded library: ``shards.json`` checked on load, shards opened when first used."""
 
-    def __init__(self, root: Path, meta: dict[str, Any]) -> None:
+    def __init__(self, root: Path, meta: dict[str, Any], columns: np.ndarray) -> None:
+        """Use ``ShardedLibrary.load``; ``meta`` is a checked ``shards.json`` and ``columns``
+        its components' columns in the registry (``check_shards``)."""
         self.root = Path(root)
         self.meta = meta
+        self.columns = columns
         self.config = BuildConfig.from_dict(meta["config"])
         self._shards: dict[str, Library] = {}
         self._global_index: tuple[list[str], AnnoyBackend] | None = None
@@ -227,8 +110,7 @@ class ShardedLibrary:
                 f"`lever-gym build-library --sharded --out {root}`."
             )
         meta = json_file(inside(root, SHARDS).read_bytes(), str(root / SHARDS))
-        check_shards(meta, root / SHARDS)
-        return cls(root, meta)
+        return cls(root, meta, check_shards(meta, root / SHARDS))
 
     def __len__(self) -> int:
         return sum(entry["policies"] for entry in self.meta["shards"].values())
@@ -254,6 +136,10 @@ class ShardedLibrary:
             self._shards[name] = Library.load(inside(self.root, name))
         return self._shards[name]
 
+    def layout_library(self, size: int, layout_seed: int) -> Library:
+        """The shard of one layout (see ``PolicyLibrary``)."""
+        return self.shard(size, layout_seed)
+
     def query(self, objective: Any, n: int = 10) -> list[tuple[tuple[int, int], str, float]]:
         """The ``n`` policies of every shard with the highest estimated return under
         ``objective`` (best first): ``((size, layout_seed), policy id, score)``, from the
@@ -261,8 +147,8 @@ class ShardedLibrary:
         objective = Objective.parse(objective)
         n = checks.positive_int(n, "n")
         ids, forest = self._global()
-        vector = np.zeros(self.config.embed.dim, dtype=np.float32)
-        vector[: len(objective.weights)] = objective.weights
+        vector = np.zeros(embedding_dim(len(self.columns)), dtype=np.float32)
+        vector[: len(self.columns)] = np.asarray(objective.weights)[self.columns]
         rows, scores = forest.query(vector, min(n, len(ids)))
         out = []
         for row, score in zip(rows, scores, strict=True):
@@ -336,9 +222,9 @@ def _embeddings(raw: bytes, where: str, n: int) -> np.ndarray:
     return matrix.astype(np.float32)
 
 
-def check_shards(meta: object, path: Path) -> None:
-    """Raise ``LibraryError`` naming the first field of ``shards.json`` ``meta`` that is
-    missing, unknown or wrong."""
+def check_shards(meta: object, path: Path) -> np.ndarray:
+    """The columns of the components ``shards.json`` ``meta`` records (``component_columns``);
+    raise ``LibraryError`` naming the first field that is missing, unknown or wrong."""
 
     def refuse(field: str, problem: str) -> LibraryError:
         return LibraryError(
@@ -349,7 +235,8 @@ def check_shards(meta: object, path: Path) -> None:
     if not isinstance(meta, dict) or sorted(meta) != sorted(FIELDS):
         raise refuse("the file", f"must be an object with exactly the fields {list(FIELDS)}")
     if meta["sharded_schema_version"] != SHARDS_SCHEMA:
-        raise refuse("sharded_schema_version", f"must be {SHARDS_SCHEMA}")
+        raise refuse("sharded_schema_version", f"must be {SHARDS_SCHEMA} (rebuild it)")
+    columns = component_columns(meta["components"], refuse)
     try:
         config = BuildConfig.from_dict(meta["config"])
     except LeverGymError as e:
@@ -371,7 +258,7 @@ def check_shards(meta: object, path: Path) -> None:
         raise refuse("index_files", "must map each path to a sha256 digest")
     facts = meta["annoy"]
     total = sum(e["policies"] for e in shards.values())
-    expected = {"f": config.embed.dim + 1, "metric": "angular", "items": total,
+    expected = {"f": embedding_dim(len(columns)) + 1, "metric": "angular", "items": total,
                 "trees": config.n_trees}  # fmt: skip
     entry = facts.get(GLOBAL_FILES[0]) if isinstance(facts, dict) else None
     if (
@@ -380,3 +267,4 @@ def check_shards(meta: object, path: Path) -> None:
         or {k: v for k, v in entry.items() if k != "bytes"} != expected
     ):  # fmt: skip
         raise refuse("annoy", f"must describe {GLOBAL_FILES[0]} as {expected} with its bytes")
+    return columns

@@ -11,16 +11,19 @@ Layout of a library directory (movable: every path in it is relative)::
         policy.npz                  Q-table, dataset visit counts, ψ (nonzero rows only)
         policy.json                 the policy's record
         timing.json                 measured training wall-clock (not checksummed)
-    index/<N>x<N>-s<layout>/        the layout's retrieval index; index/predictor.json
+    index/<N>x<N>-s<layout>/        the layout's retrieval index (Annoy forest, embeddings,
+                                    index.json) and union.npz, the union of its datasets
+    index/predictor.json            the embedding-to-return predictor
 
-Trust boundary: the manifest is schema-checked on load (``lever_gym.library.manifest``);
+Trust boundary: the manifest is schema-checked on load (``lever_gym.library.format``);
 every file is read through its manifest path (relative, inside the root after resolving
 links) and checked against its sha256 before anything parses it, then its content against
-its layout (``lever_gym.library.contents``); Annoy files are checked node by node before they
-are memory-mapped, and Minari datasets opened without letting Minari make an env.
+its layout; Annoy files are checked node by node before they are memory-mapped, and
+Minari datasets opened without letting Minari make an env. Arrays of reward components are
+widened to the registered components on reading (``format.manifest.widen``).
 ``timing.json`` alone is not checksummed (a measurement that varies run to run); it is read
 strictly and any problem reads as ``nan``. How a library is built and resumed:
-``lever_gym.library.build``.
+``lever_gym.library.build.builder``.
 """
 
 from __future__ import annotations
@@ -30,43 +33,63 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.checks import json_file
 from lever_gym.envs.layout import Layout
-from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
+from lever_gym.envs.model import TabularModel, model_for
 from lever_gym.errors import LibraryError
-from lever_gym.library.annoy_file import AnnoyFacts, check_annoy_file
-from lever_gym.library.config import BuildConfig, PolicyRecord
-from lever_gym.library.contents import (
+from lever_gym.library.embedding import Predictor
+from lever_gym.library.format.annoy_file import AnnoyFacts, check_annoy_file
+from lever_gym.library.format.config import BuildConfig, PolicyRecord
+from lever_gym.library.format.contents import (
     dense_tables,
     index_arrays,
     index_meta,
     policy_arrays,
-    predictor,
+    predictor_arrays,
+    union_arrays,
 )
-from lever_gym.library.embedding import Predictor
-from lever_gym.library.files import checked_bytes, checked_file, inside, sha256
-from lever_gym.library.index import BACKENDS, LayoutIndex, open_layout_index
-from lever_gym.library.locate import resolve
-from lever_gym.library.manifest import (
+from lever_gym.library.format.files import checked_bytes, checked_file, inside, sha256
+from lever_gym.library.format.manifest import (
     DATA_FILES,
     MANIFEST,
+    POLICY_ARRAYS,
     PREDICTOR,
-    SCHEMA_VERSION,  # re-exported: the library schema this lever_gym reads and writes
     check_manifest,
+    embedding_dim,
     index_folder,
     read_manifest,
 )
-from lever_gym.library.tables import LayoutTables, RowTables
+from lever_gym.library.index import BACKENDS, DEFAULT_METRIC, LayoutIndex, open_layout_index
+from lever_gym.library.locate import resolve
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.mdp.support import greedy_rows
 from lever_gym.train.policy import TabularPolicy
 
-__all__ = ["MANIFEST", "POLICY_ARRAYS", "SCHEMA_VERSION", "Library", "VerifyReport", "layout_model"]
+
+class PolicyLibrary(Protocol):
+    """What ``Library`` and ``ShardedLibrary`` share: the folder, the build config, the
+    layouts, verification, and the flat library of one layout (for a flat library, itself)."""
+
+    root: Path
+    config: BuildConfig
+
+    def __len__(self) -> int: ...
+
+    def layouts(self) -> list[tuple[int, int]]:
+        """``(size, layout_seed)`` of every layout, in build order."""
+        ...
+
+    def layout_library(self, size: int, layout_seed: int) -> Library:
+        """The flat library holding the policies of one layout."""
+        ...
+
+    def verify(self) -> Any:
+        """Every file checked against its recorded sha256."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -89,14 +112,17 @@ class VerifyReport:
 
 
 class Library:
-    """A loaded library directory. Build one with ``Library.build``, open with ``load``."""
+    """A loaded library directory. Build one with ``build_library``
+    (``lever_gym.library.build.builder``), open one with ``load``."""
 
     def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
-        """Use ``Library.load`` or ``Library.build``; ``manifest`` is checked
+        """Use ``Library.load`` or ``build_library``; ``manifest`` is checked
         (``check_manifest``: ``LibraryError`` naming the first bad field)."""
         self.root = Path(root)
         self.manifest = manifest
-        self.config, self.records = check_manifest(manifest, self.root / MANIFEST)
+        self.config, self.records, self.columns = check_manifest(manifest, self.root / MANIFEST)
+        self.components: tuple[str, ...] = tuple(manifest["components"])
+        """The reward components the library records, in its column order."""
         self._by_id = {r.id: r for r in self.records}
         self._grouped: tuple[list[PolicyRecord], dict[tuple[int, int], list[PolicyRecord]]] = (
             [],
@@ -106,10 +132,10 @@ class Library:
         self._index_parts: dict[tuple[int, int], tuple[dict[str, Any], np.ndarray, np.ndarray]] = {}
         self._empirical: dict[tuple[int, int], EmpiricalModel] = {}
         self._arrays: dict[str, dict[str, np.ndarray]] = {}
-        self._own: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._tables: dict[tuple[int, int], LayoutTables] = {}
+        self.derived: dict[Any, Any] = {}
+        """Read-side structures other stages build from this library once (keyed by them)."""
 
-    # -- opening and building ---------------------------------------------------------------
+    # -- opening ----------------------------------------------------------------------------
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Library:
@@ -118,19 +144,6 @@ class Library:
         from another schema version, or its manifest fails ``check_manifest``."""
         root = resolve(path)
         return cls(root, read_manifest(root))
-
-    @classmethod
-    def build(
-        cls,
-        out: str | os.PathLike[str],
-        config: BuildConfig | None = None,
-        **options: Any,
-    ) -> Library:
-        """Train every run of ``config`` and write the library at ``out``; see
-        ``lever_gym.library.build.build_library`` for the options (workers, executor...)."""
-        from lever_gym.library.build import build_library
-
-        return build_library(out, config, **options)
 
     # -- access ------------------------------------------------------------------------------
 
@@ -214,31 +227,13 @@ class Library:
         record = self._record(record)
         model = self.model(record)
         n_rows = model.space.n_rows(record.key)
-        return dense_tables(self._policy_arrays(record), n_rows, model.n_states)
+        return dense_tables(self.policy_arrays(record), n_rows, model.n_states)
 
     def successor_features(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
         """``(keys, psi)``: the policy's successor features on its own data (see
         ``POLICY_ARRAYS``); ``psi @ w`` is its value under objective ``w`` per recorded pair."""
-        arrays = self._policy_arrays(record)
+        arrays = self.policy_arrays(record)
         return arrays["psi_keys"], arrays["psi"]
-
-    def own_values(self, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
-        """``(states, psi)``: every state the policy's data records and the successor
-        features of the action it takes there (greedy in its Q-values among the recorded
-        actions); ``psi @ w`` is its value from that state under ``w`` (cached)."""
-        if record.id not in self._own:
-            arrays = self._policy_arrays(record)
-            keys, psi = arrays["psi_keys"], arrays["psi"]
-            states, actions = keys // N_ACTIONS, keys % N_ACTIONS
-            model = self.model(record)
-            q = RowTables.stack(
-                [(arrays["q_rows"], arrays["q_values"])], model.space.n_rows(record.key), 0.0
-            )
-            rows = q.at(0, model.space.row_of(states, record.key))
-            first = np.flatnonzero(np.r_[True, states[1:] != states[:-1]])
-            choice = greedy_rows(rows[np.arange(len(keys)), actions], first)
-            self._own[record.id] = (states[first], psi[choice])
-        return self._own[record.id]
 
     def _record(self, record: PolicyRecord) -> PolicyRecord:
         """``record`` if it is one of this library's (its files' digests are the manifest's)."""
@@ -249,36 +244,26 @@ class Library:
             )
         return record
 
-    def _policy_arrays(self, record: PolicyRecord) -> dict[str, np.ndarray]:
+    def policy_arrays(self, record: PolicyRecord) -> dict[str, np.ndarray]:
+        """The checked arrays of a policy's ``policy.npz`` (``contents.POLICY_ARRAY_NAMES``:
+        its Q-table and dataset counts on their stored rows, its ψ), read once, read-only."""
         record = self._record(record)
         if record.id not in self._arrays:
             rel = f"{record.directory}/{POLICY_ARRAYS}"
             raw = checked_bytes(self.root, rel, record.files[rel])
-            model = self.model(record)
-            self._arrays[record.id] = policy_arrays(raw, str(self.root / rel), model, record.key)
+            self._arrays[record.id] = policy_arrays(
+                raw, str(self.root / rel), self.model(record), record.key, self.columns
+            )
         return self._arrays[record.id]
 
-    def layout_tables(self, size: int, layout_seed: int) -> LayoutTables:
-        """Every policy of one layout stacked (``lever_gym.library.tables``), built once from
-        their checked files and the layout's union of datasets."""
-        key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"))
-        if key not in self._tables:
-            records = self.layout_records(size, layout_seed)
-            if not records:
-                self._index_files(size, layout_seed)  # raises: no such layout
-            keys = {r.key for r in records}
-            if len(keys) != 1:
-                raise LibraryError(
-                    f"the {size}x{size} layout {layout_seed} of {self.root} mixes Q-table keys "
-                    f"{sorted(keys)}; a library uses one. Rebuild it."
-                )
-            model = self.model(records[0])
-            self._tables[key] = LayoutTables.build(
-                [r.id for r in records], keys.pop(), model.space,
-                [self._policy_arrays(r) for r in records], self.empirical(size, layout_seed),
-                model.start_state,
-            )  # fmt: skip
-        return self._tables[key]
+    def layout_library(self, size: int, layout_seed: int) -> Library:
+        """This library, if it holds the layout (see ``PolicyLibrary``)."""
+        if (size, layout_seed) not in self.layouts():
+            raise LibraryError(
+                f"the library at {self.root} has no {size}x{size} layout {layout_seed}; it "
+                f"holds {', '.join(f'{n}x{n} layout {s}' for n, s in self.layouts())}."
+            )
+        return self
 
     def policy(self, record: PolicyRecord) -> TabularPolicy:
         """The greedy ``TabularPolicy`` of a library policy."""
@@ -345,52 +330,48 @@ class Library:
                 annoy = checked_file(self.root, rel, self.manifest["index_files"][rel])
                 check_annoy_file(annoy, AnnoyFacts(**self.manifest["annoy"][rel]))
             self._indexes[key] = open_layout_index(
-                size, layout_seed, meta, embeddings, canonical, backend, annoy
+                size, layout_seed, meta, embeddings, canonical, backend, self.columns, annoy
             )
         return self._indexes[key]
 
     def _index_files(
         self, size: int, layout_seed: int
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        """``index.json``, embeddings and canonical states of a layout, checked (cached); the
-        layout's empirical model goes to ``self._empirical``."""
+        """``index.json``, embeddings and canonical states of a layout, checked (cached)."""
         key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"))
         if key not in self._index_parts:
-            if key not in self.layouts():
-                raise LibraryError(
-                    f"the library at {self.root} has no {size}x{size} layout {layout_seed}; it "
-                    f"holds {', '.join(f'{n}x{n} layout {s}' for n, s in self.layouts())}."
-                )
+            self.layout_library(*key)  # raises: no such layout
             folder, files = index_folder(size, layout_seed), self.manifest["index_files"]
             ids = [r.id for r in self.layout_records(size, layout_seed)]
             raw = {n: checked_bytes(self.root, f"{folder}/{n}", files[f"{folder}/{n}"])
                    for n in ("index.json", "embeddings.npz")}  # fmt: skip
-            where = str(self.root / folder)
-            meta = index_meta(raw["index.json"], f"{where}/index.json", ids, self.config)
-            n_states = layout_model(size, layout_seed).n_states
-            embeddings, canonical, union = index_arrays(
-                raw["embeddings.npz"], f"{where}/embeddings.npz", len(ids), self.config, n_states
+            where, dim = str(self.root / folder), embedding_dim(len(self.columns))
+            meta = index_meta(
+                raw["index.json"], f"{where}/index.json", ids, self.config, dim, DEFAULT_METRIC
             )
-            self._empirical[key] = union
+            n_states = layout_model(size, layout_seed).n_states
+            embeddings, canonical = index_arrays(
+                raw["embeddings.npz"], f"{where}/embeddings.npz", len(ids), dim, n_states
+            )
             self._index_parts[key] = (meta, embeddings, canonical)
         return self._index_parts[key]
 
     def empirical(self, size: int, layout_seed: int) -> EmpiricalModel:
-        """The union of the layout's datasets as an empirical model (from the index files)."""
-        self._index_files(size, layout_seed)
-        return self._empirical[(size, layout_seed)]
+        """The union of the layout's datasets as an empirical model (its ``union.npz``, read
+        once)."""
+        key = (checks.positive_int(size, "size"), checks.seed(layout_seed, "layout_seed"))
+        if key not in self._empirical:
+            self.layout_library(*key)  # raises: no such layout
+            rel = f"{index_folder(size, layout_seed)}/union.npz"
+            raw = checked_bytes(self.root, rel, self.manifest["index_files"][rel])
+            n_states = layout_model(size, layout_seed).n_states
+            self._empirical[key] = union_arrays(raw, str(self.root / rel), n_states, self.columns)
+        return self._empirical[key]
 
     def predictor(self) -> Predictor:
         """The embedding-to-return predictor fitted on this library's policies."""
         raw = checked_bytes(self.root, PREDICTOR, self.manifest["index_files"][PREDICTOR])
-        return predictor(raw, str(self.root / PREDICTOR), self.config.embed.dim)
-
-
-POLICY_ARRAYS = "policy.npz"
-"""A policy's arrays (``contents.POLICY_ARRAY_NAMES``): its Q-table and its dataset's visit
-counts on their nonzero rows, and its successor features on its own data: ``psi_keys``
-(``state * N_ACTIONS + action`` of every recorded pair, sorted) and ``psi`` (the reward
-components summed along the policy's recorded walk from each pair within the horizon)."""
+        return Predictor(**predictor_arrays(raw, str(self.root / PREDICTOR), self.columns))
 
 
 @functools.lru_cache(maxsize=64)

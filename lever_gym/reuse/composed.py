@@ -22,8 +22,8 @@ from lever_gym.checks import json_file
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.errors import ConfigError, LeverGymError, LibraryError
-from lever_gym.library.contents import array_limit, read_npz
-from lever_gym.library.files import atomic_path, make_folder, write_json_atomic
+from lever_gym.library.format.contents import array_limit, read_npz
+from lever_gym.library.format.files import atomic_path, make_folder, write_json_atomic
 from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective

@@ -24,7 +24,6 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.errors import ConfigError
-from lever_gym.library.tables import LayoutTables
 from lever_gym.objective import weighted
 from lever_gym.reuse.members import Members
 from lever_gym.reuse.operators import (
@@ -34,6 +33,7 @@ from lever_gym.reuse.operators import (
     SUCCESSOR_OPERATORS,
     SUPPORT_MODES,
 )
+from lever_gym.reuse.tables import LayoutTables
 
 MAX_SAMPLES = 64
 """Most actions ``extraction="sample"`` draws per state (its draws take ``n_states ×

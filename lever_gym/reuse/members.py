@@ -14,14 +14,14 @@ import numpy as np
 
 from lever_gym.envs.space import GridSpace
 from lever_gym.errors import ConfigError
-from lever_gym.library.tables import RowTables
 from lever_gym.objective import weighted
+from lever_gym.reuse.tables import RowTables
 
 
 @dataclass(frozen=True, eq=False)
 class Members:
     """The member policies of a composition: their rows (``positions``) of stacked tables
-    (``lever_gym.library.tables.RowTables``, no copies of the library's arrays), the factor
+    (``lever_gym.reuse.tables.RowTables``, no copies of the library's arrays), the factor
     on each member's Q-values, and for ``gpi`` their ψ and the target weights of ``ψ · w``.
     A pickle holds the members' own rows only (``compact``)."""
 

@@ -19,7 +19,7 @@ import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
-from lever_gym.library.config import PolicyRecord
+from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.store import Library
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.objective import Objective, weighted
@@ -29,6 +29,7 @@ from lever_gym.reuse.explain import Combination
 from lever_gym.reuse.members import Members
 from lever_gym.reuse.retrieval import Ranked, candidates, layout_candidates
 from lever_gym.reuse.scoring import SCORINGS, ScoringContext
+from lever_gym.reuse.tables import layout_tables, own_values
 
 Candidates = dict[tuple[str, float], list[tuple[PolicyRecord, float]]]
 """Per ``(block, γ)``, the retrieved records and their index scores, best first."""
@@ -176,7 +177,7 @@ def members_of(
     """The ``records`` (of one layout) as members over the layout's stacked tables, each
     weighted by its part's factor (1 for a block outside the split); with ``target``, also
     their ψ and the target's weights (for ``gpi``)."""
-    tables = library.layout_tables(records[0].size, _layout_seed(library, records))
+    tables = layout_tables(library, records[0].size, _layout_seed(library, records))
     return Members(
         tables.q, tables.counts, np.array([factors.get(r.objective, 1.0) for r in records]),
         tables.positions([r.id for r in records]), tables.key, tables.space,
@@ -225,7 +226,7 @@ def scoring_context(
     recorded data, the pool's positions and factors, the scoring starts and (for
     ``predictor``) the predictor."""
     model = library.model(pool[0])
-    tables = library.layout_tables(target.size, target.layout_seed)
+    tables = layout_tables(library, target.size, target.layout_seed)
     index = library.layout_index(target.size, target.layout_seed, backend)
     return ScoringContext(
         model=model, tables=tables, target=target.objective,
@@ -270,7 +271,7 @@ def improve_on_support(
 ) -> Improvement:
     """``steps`` rounds of policy iteration from ``composed`` on the union of the members'
     own data (recorded actions only, within the layout's horizon)."""
-    tables = library.layout_tables(model.layout.size, _layout_seed(library, members))
+    tables = layout_tables(library, model.layout.size, _layout_seed(library, members))
     graph = tables.support_graph(tables.positions([r.id for r in members]))
     emp = graph.empirical
     rewards = weighted(emp.components, target.weights)
@@ -306,7 +307,7 @@ def own_value(
 ) -> float:
     """``record``'s value under ``target`` from its stored ψ alone: the mean over the
     ``starts`` its data records of ``ψ · w`` of its greedy-on-support action (``nan``: none)."""
-    states, psi = library.own_values(record)
+    states, psi = own_values(library, record)
     at = np.minimum(np.searchsorted(states, starts), max(len(states) - 1, 0))
     found = states[at] == starts if len(states) else np.zeros(len(starts), bool)
     values = weighted(psi[at[found]], target.weights)

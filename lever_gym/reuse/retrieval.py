@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from lever_gym.library.config import PolicyRecord
+from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.index import Backend
 from lever_gym.objective import Objective
 

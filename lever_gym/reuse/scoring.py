@@ -19,7 +19,6 @@ import numpy as np
 from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.library.embedding import EmbedConfig, Predictor, embed
-from lever_gym.library.tables import LayoutTables
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.walk import WalkBatch
 from lever_gym.objective import Objective, weighted
@@ -32,6 +31,7 @@ from lever_gym.reuse.composition import (
 )
 from lever_gym.reuse.members import Members
 from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
+from lever_gym.reuse.tables import LayoutTables
 
 
 @dataclass(frozen=True, eq=False)

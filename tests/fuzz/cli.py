@@ -101,7 +101,7 @@ STUBS = (
 
 def feed_cli(argv: list[str], library: Path) -> Outcome:
     """Run ``lever-gym argv`` with the work stubbed out; a refusal must be one line."""
-    import lever_gym.library.build as build
+    import lever_gym.library.build.builder as build
 
     tmp = Path(tempfile.mkdtemp(prefix="lever-cli-"))
     try:

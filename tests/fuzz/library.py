@@ -24,9 +24,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 from lever_gym.data.storage import empirical_from_dataset
+from lever_gym.library.build.builder import build_library
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
 from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.tables import own_values
 from tests.data.test_storage import malicious_metadata
 from tests.fuzz.outcome import Outcome, OutsideReads, attempt
 from tests.library.tamper import copy_library, reseal, tiny_config
@@ -50,7 +52,7 @@ def fuzz_library() -> Library:
     """The tiny library, built once per process in a temporary folder."""
     folder = Path(tempfile.mkdtemp(prefix="lever-fuzz-"))
     atexit.register(shutil.rmtree, folder, True)
-    return Library.build(folder / "library", tiny_config())
+    return build_library(folder / "library", tiny_config())
 
 
 def _files(root: Path) -> list[str]:
@@ -172,7 +174,7 @@ def exercise(root: Path, rebuild: bool) -> bool:
     lib = Library.load(root)
     report = lib.verify()
     for record in lib.records:
-        lib.own_values(record)
+        own_values(lib, record)
         lib.train_seconds(record)
         model = lib.model(record)
         assert lib.policy(record)(model.space.observe(model.start_state)) in range(4)
@@ -184,7 +186,7 @@ def exercise(root: Path, rebuild: bool) -> bool:
     lib.predictor()
     LeverComposedPolicy.from_library(lib, "PathGold", size=8, layout_seed=0)
     if rebuild:
-        Library.build(root, tiny_config())
+        build_library(root, tiny_config())
     return report.ok
 
 

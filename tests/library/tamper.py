@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from lever_gym.data.collect import DataConfig
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.files import sha256
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.format.files import sha256
 
 
 def copy_library(source: Path, target: Path) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lever_gym.errors import LibraryError
-from lever_gym.library.annoy_file import AnnoyFacts, check_annoy_file, node_bytes
+from lever_gym.library.format.annoy_file import AnnoyFacts, check_annoy_file, node_bytes
 from lever_gym.library.index import AnnoyBackend
 from tests.library.tamper import copy_library, reseal
 

@@ -14,7 +14,7 @@ import pytest
 
 from lever_gym.errors import LibraryError
 from lever_gym.library import locate
-from lever_gym.library.default import DEFAULT_CONFIG, SHIPPED, digest, verify_default
+from lever_gym.library.build.default import DEFAULT_CONFIG, SHIPPED, digest, verify_default
 from lever_gym.library.store import Library
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,6 +10,7 @@ import pytest
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
 from lever_gym.library.embedding import EmbedConfig, fit_predictor
+from lever_gym.library.format.manifest import embedding_dim
 from lever_gym.library.store import Library
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.successor import (
@@ -40,7 +41,7 @@ def test_successor_features_of_a_recorded_chain_match_the_closed_form():
     second = np.concatenate([comps[1], feats[s1]])
     np.testing.assert_allclose(psi[1], second, atol=1e-7)
     np.testing.assert_allclose(psi[0], first + 0.5 * second, atol=1e-7)
-    assert psi.shape == (2, n_cumulants()) == (2, EmbedConfig().dim)
+    assert psi.shape == (2, n_cumulants()) == (2, embedding_dim(4))
 
 
 def test_behaviour_probabilities_follow_counts():

@@ -10,11 +10,11 @@ import pytest
 
 from lever_gym.data.collect import DataConfig
 from lever_gym.errors import ConfigError
-from lever_gym.library import build as build_module
-from lever_gym.library.build import build_library
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.executor import run_jobs
-from lever_gym.library.files import sha256
+from lever_gym.library.build import runs as build_module
+from lever_gym.library.build.builder import build_library
+from lever_gym.library.build.executor import run_jobs
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.format.files import sha256
 
 CONFIG = BuildConfig(
     sizes=(8,), layout_seeds=(0,), objectives=("Path", "Gold"), gammas=(0.0,),
@@ -44,14 +44,14 @@ def _dies_once(job):
     if job[2]["objective"] == "Path" and job[2]["replica"] == 0 and not marker.exists():
         marker.touch()
         os._exit(1)
-    return build_module._build_run(job)
+    return build_module.build_run(job)
 
 
 @pytest.mark.slow
 def test_ray_builds_the_same_library_and_survives_a_killed_worker(tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="Ray is the optional extra lever-gym[ray]")
     local = build_library(tmp_path / "local", CONFIG, workers=1)
-    monkeypatch.setattr(build_module, "_build_run", _dies_once)
+    monkeypatch.setattr(build_module, "build_run", _dies_once)
     (tmp_path / "ray").mkdir()
     ray_lib = build_library(tmp_path / "ray", CONFIG, workers=2, executor="ray")
     assert (tmp_path / "ray" / ".killed-once").exists()  # a worker did die

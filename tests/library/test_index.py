@@ -204,4 +204,4 @@ def test_unknown_metric_is_refused(tmp_path):
         Library.load(copy).layout_index(8, 0)
     rows = np.zeros((len(meta["ids"]), meta["dim"]))
     with pytest.raises(LibraryError, match="records metric 'euclidean'; this lever_gym reads"):
-        open_layout_index(8, 0, meta, rows, np.zeros(1, dtype=np.int64), "exact")
+        open_layout_index(8, 0, meta, rows, np.zeros(1, dtype=np.int64), "exact", np.arange(4))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lever_gym.errors import LibraryError
-from lever_gym.library.files import inside, sha256
+from lever_gym.library.format.files import inside, sha256
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
 from tests.library.tamper import copy_library, edit_manifest, reseal
@@ -132,11 +132,11 @@ def test_content_checks_catch_resealed_files(copy):
         lib = Library.load(copy)
         with pytest.raises(LibraryError, match="wrong shape, type or range for its layout"):
             lib.arrays(lib[record.id])
-    index = copy / "index/8x8-s0/embeddings.npz"
+    index = copy / "index/8x8-s0/union.npz"
     with np.load(index) as arrays:
         values = dict(arrays)
     np.savez(index, **{**values, "next_state": values["next_state"] + 10**6})
-    reseal(copy, "index/8x8-s0/embeddings.npz")
+    reseal(copy, "index/8x8-s0/union.npz")
     with pytest.raises(LibraryError, match="records transitions outside its layout"):
         Library.load(copy).empirical(8, 0)
     (copy / "index/predictor.json").write_text('{"mean": [1]}')

@@ -12,10 +12,11 @@ import pytest
 from lever_gym.data.collect import DataConfig
 from lever_gym.envs.layout import Layout
 from lever_gym.errors import LibraryError
-from lever_gym.library.build import build_library
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.files import sha256
-from lever_gym.library.shards import SHARDS, ShardedLibrary, build_sharded
+from lever_gym.library.build.builder import build_library
+from lever_gym.library.build.sharded import build_sharded
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.format.files import sha256
+from lever_gym.library.shards import SHARDS, ShardedLibrary
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
 from lever_gym.reuse.composed import LeverComposedPolicy

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-import lever_gym.library.build as build_module
+import lever_gym.library.build.runs as build_module
 from lever_gym.data.collect import DataConfig
 from lever_gym.errors import ConfigError, LayoutError, LibraryError
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.files import sha256
-from lever_gym.library.staging import build_lock
+from lever_gym.library.build.builder import build_library
+from lever_gym.library.build.staging import build_lock
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.format.files import sha256
 from lever_gym.library.store import Library
 from tests.data.test_storage import malicious_metadata
 from tests.library.tamper import copy_library, reseal, tiny_config
@@ -38,7 +39,7 @@ def files_of(root: Path) -> dict[str, str]:
 
 def interrupted(out: Path, config: BuildConfig, monkeypatch, after: int = 1) -> None:
     """Build ``config`` at ``out`` and stop it after ``after`` runs."""
-    real, calls = build_module._build_run, {"n": 0}
+    real, calls = build_module.build_run, {"n": 0}
 
     def stop(job):
         calls["n"] += 1
@@ -46,10 +47,10 @@ def interrupted(out: Path, config: BuildConfig, monkeypatch, after: int = 1) -> 
             raise KeyboardInterrupt
         return real(job)
 
-    monkeypatch.setattr(build_module, "_build_run", stop)
+    monkeypatch.setattr(build_module, "build_run", stop)
     with pytest.raises(KeyboardInterrupt):
-        Library.build(out, config)
-    monkeypatch.setattr(build_module, "_build_run", real)
+        build_library(out, config)
+    monkeypatch.setattr(build_module, "build_run", real)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +59,8 @@ def clean(tmp_path_factory):
     root = tmp_path_factory.mktemp("clean")
     five = dataclasses.replace(tiny_config(), data=DataConfig(episodes=5))
     return {
-        "tiny": files_of(Library.build(root / "tiny", tiny_config()).root),
-        "five": files_of(Library.build(root / "five", five).root),
+        "tiny": files_of(build_library(root / "tiny", tiny_config()).root),
+        "five": files_of(build_library(root / "five", five).root),
     }
 
 
@@ -69,21 +70,21 @@ def test_a_resumed_build_is_a_clean_build_or_refused(tmp_path, monkeypatch, clea
     five = dataclasses.replace(tiny_config(), data=DataConfig(episodes=5))
     before = files_of(out)
     with pytest.raises(LibraryError, match=r"an interrupted build of another config \(data"):
-        Library.build(out, five)
+        build_library(out, five)
     assert files_of(out) == before
-    Library.build(out, tiny_config())
+    build_library(out, tiny_config())
     assert files_of(out) == clean["tiny"]
     with pytest.raises(LibraryError, match=r"holds a library of another config \(data.episodes: 3"):
-        Library.build(out, five)
-    Library.build(out, five, force=True)
+        build_library(out, five)
+    build_library(out, five, force=True)
     assert files_of(out) == clean["five"]
 
 
 def test_a_build_killed_at_any_moment_resumes_to_a_clean_build(tmp_path, clean):
     out = tmp_path / "lib"
     script = (
-        "import sys\nfrom lever_gym.library.store import Library\n"
-        "from tests.library.tamper import tiny_config\nLibrary.build(sys.argv[1], tiny_config())"
+        "import sys\nfrom lever_gym.library.build.builder import build_library\n"
+        "from tests.library.tamper import tiny_config\nbuild_library(sys.argv[1], tiny_config())"
     )
     for moment in (".build/done/*.json", "index/8x8-s0/*"):  # a policy finished; indexing
         child = subprocess.Popen([sys.executable, "-c", script, str(out)], cwd=ROOT)
@@ -92,7 +93,7 @@ def test_a_build_killed_at_any_moment_resumes_to_a_clean_build(tmp_path, clean):
         child.send_signal(signal.SIGKILL)
         assert child.wait() == -signal.SIGKILL
         assert not (out / "manifest.json").exists()
-    Library.build(out, tiny_config())
+    build_library(out, tiny_config())
     assert files_of(out) == clean["tiny"]
     assert not (out / ".build").exists()
 
@@ -104,13 +105,13 @@ def test_finished_policies_are_kept_only_if_they_match(tmp_path, monkeypatch):
     record = json.loads(policy.read_text())
     policy.write_text(json.dumps({**record, "greedy_return": 1e6}))
     with pytest.raises(LibraryError, match="does not match its checksum"):
-        Library.build(out, tiny_config())
+        build_library(out, tiny_config())
     policy.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     hdf5 = policy.parent / "data" / "main_data.hdf5"
     hdf5.write_bytes(hdf5.read_bytes()[:-1])
     with pytest.raises(LibraryError, match="belongs to a finished policy"):
-        Library.build(out, tiny_config())
-    Library.build(out, tiny_config(), force=True)
+        build_library(out, tiny_config())
+    build_library(out, tiny_config(), force=True)
 
 
 def test_rebuilding_over_altered_data_is_refused_and_runs_nothing(tiny_library, tmp_path):
@@ -120,7 +121,7 @@ def test_rebuilding_over_altered_data_is_refused_and_runs_nothing(tiny_library, 
     hdf5.write_bytes(hdf5.read_bytes()[:-1])
     manifest = (copy / "manifest.json").read_bytes()
     with pytest.raises(LibraryError, match="differs from the manifest's sha256"):
-        Library.build(copy, tiny_config())
+        build_library(copy, tiny_config())
     assert (copy / "manifest.json").read_bytes() == manifest  # no fresh checksums for bad data
     hdf5.write_bytes((tiny_library.root / record.directory / "data/main_data.hdf5").read_bytes())
     marker = tmp_path / "ran"
@@ -133,7 +134,7 @@ def test_rebuilding_over_altered_data_is_refused_and_runs_nothing(tiny_library, 
     reseal(copy, meta)
     reseal(copy, f"{record.directory}/policy.json")
     with pytest.raises(LibraryError, match="lever_gym opens only the Minari datasets"):
-        Library.build(copy, tiny_config())
+        build_library(copy, tiny_config())
     lib = Library.load(copy)
     with pytest.raises(LibraryError, match="lever_gym opens only the Minari datasets"):
         lib.dataset(lib[record.id])
@@ -143,8 +144,8 @@ def test_rebuilding_over_altered_data_is_refused_and_runs_nothing(tiny_library, 
 def test_one_build_at_a_time(tiny_library, tmp_path):
     copy = copy_library(tiny_library.root, tmp_path / "copy")
     with build_lock(copy), pytest.raises(LibraryError, match="another build is writing"):
-        Library.build(copy, tiny_config())
-    Library.build(copy, tiny_config())
+        build_library(copy, tiny_config())
+    build_library(copy, tiny_config())
 
 
 def test_stale_temporary_files_are_removed(tiny_library, tmp_path):
@@ -160,7 +161,7 @@ def test_stale_temporary_files_are_removed(tiny_library, tmp_path):
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("partial")
-    Library.build(copy, tiny_config())
+    build_library(copy, tiny_config())
     assert not any(p.exists() for p in stale) and not (copy / ".staging-old").exists()
     assert files_of(copy) == files_of(tiny_library.root)
 
@@ -175,7 +176,7 @@ def test_folders_of_no_library_or_build_are_never_touched(tiny_library, tmp_path
         before = files_of(folder)
         for force in (False, True):
             with pytest.raises(LibraryError, match="holds no lever_gym library or build"):
-                Library.build(folder, tiny_config(), force=force)
+                build_library(folder, tiny_config(), force=force)
         assert files_of(folder) == before and not (folder / ".build").exists()
 
 
@@ -185,13 +186,13 @@ def test_invalid_configs_fail_before_any_training(tmp_path, monkeypatch):
         dataclasses.replace(tiny_config(), objectives=("Path",))
     monkeypatch.setenv("LEVER_GYM_MAX_MODEL_BYTES", "1000")
     with pytest.raises(LayoutError, match="above the limit"):
-        Library.build(tmp_path / "lib", tiny_config())
+        build_library(tmp_path / "lib", tiny_config())
     monkeypatch.delenv("LEVER_GYM_MAX_MODEL_BYTES")
     with pytest.raises(ConfigError, match="workers must be a positive integer"):
-        Library.build(tmp_path / "lib", tiny_config(), workers=0)
+        build_library(tmp_path / "lib", tiny_config(), workers=0)
     (tmp_path / "file").write_text("")
     with pytest.raises(LibraryError, match="cannot create the library folder"):
-        Library.build(tmp_path / "file" / "lib", tiny_config())
+        build_library(tmp_path / "file" / "lib", tiny_config())
     assert not os.path.exists(tmp_path / "lib" / "manifest.json")
 
 
@@ -202,10 +203,10 @@ def test_a_build_never_writes_through_a_link_out(tiny_library, tmp_path):
     (outside / "README.md").write_text("theirs")
     (copy / "README.md").unlink()
     (copy / "README.md").symlink_to(outside / "README.md")
-    Library.build(copy, tiny_config())
+    build_library(copy, tiny_config())
     assert (outside / "README.md").read_text() == "theirs"
     assert not (copy / "README.md").is_symlink()
     (copy / ".build").symlink_to(outside)
     with pytest.raises(LibraryError, match=r"\.build is a link"):
-        Library.build(copy, tiny_config())
+        build_library(copy, tiny_config())
     assert list(outside.iterdir()) == [outside / "README.md"]

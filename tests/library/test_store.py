@@ -10,11 +10,12 @@ import minari
 import numpy as np
 import pytest
 
-import lever_gym.library.build as library_module
+import lever_gym.library.build.runs as library_module
 from lever_gym.data.collect import DataConfig
 from lever_gym.errors import ConfigError, LibraryError, UnknownObjectiveError
-from lever_gym.library.config import BuildConfig, PolicyRecord
-from lever_gym.library.manifest import index_folder
+from lever_gym.library.build.builder import build_library
+from lever_gym.library.format.config import BuildConfig, PolicyRecord
+from lever_gym.library.format.manifest import index_folder
 from lever_gym.library.store import Library, sha256
 from lever_gym.objective import OBJECTIVE_NAMES, Objective
 
@@ -35,7 +36,7 @@ SMALL = BuildConfig(
 @pytest.fixture(scope="module")
 def small_library(tmp_path_factory):
     """A small library built once for this module."""
-    return Library.build(tmp_path_factory.mktemp("lib") / "library", SMALL)
+    return build_library(tmp_path_factory.mktemp("lib") / "library", SMALL)
 
 
 def snapshot_files(root: Path) -> dict[str, str]:
@@ -89,7 +90,7 @@ def test_default_library_is_intact_and_replays(monkeypatch):
 
 
 def test_same_config_and_seed_give_identical_manifests(small_library, tmp_path):
-    again = Library.build(tmp_path / "again", SMALL)
+    again = build_library(tmp_path / "again", SMALL)
     first = json.loads((small_library.root / "manifest.json").read_text())
     second = json.loads((again.root / "manifest.json").read_text())
     assert first == second
@@ -139,7 +140,7 @@ def test_builds_index_with_the_angular_mips_reduction(small_library):
 def test_interrupted_build_resumes_without_redoing_finished_policies(tmp_path, monkeypatch):
     out = tmp_path / "lib"
     calls = {"n": 0}
-    real = library_module._build_run
+    real = library_module.build_run
 
     def failing(job):
         calls["n"] += 1
@@ -147,15 +148,15 @@ def test_interrupted_build_resumes_without_redoing_finished_policies(tmp_path, m
             raise KeyboardInterrupt
         return real(job)
 
-    monkeypatch.setattr(library_module, "_build_run", failing)
+    monkeypatch.setattr(library_module, "build_run", failing)
     with pytest.raises(KeyboardInterrupt):
-        Library.build(out, SMALL)
+        build_library(out, SMALL)
     assert not (out / "manifest.json").exists()
     assert not list((out / ".build").glob("staging-*"))
     finished = snapshot_files(out)
     assert len([p for p in finished if p.endswith("policy.json")]) == 3 * 2
-    monkeypatch.setattr(library_module, "_build_run", real)
-    lib = Library.build(out, SMALL)
+    monkeypatch.setattr(library_module, "build_run", real)
+    lib = build_library(out, SMALL)
     after = snapshot_files(out)
     for path, digest in finished.items():
         if not path.startswith(".build"):
@@ -212,9 +213,9 @@ def test_newer_schema_and_missing_library_are_refused(small_library, tmp_path):
     manifest["schema_version"] = 99
     (copy / "manifest.json").write_text(json.dumps(manifest))
     before = snapshot_files(copy)
-    with pytest.raises(LibraryError, match="schema version 99; this lever_gym reads version 3"):
+    with pytest.raises(LibraryError, match="schema version 99; this lever_gym reads version 4"):
         Library.load(copy)
-    manifest["schema_version"] = 2  # dense Q-tables: rebuilt, not read
+    manifest["schema_version"] = 3  # no component names: rebuilt, not read
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(LibraryError, match="Rebuild the library"):
         Library.load(copy)
@@ -229,7 +230,7 @@ def test_building_over_another_config_is_refused(small_library, tmp_path):
     shutil.copytree(small_library.root, copy)
     before = snapshot_files(copy)
     with pytest.raises(LibraryError, match="another config"):
-        Library.build(copy, BuildConfig(sizes=(8,), layout_seeds=(5,), objectives=("Path",)))
+        build_library(copy, BuildConfig(sizes=(8,), layout_seeds=(5,), objectives=("Path",)))
     assert snapshot_files(copy) == before
 
 
@@ -294,7 +295,7 @@ def test_records_and_configs_read_from_json_are_strict():
 def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
     import io
 
-    from lever_gym.library.contents import dense_tables, policy_arrays, policy_npz_arrays
+    from lever_gym.library.format.contents import dense_tables, policy_arrays, policy_npz_arrays
     from lever_gym.library.store import layout_model
 
     model = layout_model(8, 0)
@@ -310,7 +311,7 @@ def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
     assert len(stored["q_rows"]) == 50 and len(stored["support_keys"]) == 10
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **stored)
-    back = policy_arrays(buffer.getvalue(), "test", model, "state")
+    back = policy_arrays(buffer.getvalue(), "test", model, "state", np.arange(4))
     dense_q, dense_support = dense_tables(back, model.n_states, model.n_states)
     assert dense_q.tobytes() == q.tobytes()
     assert np.array_equal(dense_support, support) and dense_support.dtype == np.int32
@@ -321,7 +322,7 @@ def test_policy_arrays_store_nonzero_rows_and_read_back_exactly(rng):
 def test_npy_files_read_as_numpy_reads_them_and_malformed_ones_are_refused():
     import io
 
-    from lever_gym.library.contents import _npy, read_npz
+    from lever_gym.library.format.contents import _npy, read_npz
 
     arrays = [np.arange(12.0).reshape(3, 4), np.arange(5), np.array([True, False]), np.zeros(0)]
     arrays += [np.array(2.5), np.arange(6, dtype=">i8"), np.asfortranarray(np.ones((2, 3)))]
@@ -353,7 +354,7 @@ def test_an_npz_member_that_unpacks_past_the_limit_is_refused_without_unpacking_
     import io
     import zipfile
 
-    from lever_gym.library.contents import read_npz
+    from lever_gym.library.format.contents import read_npz
 
     archive = io.BytesIO()
     with (
@@ -367,7 +368,7 @@ def test_an_npz_member_that_unpacks_past_the_limit_is_refused_without_unpacking_
 
 
 def test_unsigned_keys_out_of_order_are_refused_and_in_order_read_as_int64():
-    from lever_gym.library.contents import _increasing, _index
+    from lever_gym.library.format.contents import _increasing, _index
 
     assert not _increasing(np.array([5, 3, 9], dtype=np.uint64))
     assert not _increasing(np.array([2, 7, 2], dtype=np.uint64))

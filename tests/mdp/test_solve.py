@@ -60,7 +60,7 @@ def test_solver_equals_brute_force(name, depth, objective, gamma):
     assert sol.values[model.start_state] == pytest.approx(brute_force(env, gamma, depth), abs=1e-9)
 
 
-@pytest.mark.parametrize("objective", lever_gym.OBJECTIVE_NAMES)
+@pytest.mark.parametrize("objective", lever_gym.objective_names())
 def test_optimal_policy_succeeds_on_every_8x8_id(objective):
     env_id = lever_gym.env_id(8, objective)
     sol = solve(env_id, 0.99)

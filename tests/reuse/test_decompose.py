@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lever_gym.errors import RetrievalError
-from lever_gym.library.config import BUILDING_BLOCKS
+from lever_gym.library.format.config import BUILDING_BLOCKS
 from lever_gym.objective import Objective
 from lever_gym.reuse.decompose import SETUPS, setup_target, splits
 

@@ -24,6 +24,7 @@ from lever_gym.reuse.pipeline import (
     scoring_context,
     scoring_starts,
 )
+from lever_gym.reuse.tables import layout_tables
 
 DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 
@@ -88,7 +89,7 @@ def test_scores_come_from_recorded_data_only(lib, monkeypatch):
 @pytest.mark.parametrize("extraction", ["greedy", "sample"])
 def test_gpi_on_recorded_pairs_is_the_composition_of_the_stacked_rows(lib, rng, extraction):
     """``compose_gpi`` (the recorded pairs only) equals ``compose_states`` on (m, n, A) rows."""
-    tables = lib.layout_tables(16, 0)
+    tables = layout_tables(lib, 16, 0)
     config = ComposeConfig(operator="gpi", extraction=extraction, seed=4)
     n_states = tables.n_states
     for _ in range(4):

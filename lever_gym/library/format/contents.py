@@ -22,9 +22,8 @@ import lever_gym.components as reward_components
 from lever_gym.checks import json_file
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import LibraryError
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.embedding import Predictor
-from lever_gym.library.index import DEFAULT_METRIC
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.format.manifest import embedding_dim, widen
 from lever_gym.mdp.empirical import EmpiricalModel
 
 
@@ -58,7 +57,8 @@ def array_limit(n_states: int) -> int:
     """The most bytes one array of a layout with ``n_states`` states may hold: a value per
     component for every state-action pair (what ``psi`` and an empirical model's
     components reach), and a header."""
-    return n_states * N_ACTIONS * reward_components.count() * 8 + 4096
+    n = max(reward_components.count(), len(reward_components.BUILT_IN))
+    return n_states * N_ACTIONS * n * 8 + 4096
 
 
 def _index(a: np.ndarray) -> np.ndarray:
@@ -130,9 +130,12 @@ def policy_npz_arrays(
     }  # fmt: skip
 
 
-def policy_arrays(raw: bytes, where: str, model: TabularModel, key: str) -> dict[str, np.ndarray]:
+def policy_arrays(
+    raw: bytes, where: str, model: TabularModel, key: str, columns: np.ndarray
+) -> dict[str, np.ndarray]:
     """The ``POLICY_ARRAY_NAMES`` arrays of a ``policy.npz`` for ``model``, checked: sorted
-    rows and keys inside the layout, shapes, types and finite values."""
+    rows and keys inside the layout, shapes, types and finite values; ``psi`` (a column per
+    recorded component, ``columns``) widened to the registry (``manifest.widen``)."""
     a = read_npz(raw, where, POLICY_ARRAY_NAMES, array_limit(model.n_states))
     n_rows = model.n_states if key == "state" else model.layout.n_cells
     rows, keys, psi_keys = a["q_rows"], a["support_keys"], a["psi_keys"]
@@ -149,13 +152,13 @@ def policy_arrays(raw: bytes, where: str, model: TabularModel, key: str) -> dict
         and _is(psi_keys, "iu", (None,))
         and _in(psi_keys, model.n_states * N_ACTIONS)
         and _increasing(psi_keys)
-        and _is(a["psi"], "f", (len(psi_keys), reward_components.count()))
+        and _is(a["psi"], "f", (len(psi_keys), len(columns)))
     )
     if not ok:
         raise _refuse(where, "holds arrays of the wrong shape, type or range for its layout")
-    return {
-        k: _index(v) if k in ("q_rows", "support_keys", "psi_keys") else v for k, v in a.items()
-    }
+    out = {k: _index(v) if k in ("q_rows", "support_keys", "psi_keys") else v for k, v in a.items()}
+    out["psi"] = widen(out["psi"], columns)
+    return out
 
 
 def dense_tables(
@@ -177,7 +180,8 @@ def _increasing(a: np.ndarray) -> bool:
 
 
 def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> EmpiricalModel:
-    """``emp`` if its states and pairs lie in a layout of ``n_states`` states."""
+    """``emp`` if its states and pairs lie in a layout of ``n_states`` states (components:
+    one column or more each)."""
     n = len(emp.keys)
     ok = (
         _is(emp.keys, "iu", (n,))
@@ -185,7 +189,8 @@ def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> Empirical
         and _increasing(emp.keys)
         and _is(emp.next_state, "iu", (n,))
         and _in(emp.next_state, n_states)
-        and _is(emp.components, "f", (n, reward_components.count()))
+        and _is(emp.components, "f", (n, None))
+        and emp.components.shape[1] >= 1
         and _is(emp.terminated, "b", (n,))
         and _is(emp.counts, "iu", (n,))
         and _in(emp.counts, 2**62)
@@ -198,32 +203,42 @@ def check_empirical(emp: EmpiricalModel, n_states: int, where: str) -> Empirical
     return emp
 
 
-INDEX_ARRAYS = ("embeddings", "canonical", "keys", "next_state", "components", "terminated")
-INDEX_ARRAYS += ("counts", "starts")
+INDEX_ARRAYS = ("embeddings", "canonical")
+UNION_ARRAYS = ("keys", "next_state", "components", "terminated", "counts", "starts")
 
 
 def index_arrays(
-    raw: bytes, where: str, n_ids: int, config: BuildConfig, n_states: int
-) -> tuple[np.ndarray, np.ndarray, EmpiricalModel]:
-    """``(embeddings, canonical, union)`` of a layout's ``embeddings.npz``."""
+    raw: bytes, where: str, n_ids: int, dim: int, n_states: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(embeddings, canonical)`` of a layout's ``embeddings.npz`` (``dim``: the embedding
+    length the manifest implies)."""
     a = read_npz(raw, where, INDEX_ARRAYS, array_limit(n_states))
-    ok = _is(a["embeddings"], "f", (n_ids, config.embed.dim)) and _is(a["canonical"], "iu", (None,))
+    ok = _is(a["embeddings"], "f", (n_ids, dim)) and _is(a["canonical"], "iu", (None,))
     if not ok or not _in(a["canonical"], n_states):
         raise _refuse(where, "holds embeddings of the wrong shape or canonical states out of range")
-    union = check_empirical(EmpiricalModel(*(a[k] for k in INDEX_ARRAYS[2:])), n_states, where)
-    union = EmpiricalModel(
-        _index(union.keys), _index(union.next_state), union.components, union.terminated,
-        _index(union.counts), _index(union.starts),
+    return a["embeddings"], _index(a["canonical"])
+
+
+def union_arrays(raw: bytes, where: str, n_states: int, columns: np.ndarray) -> EmpiricalModel:
+    """The union of a layout's datasets (its ``union.npz``), components widened to the
+    registry (``manifest.widen``)."""
+    a = read_npz(raw, where, UNION_ARRAYS, array_limit(n_states))
+    union = check_empirical(EmpiricalModel(*(a[k] for k in UNION_ARRAYS)), n_states, where)
+    return EmpiricalModel(
+        _index(union.keys), _index(union.next_state), widen(union.components, columns),
+        union.terminated, _index(union.counts), _index(union.starts),
     )  # fmt: skip
-    return a["embeddings"], _index(a["canonical"]), union
 
 
-def index_meta(raw: bytes, where: str, ids: list[str], config: BuildConfig) -> dict[str, Any]:
-    """A layout's ``index.json``: it must name the layout's policies in manifest order and the
-    config's embedding, metric, trees and seed; ``max_norm`` a positive number."""
+def index_meta(
+    raw: bytes, where: str, ids: list[str], config: BuildConfig, dim: int, metric: str
+) -> dict[str, Any]:
+    """A layout's ``index.json``: it must name the layout's policies in manifest order, the
+    embedding length ``dim``, ``metric`` and the config's embedding, trees and seed;
+    ``max_norm`` a positive number."""
     meta = json_file(raw, where)
     expected = {
-        "ids": ids, "dim": config.embed.dim, "metric": DEFAULT_METRIC,
+        "ids": ids, "dim": dim, "metric": metric,
         "n_trees": config.n_trees, "seed": config.seed, "embed": config.embed.to_dict(),
     }  # fmt: skip
     if not isinstance(meta, dict) or set(meta) != {*expected, "max_norm"}:
@@ -239,17 +254,39 @@ def index_meta(raw: bytes, where: str, ids: list[str], config: BuildConfig) -> d
     return meta
 
 
-def predictor(raw: bytes, where: str, dim: int) -> Predictor:
-    """The return predictor of ``index/predictor.json`` for embeddings of length ``dim``."""
+def predictor_arrays(raw: bytes, where: str, columns: np.ndarray) -> dict[str, Any]:
+    """The return predictor of ``index/predictor.json`` (``mean``, ``scale``, ``coef``,
+    ``cv_mae``, ``cv_nmae``) for a library recording the components ``columns``, widened to
+    the registry: a component it does not record gets mean 0, scale 1 and zero coefficients."""
     data = json_file(raw, where)
-    shapes = {"mean": (dim,), "scale": (dim,), "coef": (dim + 1, reward_components.count())}
+    dim = embedding_dim(len(columns))
+    shapes = {"mean": (dim,), "scale": (dim,), "coef": (dim + 1, len(columns))}
     try:
         arrays = {k: np.array(data[k], dtype=np.float64) for k in shapes}
-        scores = [float(data[k]) for k in ("cv_mae", "cv_nmae")]
-    except (TypeError, ValueError, KeyError) as e:
+        scores = {k: float(data[k]) for k in ("cv_mae", "cv_nmae")}
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise _refuse(where, f"is not a predictor ({type(e).__name__}: {e})") from e
-    if not all(_is(arrays[k], "f", s) for k, s in shapes.items()) or not np.isfinite(scores).all():
+    if (
+        not all(_is(arrays[k], "f", s) for k, s in shapes.items())
+        or not np.isfinite(list(scores.values())).all()
+    ):
         raise _refuse(where, "holds arrays of the wrong shape or non-finite numbers")
     if np.any(arrays["scale"] == 0):
         raise _refuse(where, "has a zero scale")
-    return Predictor(arrays["mean"], arrays["scale"], arrays["coef"], *scores)
+    return {
+        "mean": _widen_embedding(arrays["mean"], columns, 0.0),
+        "scale": _widen_embedding(arrays["scale"], columns, 1.0),
+        "coef": widen(_widen_embedding(arrays["coef"].T, columns, 0.0).T, columns),
+        **scores,
+    }
+
+
+def _widen_embedding(values: np.ndarray, columns: np.ndarray, fill: float) -> np.ndarray:
+    """``values`` along an embedding's axis (last axis: the recorded components, then the state
+    features, then anything after them) with the components on the registry's columns."""
+    k, n = len(columns), reward_components.count()
+    if k == n and np.array_equal(columns, np.arange(n)):
+        return values
+    head = np.full((*values.shape[:-1], n), fill)
+    head[..., columns] = values[..., :k]
+    return np.concatenate([head, values[..., k:]], axis=-1)

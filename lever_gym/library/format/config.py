@@ -15,7 +15,7 @@ from lever_gym.envs.layout import check_size
 from lever_gym.envs.space import KEYS
 from lever_gym.errors import ConfigError, UnknownObjectiveError, suggest
 from lever_gym.library.embedding import EmbedConfig
-from lever_gym.library.files import SHA256
+from lever_gym.library.format.files import SHA256
 from lever_gym.objective import Objective, env_id
 from lever_gym.train.tabular import ALGORITHMS, BUDGETS
 

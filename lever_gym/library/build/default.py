@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from lever_gym.errors import LibraryError
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.files import sha256, write_json_atomic
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.format.files import sha256, write_json_atomic
 from lever_gym.library.locate import user_library
 
 DEFAULT_CONFIG = BuildConfig()
@@ -142,7 +142,7 @@ def verify_default(root: Path) -> InstallReport:
 def install_default(target: Path | None = None, workers: int = 1) -> InstallReport:
     """Rebuild the default library into ``target`` (default: the user data folder) and
     verify it; raise ``LibraryError`` if a file differs beyond the tolerance."""
-    from lever_gym.library.build import build_library
+    from lever_gym.library.build.builder import build_library
 
     root = Path(target) if target is not None else user_library()
     build_library(root, DEFAULT_CONFIG, workers=workers)

@@ -1,5 +1,6 @@
 """Writing a library's indexes: each policy's embedding from its own dataset, one Annoy
-forest per layout, the return predictor, and the Minari namespace metadata."""
+forest per layout, the union of each layout's datasets, the return predictor, and the Minari
+namespace metadata."""
 
 from __future__ import annotations
 
@@ -10,13 +11,25 @@ import numpy as np
 
 from lever_gym.data import NAMESPACE_FILE
 from lever_gym.data.storage import empirical_from_dataset, open_dataset
-from lever_gym.library.annoy_file import AnnoyFacts
-from lever_gym.library.config import NAMESPACE, BuildConfig, PolicyRecord, layout_name
-from lever_gym.library.contents import check_empirical
 from lever_gym.library.embedding import canonical_states, embed, fit_predictor
-from lever_gym.library.files import atomic_path, checked_bytes, inside, sha256, write_json_atomic
+from lever_gym.library.format.annoy_file import AnnoyFacts
+from lever_gym.library.format.config import NAMESPACE, BuildConfig, PolicyRecord, layout_name
+from lever_gym.library.format.contents import check_empirical
+from lever_gym.library.format.files import (
+    atomic_path,
+    checked_bytes,
+    inside,
+    sha256,
+    write_json_atomic,
+)
+from lever_gym.library.format.manifest import (
+    INDEX_FILES,
+    PREDICTOR,
+    embedding_dim,
+    index_folder,
+    namespaces,
+)
 from lever_gym.library.index import DEFAULT_METRIC, AnnoyBackend
-from lever_gym.library.manifest import INDEX_FILES, PREDICTOR, index_folder, namespaces
 from lever_gym.library.store import layout_model
 from lever_gym.mdp.empirical import EmpiricalModel
 
@@ -55,6 +68,7 @@ def write_indexes(
     files: dict[str, str] = {}
     annoy: dict[str, dict[str, Any]] = {}
     embeddings, labels, owns = [], [], []
+    dim = embedding_dim(len(records[0].weights))
     for size, layout_seed in dict.fromkeys(r.layout_key for r in records):
         members = [r for r in records if r.layout_key == (size, layout_seed)]
         model = layout_model(size, layout_seed)
@@ -66,9 +80,10 @@ def write_indexes(
         (root / folder).mkdir(parents=True, exist_ok=True)
         inside(root, folder)  # never write into a link out
         with atomic_path(root / folder / "embeddings.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, embeddings=matrix, canonical=canonical)
+        with atomic_path(root / folder / "union.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(
-                fh, embeddings=matrix, canonical=canonical, keys=union.keys,
-                next_state=union.next_state, components=union.components,
+                fh, keys=union.keys, next_state=union.next_state, components=union.components,
                 terminated=union.terminated, counts=union.counts, starts=union.starts,
             )  # fmt: skip
         forest = AnnoyBackend.build(
@@ -78,13 +93,13 @@ def write_indexes(
             forest.save(tmp)
         write_json_atomic(
             root / folder / "index.json",
-            {"ids": [r.id for r in members], "dim": config.embed.dim, "metric": forest.metric,
+            {"ids": [r.id for r in members], "dim": dim, "metric": forest.metric,
              "max_norm": forest.max_norm, "n_trees": config.n_trees, "seed": config.seed,
              "embed": config.embed.to_dict()},
         )  # fmt: skip
         files.update({f"{folder}/{n}": sha256(root / folder / n) for n in INDEX_FILES})
         annoy[f"{folder}/annoy.ann"] = AnnoyFacts(
-            (root / folder / "annoy.ann").stat().st_size, config.embed.dim + 1, "angular",
+            (root / folder / "annoy.ann").stat().st_size, dim + 1, "angular",
             len(members), config.n_trees,
         ).to_dict()  # fmt: skip
         embeddings.append(matrix)

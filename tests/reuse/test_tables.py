@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lever_gym.library.store import Library
-from lever_gym.library.tables import RowTables, rows_of_keys
+from lever_gym.reuse.tables import RowTables, layout_tables, rows_of_keys
 from lever_gym.train.tabular import key_index
 
 DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
@@ -50,7 +50,7 @@ def test_rows_of_keys_fill_missing_actions():
 
 @pytest.mark.parametrize(("size", "seed"), [(8, 1), (16, 0)])
 def test_layout_tables_equal_the_dense_tables_of_every_policy(lib, size, seed):
-    tables = lib.layout_tables(size, seed)
+    tables = layout_tables(lib, size, seed)
     records = lib.layout_records(size, seed)
     assert tables.ids == tuple(r.id for r in records)
     states = tables.states

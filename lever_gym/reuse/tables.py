@@ -5,7 +5,7 @@ batch of states for any subset of them is one ``searchsorted``. ``LayoutTables``
 every policy of one library layout (Q-values, dataset counts, successor features) and
 keeps their values on the states the layout's data records, the only states offline
 scoring and GPI ever read. It depends on the library alone, not on any objective: built
-once per layout (``Library.layout_tables``), it serves every query on that layout.
+once per layout (``layout_tables``), it serves every query on that layout.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import numpy as np
 
 from lever_gym.envs.model import N_ACTIONS
 from lever_gym.envs.space import GridSpace
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ConfigError, LibraryError
+from lever_gym.library.format.config import PolicyRecord
+from lever_gym.library.store import Library
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.mdp.support import SupportGraph
+from lever_gym.mdp.support import SupportGraph, greedy_rows
 from lever_gym.mdp.walk import WalkBatch, WalkGraph
 
 KEPT_WALKS = 8
@@ -179,7 +181,7 @@ class LayoutTables:
         start: int,
     ) -> LayoutTables:
         """Stack the checked sparse ``arrays`` of a layout's policies (``policy.npz``
-        fields, ``lever_gym.library.contents``) over its union ``empirical``."""
+        fields, ``lever_gym.library.format.contents``) over its union ``empirical``."""
         n_states, n_q_rows = space.n_states, space.n_rows(key)
         q = RowTables.stack(
             [(a["q_rows"], a["q_values"].astype(np.float64)) for a in arrays], n_q_rows, 0.0
@@ -242,3 +244,42 @@ class LayoutTables:
         if "graph" not in self._cache:
             self._cache["graph"] = SupportGraph.of(self.empirical)
         return self._cache["graph"]
+
+
+def layout_tables(library: Library, size: int, layout_seed: int) -> LayoutTables:
+    """Every policy of one layout of ``library`` stacked, built once (kept in
+    ``library.derived``) from their checked files and the layout's union of datasets."""
+    key = ("tables", size, layout_seed)
+    if key not in library.derived:
+        records = library.layout_library(size, layout_seed).layout_records(size, layout_seed)
+        keys = {r.key for r in records}
+        if len(keys) != 1:
+            raise LibraryError(
+                f"the {size}x{size} layout {layout_seed} of {library.root} mixes Q-table keys "
+                f"{sorted(keys)}; a library uses one. Rebuild it."
+            )
+        model = library.model(records[0])
+        library.derived[key] = LayoutTables.build(
+            [r.id for r in records], keys.pop(), model.space,
+            [library.policy_arrays(r) for r in records], library.empirical(size, layout_seed),
+            model.start_state,
+        )  # fmt: skip
+    return library.derived[key]
+
+
+def own_values(library: Library, record: PolicyRecord) -> tuple[np.ndarray, np.ndarray]:
+    """``(states, psi)``: every state the policy's data records and the successor features of
+    the action it takes there (greedy in its Q-values among the recorded actions); ``psi @
+    w`` is its value from that state under ``w`` (kept in ``library.derived``)."""
+    key = ("own", record.id)
+    if key not in library.derived:
+        arrays = library.policy_arrays(record)
+        keys, psi = arrays["psi_keys"], arrays["psi"]
+        states, actions = keys // N_ACTIONS, keys % N_ACTIONS
+        space = library.model(record).space
+        q = RowTables.stack([(arrays["q_rows"], arrays["q_values"])], space.n_rows(record.key), 0.0)
+        rows = q.at(0, space.row_of(states, record.key))
+        first = np.flatnonzero(np.r_[True, states[1:] != states[:-1]])
+        choice = greedy_rows(rows[np.arange(len(keys)), actions], first)
+        library.derived[key] = (states[first], psi[choice])
+    return library.derived[key]

@@ -1,34 +1,63 @@
 """A library's manifest: its schema, checked field by field before anything else is read.
 
-``manifest.json`` holds ``schema_version``, ``lever_gym_version``, the build ``config``, one
+``manifest.json`` holds ``schema_version``, ``lever_gym_version``, the build ``config``, the
+names of the reward ``components`` (the column order of every stored component array), one
 record per policy (``policies``, in build order, each listing the sha256 of its four files),
 ``index_files`` (the sha256 of every index file) and ``annoy`` (the size and shape of every
-Annoy forest, checked before it is memory-mapped). Every path in it is derived from the
-config and checked to be a plain relative path, so an edited manifest cannot point outside
-the library or at another policy's files.
+Annoy forest, checked before it is memory-mapped). A library opens under any registry that
+holds its components (``lever_gym.components``): a component it does not record reads as
+zero in its data (``widen``); a recorded component that is not registered is refused. Every
+path in it is derived from the config and checked to be a plain relative path, so an edited
+manifest cannot point outside the library or at another policy's files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+import lever_gym.components as reward_components
 from lever_gym.checks import json_file
 from lever_gym.data import MAIN_FILE, METADATA_FILE, NAMESPACE_FILE
 from lever_gym.errors import LeverGymError, LibraryError
-from lever_gym.library.annoy_file import AnnoyFacts
-from lever_gym.library.config import NAMESPACE, BuildConfig, PolicyRecord, layout_name, policy_id
-from lever_gym.library.files import SHA256, inside, plain_parts
+from lever_gym.library.format.annoy_file import AnnoyFacts
+from lever_gym.library.format.config import (
+    NAMESPACE,
+    BuildConfig,
+    PolicyRecord,
+    layout_name,
+    policy_id,
+)
+from lever_gym.library.format.files import SHA256, inside, plain_parts
+from lever_gym.mdp.successor import STATE_FEATURES
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MANIFEST = "manifest.json"
-FIELDS = ("schema_version", "lever_gym_version", "config", "policies", "index_files", "annoy")
-POLICY_FILES = ("policy.npz", "policy.json", "data/main_data.hdf5", "data/metadata.json")
+FIELDS = ("schema_version", "lever_gym_version", "config", "components", "policies",
+          "index_files", "annoy")  # fmt: skip
+POLICY_ARRAYS = "policy.npz"
+"""A policy's arrays (``contents.POLICY_ARRAY_NAMES``): its Q-table and its dataset's visit
+counts on their nonzero rows, and its successor features on its own data: ``psi_keys``
+(``state * N_ACTIONS + action`` of every recorded pair, sorted) and ``psi`` (the reward
+components summed along the policy's recorded walk from each pair within the horizon)."""
+POLICY_FILES = (POLICY_ARRAYS, "policy.json", "data/main_data.hdf5", "data/metadata.json")
 """The checksummed files of a policy folder (``timing.json``, a measurement, is not)."""
 DATA_FILES = (MAIN_FILE, METADATA_FILE)
 """Every file of a policy's Minari dataset folder, ``data/``."""
-INDEX_FILES = ("annoy.ann", "embeddings.npz", "index.json")
+INDEX_FILES = ("annoy.ann", "embeddings.npz", "index.json", "union.npz")
+"""A layout's index folder: the Annoy forest, the embeddings it indexes and the canonical
+states, its description, and the union of the layout's datasets (the scorers' empirical
+model)."""
 PREDICTOR = "index/predictor.json"
+
+
+def embedding_dim(n_components: int) -> int:
+    """Embedding length of a library recording ``n_components`` reward components: one
+    entry per component, then the state features (``lever_gym.mdp.successor``)."""
+    return n_components + len(STATE_FEATURES)
 
 
 def index_folder(size: int, layout_seed: int) -> str:
@@ -67,8 +96,9 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return json_file(inside(root, MANIFEST).read_bytes(), str(path))
 
 
-def check_manifest(data: object, path: Path) -> tuple[BuildConfig, list[PolicyRecord]]:
-    """The config and records of manifest ``data`` after checking its schema; raises
+def check_manifest(data: object, path: Path) -> tuple[BuildConfig, list[PolicyRecord], np.ndarray]:
+    """The config, the records (their component values widened to the registry, ``widen``)
+    and the component ``columns`` of manifest ``data`` after checking its schema; raises
     ``LibraryError`` naming the first field that is missing, unknown or wrong."""
 
     def refuse(field: str, problem: str) -> LibraryError:
@@ -104,13 +134,14 @@ def check_manifest(data: object, path: Path) -> tuple[BuildConfig, list[PolicyRe
         config = BuildConfig.from_dict(data["config"])
     except LeverGymError as e:
         raise refuse("config", f"is invalid: {e}") from e
+    columns = component_columns(data["components"], refuse)
     policies = data["policies"]
     if not isinstance(policies, list):
         raise refuse("policies", "must be a list")
     records, seen = [], set()
     for i, item in enumerate(policies):
         try:
-            record = PolicyRecord.from_dict(item)
+            record = PolicyRecord.from_dict(_widened_record(item, columns))
         except LeverGymError as e:
             raise refuse(f"policies[{i}]", f"is invalid: {e}") from e
         if record.id in seen:
@@ -130,10 +161,57 @@ def check_manifest(data: object, path: Path) -> tuple[BuildConfig, list[PolicyRe
         raise refuse("policies", "do not list the policies of its config, in build order")
     index = data["index_files"]
     _check_digests(refuse, "index_files", index, index_file_names(config))
-    check_annoy_entries(refuse, data["annoy"], config, records)
+    check_annoy_entries(refuse, data["annoy"], config, records, len(columns))
     for rel in [*index, *(f for r in records for f in r.files)]:
         plain_parts(path.parent, rel)  # links are resolved (``inside``) when a file is read
-    return config, records
+    return config, records, columns
+
+
+def component_columns(names: object, refuse: Callable[[str, str], LibraryError]) -> np.ndarray:
+    """Per component a library records (``names``, its column order), its column in the
+    registry (int64); a name that is not registered, or a list that is not distinct names,
+    is refused naming it."""
+    if not (
+        isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+        and len(set(names)) == len(names)
+    ):  # fmt: skip
+        raise refuse("components", "must be a list of distinct component names")
+    known = reward_components.names()
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise LibraryError(
+            f"the library records the reward component(s) {', '.join(map(repr, missing))}, "
+            f"which this lever_gym does not register (it has {', '.join(known)}). Register "
+            "them (lever_gym.components.register) before opening it, or rebuild the library."
+        )
+    return np.array([known.index(n) for n in names], dtype=np.int64)
+
+
+def widen(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``values`` (last axis: the recorded components, in recorded order) on the registry's
+    columns, zero in the columns of components the library does not record; ``values``
+    itself when the two orders agree."""
+    n = reward_components.count()
+    if len(columns) == n and np.array_equal(columns, np.arange(n)):
+        return values
+    out = np.zeros((*values.shape[:-1], n), dtype=values.dtype)
+    out[..., columns] = values
+    if not values.flags.writeable:
+        out.setflags(write=False)
+    return out
+
+
+def _widened_record(item: object, columns: np.ndarray) -> object:
+    """A manifest record with its per-component lists on the registry's columns."""
+    if not isinstance(item, dict):
+        return item
+    out = dict(item)
+    for name in ("weights", "greedy_components"):
+        values = item.get(name)
+        ok = isinstance(values, list) and len(values) == len(columns)
+        if ok and all(type(x) in (int, float) for x in values):
+            out[name] = widen(np.array(values, dtype=np.float64), columns).tolist()
+    return out
 
 
 def _check_digests(refuse: Any, field: str, files: object, names: list[str]) -> None:
@@ -144,25 +222,32 @@ def _check_digests(refuse: Any, field: str, files: object, names: list[str]) -> 
         raise refuse(field, "must map each path to a sha256 digest (64 hex digits)")
 
 
-def annoy_facts(config: BuildConfig, records: list[PolicyRecord]) -> dict[str, dict[str, Any]]:
+def annoy_facts(
+    config: BuildConfig, records: list[PolicyRecord], n_components: int
+) -> dict[str, dict[str, Any]]:
     """What the manifest must record of each layout's Annoy file, but its size: the vector
-    length, metric, item and tree counts a build of ``config`` gives it."""
+    length (the embedding of ``n_components`` components, one more for ``angular-mips``),
+    metric, item and tree counts a build of ``config`` gives it."""
     facts = {}
     for n in config.sizes:
         for s in config.layout_seeds:
             items = sum(1 for r in records if r.layout_key == (n, s))
             facts[f"{index_folder(n, s)}/annoy.ann"] = {
-                "f": config.embed.dim + 1, "metric": "angular", "items": items,
+                "f": embedding_dim(n_components) + 1, "metric": "angular", "items": items,
                 "trees": config.n_trees,
             }  # fmt: skip
     return facts
 
 
 def check_annoy_entries(
-    refuse: Any, entries: object, config: BuildConfig, records: list[PolicyRecord]
+    refuse: Any,
+    entries: object,
+    config: BuildConfig,
+    records: list[PolicyRecord],
+    n_components: int,
 ) -> dict[str, AnnoyFacts]:
     """The ``annoy`` section as ``AnnoyFacts`` per file, checked against the config."""
-    expected = annoy_facts(config, records)
+    expected = annoy_facts(config, records, n_components)
     if not isinstance(entries, dict) or sorted(entries) != sorted(expected):
         raise refuse("annoy", f"must describe exactly {sorted(expected)}")
     out = {}

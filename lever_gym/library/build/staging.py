@@ -28,9 +28,9 @@ from typing import Any
 
 from lever_gym.checks import json_file
 from lever_gym.errors import LeverGymError, LibraryError
-from lever_gym.library.config import BuildConfig
-from lever_gym.library.files import SHA256, is_temporary, make_folder, write_json_atomic
-from lever_gym.library.manifest import MANIFEST, check_manifest, read_manifest
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.format.files import SHA256, is_temporary, make_folder, write_json_atomic
+from lever_gym.library.format.manifest import MANIFEST, check_manifest, read_manifest
 
 BUILD = ".build"
 OWN = ("lever", "index", MANIFEST, "README.md", "build_timing.json", BUILD)
@@ -144,7 +144,7 @@ def prepare(root: Path, config: BuildConfig, force: bool) -> dict[str, str]:
     ledger: dict[str, str] = {}
     if (root / MANIFEST).exists():
         try:
-            previous, records = check_manifest(read_manifest(root), root / MANIFEST)
+            previous, records, _ = check_manifest(read_manifest(root), root / MANIFEST)
         except LeverGymError as e:
             raise LibraryError(f"{e} Or pass --force to rebuild it from scratch.") from e
         if previous.fingerprint != config.fingerprint:
