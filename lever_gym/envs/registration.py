@@ -58,7 +58,8 @@ detour layout, then the 45 randomised-world ids (a new layout every episode)."""
 
 
 def register_envs() -> None:
-    """Register every id in ``ENV_IDS`` (idempotent)."""
+    """Register every id of ``ENV_IDS``, and of the objectives of components registered since
+    (idempotent)."""
     for eid, entry_point, kwargs in _table():
         if eid not in registry:
             register(

@@ -374,8 +374,14 @@ class Library:
         return Predictor(**predictor_arrays(raw, str(self.root / PREDICTOR), self.columns))
 
 
-@functools.lru_cache(maxsize=64)
 def layout_model(size: int, layout_seed: int) -> TabularModel:
-    """The tabular model of a generated library layout (shaping on, as library envs);
-    cached, as drawing a layout repeats its connectivity checks."""
-    return model_for(Layout.generate(size, layout_seed), True)
+    """The tabular model of a generated library layout (shaping on, as library envs), under
+    the registered components (``model_for``)."""
+    return model_for(generated_layout(size, layout_seed), True)
+
+
+@functools.lru_cache(maxsize=64)
+def generated_layout(size: int, layout_seed: int) -> Layout:
+    """``Layout.generate(size, layout_seed)``, kept: drawing a layout repeats its
+    connectivity checks."""
+    return Layout.generate(size, layout_seed)

@@ -115,8 +115,9 @@ def build_libraries(
                     finish(root)
                 raise
             remove_temporary(root)
+            names = reward_components.names()
             jobs += [
-                (str(root), config.to_dict(), asdict(run), _ledger_of(ledger, config, run))
+                (str(root), config.to_dict(), asdict(run), _ledger_of(ledger, config, run), names)
                 for run in config.runs()
             ]
         start = time.perf_counter()
