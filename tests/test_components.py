@@ -3,6 +3,7 @@ library build and a composition, and libraries record the components they were b
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from lever_gym.components import Component, Moves
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.build.builder import build_library
+from lever_gym.library.build.runs import build_run
 from lever_gym.library.format.config import BuildConfig
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective, objective_names
@@ -53,7 +55,7 @@ def test_a_fifth_component_reaches_objectives_and_the_env(fifth):
         cells.append(info["cell"])
         bumps.append(info["reward_components"][4])
         assert not terminated
-    stayed = [a == b for a, b in zip(cells, cells[1:], strict=False)]
+    stayed = [a == b for a, b in itertools.pairwise(cells)]
     assert bumps == [-1.0 if s else 0.0 for s in stayed] == [-1, 0, -1, 0, -1, -1]
 
 
@@ -70,11 +72,9 @@ def test_a_library_built_with_five_components_composes_and_records_them(fifth, t
     obs, _ = env.reset(seed=0)
     assert policy(obs) in range(4)
     assert set(policy.explanation.chosen.policies) <= {r.id for r in lib}
-    with reward_components.extended(Component("spare", "X", ("spare",), "nothing", _bump)):
-        with pytest.raises(ConfigError, match="a worker process has"):
-            from lever_gym.library.build.runs import build_run
-
-            build_run((str(tmp_path), config.to_dict(), {}, {}, ("path",)))
+    spare = Component("spare", "X", ("spare",), "nothing", _bump)
+    with reward_components.extended(spare), pytest.raises(ConfigError, match="worker process"):
+        build_run((str(tmp_path), config.to_dict(), {}, {}, ("path",)))
 
 
 def test_a_library_of_four_components_opens_under_five_with_zero_columns(fifth):
@@ -98,7 +98,7 @@ def test_a_library_recording_an_unregistered_component_is_refused(tmp_path):
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["components"] = [*manifest["components"], "bump"]
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(LibraryError, match="records the reward component.*'bump'.*Register"):
+    with pytest.raises(LibraryError, match=r"records the reward component.*'bump'.*Register"):
         Library.load(copy)
 
 
