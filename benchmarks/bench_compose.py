@@ -22,6 +22,7 @@ import lever_gym
 from lever_gym.eval.evaluate import evaluate
 from lever_gym.library.index import AnnoyBackend, ExactBackend
 from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.config import ReuseConfig
 from lever_gym.reuse.operators import SUPPORT_MODES
 from lever_gym.reuse.retrieval import recall_at_k
 from lever_gym.train.tabular import TrainConfig, train
@@ -33,11 +34,12 @@ TASK = "LeverGrid-16x16-PathGoldHazardLever-v0"
 
 def build_ms(lib, repeats: int = 20, **kwargs) -> tuple[float, int]:
     """Median build time (ms) and number of scored combinations."""
-    LeverComposedPolicy.from_library(lib, TASK, layout_seed=0, **kwargs)  # warm caches
+    config = ReuseConfig().with_options(**kwargs)
+    LeverComposedPolicy.from_library(lib, TASK, layout=(16, 0), config=config)  # warm caches
     times, combos = [], 0
     for _ in range(repeats):
         start = time.perf_counter()
-        policy = LeverComposedPolicy.from_library(lib, TASK, layout_seed=0, **kwargs)
+        policy = LeverComposedPolicy.from_library(lib, TASK, layout=(16, 0), config=config)
         times.append(time.perf_counter() - start)
         combos = len(policy.info["combinations"])
     return statistics.median(times) * 1e3, combos
@@ -64,7 +66,7 @@ def composition_rows(lib) -> list[list[object]]:
 
 
 def predict_rows(lib) -> list[list[object]]:
-    policy = LeverComposedPolicy.from_library(lib, TASK, layout_seed=0)
+    policy = LeverComposedPolicy.from_library(lib, TASK, layout=(16, 0))
     model = policy.model
     obs = model.space.observe(np.random.default_rng(0).integers(0, model.n_states, 100_000))
     start = time.perf_counter()
@@ -130,8 +132,9 @@ def support_rows(lib) -> list[list[object]]:
         scores = []
         for layout in (0, 1, 2):
             policy = LeverComposedPolicy.from_library(
-                lib, env_id, layout_seed=layout, support_mode=support
-            )
+                lib, env_id, layout=(8, layout),
+                config=ReuseConfig().with_options(support_mode=support),
+            )  # fmt: skip
             scores.append(evaluate(policy, env_id, 1, 0, layout_seed=layout).normalised_score)
         rows.append(
             [

@@ -31,7 +31,7 @@ def per_call_us(fn, obs: np.ndarray, validate: bool, repeats: int = 7, number: i
 def main() -> None:
     """Time both paths for a tabular and a composed policy; write the table."""
     lib = Library.load()
-    composed = LeverComposedPolicy.from_library(lib, TASK, layout_seed=0)
+    composed = LeverComposedPolicy.from_library(lib, TASK, layout=(16, 0))
     tabular = lib.policy(lib.filter(size=16, layout_seed=0)[0])
     rng = np.random.default_rng(0)
     rows = []

@@ -11,6 +11,7 @@ size of the composed policy's pickle.
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import statistics
@@ -23,6 +24,7 @@ import numpy as np
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
 from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.config import ReuseConfig
 from lever_gym.train.tabular import BUDGETS, TrainConfig, train
 
 from _common import median_time, write_table
@@ -31,9 +33,9 @@ ENV_ID = "LeverGrid-16x16-PathGoldHazardLever-v0"
 VARIANTS = {
     "defaults (gpi, layout pool, exhaustive, improve 10, guard)": {},
     "paper rule (sum, hybrid k=3)": {"operator": "sum", "strategy": "hybrid", "pool": "parts",
-                                     "improve": 0, "guarded": False},
+                                     "rounds": 0, "guard": False},
     "targeted (sum, top-1 per part)": {"operator": "sum", "strategy": "targeted",
-                                       "pool": "parts", "improve": 0, "guarded": False},
+                                       "pool": "parts", "rounds": 0, "guard": False},
 }  # fmt: skip
 COLD = """
 import time
@@ -43,7 +45,10 @@ import lever_gym
 from lever_gym import Library, LeverComposedPolicy
 lib = Library.load()
 t1 = time.perf_counter()
-LeverComposedPolicy.from_library(lib, sys.argv[1], **json.loads(sys.argv[2]))
+from lever_gym.reuse.config import ReuseConfig
+LeverComposedPolicy.from_library(
+    lib, sys.argv[1], config=ReuseConfig().with_options(**json.loads(sys.argv[2]))
+)
 t2 = time.perf_counter()
 print(json.dumps({"open": t1 - t0, "compose": t2 - t1}))
 """
@@ -73,7 +78,9 @@ def new_objectives(lib: Library, options: dict) -> float:
     for _ in range(WARM):
         weights = tuple(float(x) for x in rng.uniform(0.5, 2.0, 4))
         start = time.perf_counter()
-        LeverComposedPolicy.from_library(lib, weights, size=16, layout_seed=0, **options)
+        LeverComposedPolicy.from_library(
+            lib, weights, layout=(16, 0), config=ReuseConfig().with_options(**options)
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -86,8 +93,11 @@ def main() -> None:
     train(model, objective, config)  # loads the kernel
     rows = []
     for name, options in VARIANTS.items():
-        policy = LeverComposedPolicy.from_library(lib, ENV_ID, **options)
-        again = lambda o=options: LeverComposedPolicy.from_library(lib, ENV_ID, **o)  # noqa: E731
+        policy = LeverComposedPolicy.from_library(
+            lib, ENV_ID, config=ReuseConfig().with_options(**options)
+        )
+        reuse = ReuseConfig().with_options(**options)
+        again = functools.partial(LeverComposedPolicy.from_library, lib, ENV_ID, config=reuse)
         same = median_time(again, WARM)
         fresh = new_objectives(lib, options)
         scratch = median_time(lambda: train(model, objective, config), 5)

@@ -25,7 +25,7 @@ def main() -> None:
 
     library = lever_gym.Library.load()  # the default library
     env_id = lever_gym.Objective.parse(args.objective).env_id(args.size)
-    policy = LeverComposedPolicy.from_library(library, env_id, layout_seed=args.layout_seed)
+    policy = LeverComposedPolicy.from_library(library, env_id, layout=(args.size, args.layout_seed))
     print(policy.summary())
 
     # 1. the evaluation loop you already have: policy(obs) -> action

@@ -3,54 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 
-from lever_gym.data.collect import DataConfig
-from lever_gym.envs.registration import ENV_IDS
+import lever_gym.commands as commands
 from lever_gym.envs.space import KEYS
 from lever_gym.errors import LeverGymError
 from lever_gym.experiments.protocol import STAGES
 from lever_gym.library.build.executor import EXECUTORS
 from lever_gym.library.format.config import BuildConfig
-from lever_gym.library.locate import default_library
-from lever_gym.mdp.rollout import greedy_trajectory
-from lever_gym.mdp.solve import solve
-from lever_gym.reuse.composed import POOLS
-from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
-from lever_gym.reuse.retrieval import STRATEGIES
-from lever_gym.reuse.scoring import SCORINGS
 from lever_gym.train.tabular import ALGORITHMS, BUDGETS
 from lever_gym.version import __version__
 
 PROTOCOL_NAMES = ("full", "quick")
-
-
-def _cmd_envs(args: argparse.Namespace) -> None:
-    for eid in ENV_IDS:
-        print(eid)
-
-
-def _cmd_solve(args: argparse.Namespace) -> None:
-    env = gym.make(args.env_id, layout_seed=args.layout_seed, render_mode="ansi")
-    start = time.perf_counter()
-    sol = solve(env, args.gamma)
-    took = time.perf_counter() - start
-    model = sol.model
-    env.reset(seed=0)
-    print(env.render())
-    print(
-        f"{args.env_id} layout_seed={args.layout_seed}: {model.n_states} states, "
-        f"value iteration gamma={args.gamma} converged in {sol.iterations} sweeps, {took:.3f} s"
-    )
-    path = greedy_trajectory(model, sol.policy, model.start_state, model.layout.n_cells)
-    print(f"optimal return from the start: {path.total(model, sol.weights):.2f}")
 
 
 def _budget(text: str) -> int:
@@ -62,47 +31,6 @@ def _budget(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"budget must be an episode count or one of {sorted(BUDGETS)}; got {text!r}"
         ) from None
-
-
-def _cmd_build_library(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
-    config = BuildConfig(
-        sizes=tuple(args.sizes),
-        layout_seeds=tuple(seed for seeds in args.layout_seeds for seed in seeds),
-        objectives=tuple(args.objectives),
-        gammas=tuple(args.gammas),
-        budgets=tuple(args.budgets),
-        replicas=args.replicas,
-        snapshots=args.snapshots,
-        algorithm=args.algorithm,
-        key=args.key,
-        data=DataConfig(episodes=args.episodes, epsilon=args.epsilon),
-        seed=args.seed,
-    )
-    start = time.perf_counter()
-    bars: list[tqdm] = []  # drawn once training starts: a refused build prints one line only
-
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="run", desc="build-library"))
-        bars[0].update(done - bars[0].n)
-
-    from lever_gym.library.build.builder import build_library
-    from lever_gym.library.build.sharded import build_sharded
-
-    build = build_sharded if args.sharded else build_library
-    try:
-        lib = build(
-            args.out, config, workers=args.workers, executor=args.executor,
-            address=args.address, progress=progress, force=args.force,
-        )  # fmt: skip
-    finally:
-        for bar in bars:
-            bar.close()
-    print(
-        f"{len(lib)} policies in {args.out} ({time.perf_counter() - start:.1f} s); {lib.verify()}"
-    )
 
 
 def _seeds(text: str) -> list[int]:
@@ -126,88 +54,38 @@ def _size(text: str) -> int:
     return int(head)
 
 
-def _cmd_compose(args: argparse.Namespace) -> None:
-    from lever_gym.eval.evaluate import evaluate
-    from lever_gym.objective import Objective
-    from lever_gym.reuse.composed import LeverComposedPolicy
+def _add_reuse_flags(p: argparse.ArgumentParser) -> None:
+    """A flag per ``ReuseConfig`` field (default: the config's), its help from the field's
+    docstring and its choices from the field's registry."""
+    from lever_gym.reuse.config import SECTIONS, flag_fields
 
-    given = {
-        name: getattr(args, name)
-        for name in ("strategy", "k", "scoring", "operator", "support_mode", "pool", "improve",
-                     "guarded")
-        if getattr(args, name) is not None
-    }  # fmt: skip
-    policy = LeverComposedPolicy.from_library(
-        args.library, args.objective, size=args.size, layout_seed=args.layout_seed,
-        gamma=args.gamma, parts=args.parts, n_starts=16 if args.random_start else 1,
-        seed=args.seed, **given,
-    )  # fmt: skip
-    print(policy.summary())
-    info = policy.explanation
-    objective = Objective.parse(args.objective)
-    eid = objective.env_id(info.size)
-    kwargs = {"layout_seed": info.layout_seed, "random_start": args.random_start}
-    if not objective.is_unit:
-        kwargs["weights"] = list(objective.weights)
-    result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)
-    start = "random starts" if args.random_start else "the fixed start"
-    print(f"evaluation in {eid} ({args.episodes} seeded episodes from {start}): {result}")
-    if args.save:
-        print(f"saved to {policy.save(args.save)}")
+    docs = {name: _field_docs(kind) for name, kind in SECTIONS.items()}
+    for section, f in flag_fields():
+        flag = "--" + f.name.replace("_", "-")
+        help_text = " ".join(docs[section].get(f.name, "").split()) or None
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                           help=help_text)  # fmt: skip
+            continue
+        kind = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
+        p.add_argument(flag, type=kind, default=None, choices=f.metadata.get("choices"),
+                       help=help_text)  # fmt: skip
 
 
-def _cmd_benchmark(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
+def _field_docs(cls: type) -> dict[str, str]:
+    """The attribute docstrings of a dataclass, by field name (read from its source)."""
+    import ast
+    import inspect
+    import itertools
+    import textwrap
 
-    from lever_gym.experiments.suite import PROTOCOLS, run
-
-    config = PROTOCOLS[args.protocol]
-    if args.workers:
-        config = dataclasses.replace(config, workers=args.workers)
-    start = time.perf_counter()
-    with tqdm(total=1, unit="unit", desc=f"benchmark ({args.protocol})") as bar:
-
-        def progress(what: str, done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        results = run(
-            config, args.out, stages=tuple(args.stages), executor=args.executor,
-            address=args.address, progress=progress,
-        )  # fmt: skip
-    print(f"rows in {results} ({time.perf_counter() - start:.0f} s); turn them into the "
-          f"results page with `lever-gym report --results {results}`")  # fmt: skip
-
-
-def _cmd_report(args: argparse.Namespace) -> None:
-    from lever_gym.experiments.page import write_page
-
-    page = Path(args.out)
-    write_page(Path(args.results), page, Path(args.figures))
-    print(f"wrote {page}")
-
-
-def _cmd_library(args: argparse.Namespace) -> None:
-    from lever_gym.library.build.default import install_default
-    from lever_gym.library.locate import ENV_VAR, user_library
-
-    if args.action == "where":
-        print(default_library())
-        return
-    target = Path(args.to) if args.to else user_library()
-    print(f"rebuilding the default library into {target} (no download; about 30 s on 2 cores)...")
-    report = install_default(target, workers=args.workers)
-    print(report)
-    if args.to:
-        print(f"use it with ${ENV_VAR}={target} or pass it as the library path")
-
-
-def _cmd_demo(args: argparse.Namespace) -> None:
-    """Every method on the default library's 8x8 layouts, the paper's six setups, both
-    library gammas, the fixed start; d3rlpy DiscreteCQL for 300 steps on layout 0."""
-    from lever_gym.experiments.demo import run_demo
-
-    print(run_demo(default_library(), Path(args.out)))
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body  # type: ignore[attr-defined]
+    out = {}
+    for node, after in itertools.pairwise(body):
+        named = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        if named and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            out[node.target.id] = str(after.value.value)  # type: ignore[union-attr]
+    return out
 
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
@@ -222,19 +100,17 @@ def _executor_flags(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``lever-gym`` and its sub-commands."""
-    parser = argparse.ArgumentParser(
-        prog="lever-gym", description="Inference-time policy reuse under support constraints."
-    )
-    parser.add_argument("--version", action="version", version=f"lever-gym {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("envs", help="list every registered LeverGrid id").set_defaults(func=_cmd_envs)
+def _solve_command(sub: Any) -> None:
+    """The ``solve`` sub-command's arguments."""
     p = sub.add_parser("solve", help="solve one env exactly and print its optimal return")
     p.add_argument("env_id", help="a LeverGrid id, e.g. LeverGrid-8x8-PathGold-v0")
     p.add_argument("--gamma", type=float, default=0.99, help="discount in [0, 1) (default 0.99)")
     p.add_argument("--layout-seed", type=int, default=0, help="generated layout (default 0)")
-    p.set_defaults(func=_cmd_solve)
+    p.set_defaults(func=commands.solve_env)
+
+
+def _build_library_command(sub: Any) -> None:
+    """The ``build-library`` sub-command's arguments."""
     defaults = BuildConfig()
     p = sub.add_parser("build-library", help="train building blocks and write a policy library")
     p.add_argument("--out", default="datasets", help="library folder (default: datasets)")
@@ -292,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sharded", action="store_true",
         help="one library per layout under shards.json, with a global index (many layouts)",
     )  # fmt: skip
-    p.set_defaults(func=_cmd_build_library)
+    p.set_defaults(func=commands.build_library)
+
+
+def _compose_command(sub: Any) -> None:
+    """The ``compose`` sub-command's arguments."""
     p = sub.add_parser("compose", help="compose library policies for an objective and evaluate")
     p.add_argument(
         "--objective", required=True, help="e.g. path+gold+hazard, an env id, a sentence"
@@ -307,24 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--library", default=None,
         help="library folder (default: $LEVER_GYM_LIBRARY, then the installed default library)",
     )  # fmt: skip
-    p.add_argument("--gamma", type=float, default=None, help="library gamma (default: every)")
-    p.add_argument("--parts", default=None, help="a split such as PG+HL (default: scored)")
-    p.add_argument("--strategy", choices=STRATEGIES, help="candidates kept per block")
-    p.add_argument("--k", type=int, help="candidates per block with --strategy hybrid")
-    p.add_argument("--scoring", choices=SCORINGS, help="how combinations are scored offline")
-    p.add_argument("--operator", choices=OPERATORS, help="how Q-values are combined")
-    p.add_argument("--support-mode", choices=SUPPORT_MODES, help="unsupported actions")
-    p.add_argument("--pool", choices=POOLS, help="gpi's pool: the parts' blocks or the layout")
-    p.add_argument("--improve", type=int, help="rounds of policy iteration on the data")
-    p.add_argument(
-        "--guarded", action=argparse.BooleanOptionalAction, default=None,
-        help="act as a member that scores higher alone",
-    )  # fmt: skip
+    _add_reuse_flags(p)
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
     p.add_argument("--random-start", action="store_true", help="evaluate from random starts")
     p.add_argument("--seed", type=int, default=0, help="seed of scoring and evaluation")
     p.add_argument("--save", default=None, help="folder to save the composed policy in")
-    p.set_defaults(func=_cmd_compose)
+    p.set_defaults(func=commands.compose)
+
+
+def _benchmark_command(sub: Any) -> None:
+    """The ``benchmark`` sub-command's arguments."""
     p = sub.add_parser("benchmark", help="tune and report the method comparison (slow)")
     p.add_argument(
         "--protocol", default="full", choices=sorted(PROTOCOL_NAMES),
@@ -338,12 +210,20 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--workers", type=int, help="parallel processes (default: the protocol's)")
     _executor_flags(p)
-    p.set_defaults(func=_cmd_benchmark)
+    p.set_defaults(func=commands.benchmark)
+
+
+def _report_command(sub: Any) -> None:
+    """The ``report`` sub-command's arguments."""
     p = sub.add_parser("report", help="write the results page from benchmark rows")
     p.add_argument("--results", default="docs/results", help="folder of *.jsonl.gz rows")
     p.add_argument("--out", default="docs/results.md", help="the page to write")
     p.add_argument("--figures", default="docs/figures", help="folder for the page's figures")
-    p.set_defaults(func=_cmd_report)
+    p.set_defaults(func=commands.report)
+
+
+def _library_command(sub: Any) -> None:
+    """The ``library`` sub-command's arguments."""
     p = sub.add_parser("library", help="the default library: where it is, installing it")
     p.add_argument(
         "action", choices=["where", "install-default"],
@@ -352,10 +232,33 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--to", default=None, help="install into this folder instead")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="build processes")
-    p.set_defaults(func=_cmd_library)
+    p.set_defaults(func=commands.library)
+
+
+def _demo_command(sub: Any) -> None:
+    """The ``demo`` sub-command's arguments."""
     p = sub.add_parser("demo", help="every method on the default library (30 s on 2 cores)")
     p.add_argument("--out", default="results/demo", help="where the demo's rows go")
-    p.set_defaults(func=_cmd_demo)
+    p.set_defaults(func=commands.demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lever-gym`` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="lever-gym", description="Inference-time policy reuse under support constraints."
+    )
+    parser.add_argument("--version", action="version", version=f"lever-gym {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("envs", help="list every registered LeverGrid id").set_defaults(
+        func=commands.envs
+    )
+    _solve_command(sub)
+    _build_library_command(sub)
+    _compose_command(sub)
+    _benchmark_command(sub)
+    _report_command(sub)
+    _library_command(sub)
+    _demo_command(sub)
     return parser
 
 

@@ -67,7 +67,7 @@ def test_a_library_built_with_five_components_composes_and_records_them(fifth, t
     lib = build_library(tmp_path / "lib", config)
     assert lib.components == reward_components.names()
     assert len(lib.records[0].weights) == 5
-    policy = LeverComposedPolicy.from_library(lib, "PathBump", size=8, layout_seed=0)
+    policy = LeverComposedPolicy.from_library(lib, "PathBump", layout=(8, 0))
     env = LeverGridEnv("PathBump", size=8, layout_seed=0)
     obs, _ = env.reset(seed=0)
     assert policy(obs) in range(4)
@@ -86,7 +86,7 @@ def test_a_library_of_four_components_opens_under_five_with_zero_columns(fifth):
         lib.policy_arrays(record)["psi"]
     )
     assert not lib.empirical(8, 0).components[:, 4].any()
-    policy = LeverComposedPolicy.from_library(lib, "PathGold", size=8, layout_seed=0)
+    policy = LeverComposedPolicy.from_library(lib, "PathGold", layout=(8, 0))
     env = LeverGridEnv("PathGold", size=8, layout_seed=0)
     obs, _ = env.reset(seed=0)
     assert policy(obs) in range(4)

@@ -28,7 +28,7 @@ def policies():
     return {
         "tabular": lib.policy(lib.filter(size=8, layout_seed=0)[0]),
         "exact": solve(env_id, 0.99),
-        "composed": LeverComposedPolicy.from_library(lib, env_id, layout_seed=0),
+        "composed": LeverComposedPolicy.from_library(lib, env_id, layout=(8, 0)),
     }
 
 

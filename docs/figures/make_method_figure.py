@@ -21,7 +21,7 @@ OUT = Path(__file__).resolve().parent / "method.png"
 def main() -> None:
     lib = lever_gym.Library.load()
     policy = LeverComposedPolicy.from_library(
-        lib, "LeverGrid-16x16-PathGoldHazardLever-v0", layout_seed=1
+        lib, "LeverGrid-16x16-PathGoldHazardLever-v0", layout=(16, 1)
     )
     model = policy.model
     n = model.layout.size

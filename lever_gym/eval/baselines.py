@@ -94,6 +94,10 @@ class RandomPolicy:
         """A random action per observation of the batch."""
         return self.rng.integers(N_ACTIONS, size=len(obs)).astype(np.int64)
 
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Zero for every action: random play prefers none."""
+        return np.zeros((*np.shape(obs)[:-1], N_ACTIONS))
+
 
 class D3rlpyPolicy:
     """A trained d3rlpy discrete algorithm as a ``Policy``."""
@@ -109,6 +113,17 @@ class D3rlpyPolicy:
     def __call__(self, obs: np.ndarray) -> int:
         """The action for one observation."""
         return int(self.predict(np.asarray(obs)[None])[0])
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """The learner's value of each action (``algo.predict_value``; for behaviour cloning,
+        which has none, d3rlpy raises), shape ``obs.shape[:-1] + (A,)``."""
+        x = np.asarray(obs, dtype=np.float32)
+        flat = x.reshape(-1, x.shape[-1])
+        values = [
+            self.algo.predict_value(flat, np.full(len(flat), a, dtype=np.int64))
+            for a in range(N_ACTIONS)
+        ]
+        return np.stack(values, axis=-1).reshape((*x.shape[:-1], N_ACTIONS))
 
 
 def scratch(

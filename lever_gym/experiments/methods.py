@@ -1,9 +1,9 @@
 """The methods a protocol compares, each a way to obtain a policy for one cell, timed.
 
 A ``Cell`` is one task on one unit at one library γ and start protocol. Composed methods
-are ``ComposedSpec`` values (the options of ``LeverComposedPolicy.from_library``); the
+are ``ReuseConfig`` presets (the settings of ``LeverComposedPolicy.from_library``); the
 baselines come from ``lever_gym.eval.baselines``. ``METHODS`` names every method a report
-shows; tuning evaluates a grid of ``ComposedSpec`` on the tuning layouts.
+shows; tuning evaluates a grid of ``ReuseConfig`` on the tuning layouts.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,37 +32,10 @@ from lever_gym.mdp.horizon import reference_values, start_states
 from lever_gym.mdp.rollout import Trajectory, greedy_trajectory
 from lever_gym.objective import Objective
 from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.config import PAPER, ReuseConfig
 from lever_gym.train.tabular import BUDGETS
 
 SCORING_STARTS = {"fixed": 1, "random": 16}
-
-
-@dataclass(frozen=True)
-class ComposedSpec:
-    """The options of one composed method."""
-
-    operator: str = "sum"
-    support_mode: str = "exclude"
-    strategy: str = "hybrid"
-    k: int = 3
-    improve: int = 0
-    guarded: bool = False
-    pool: str = "parts"
-
-    @property
-    def label(self) -> str:
-        """A short name for tables (``gpi k3 +improve3 +guard``)."""
-        parts = [self.operator]
-        if self.operator != "gpi" and self.support_mode != "exclude":
-            parts.append(self.support_mode)
-        parts.append(f"{self.strategy[0]}{self.k}" if self.strategy == "hybrid" else self.strategy)
-        if self.pool != "parts":
-            parts.append(f"pool={self.pool}")
-        if self.improve:
-            parts.append(f"+improve{self.improve}")
-        if self.guarded:
-            parts.append("+guard")
-        return " ".join(parts)
 
 
 @dataclass(eq=False)
@@ -116,15 +89,16 @@ class Built:
     reference_coverage: float = float("nan")
 
 
-def compose(spec: ComposedSpec | None, cell: Cell) -> Built:
-    """Build the composed policy of ``spec`` (``None``: ``from_library``'s defaults) for
-    ``cell``, timed from the open library to the policy being ready."""
+def compose(config: ReuseConfig, cell: Cell) -> Built:
+    """Build the composed policy of ``config`` for ``cell`` (its library γ, split, scoring
+    starts and seed), timed from the open library to the policy being ready."""
     start = time.perf_counter()
     policy = LeverComposedPolicy.from_library(
-        cell.library, cell.task.objective, size=cell.unit.size,
-        layout_seed=cell.unit.layout_seed, gamma=cell.gamma, parts=cell.task.parts,
-        n_starts=SCORING_STARTS[cell.protocol], seed=cell.seed,
-        **(asdict(spec) if spec is not None else {}),
+        cell.library, cell.task.objective, layout=(cell.unit.size, cell.unit.layout_seed),
+        config=config.with_options(
+            gamma=cell.gamma, parts=cell.task.parts, n_starts=SCORING_STARTS[cell.protocol],
+            seed=cell.seed,
+        ),
     )  # fmt: skip
     seconds = time.perf_counter() - start
     if not cell.pool:
@@ -178,16 +152,14 @@ def _scratch(cell: Cell, multiple: int) -> Built:
     return _baseline(scratch_run(cell, BUDGETS["X1"] * multiple))
 
 
-PAPER = ComposedSpec()
-"""The paper's tabular rule: weighted sum of Q-values on the support, hybrid k = 3."""
+GPI_PARTS = PAPER.with_options(operator="gpi", strategy="exhaustive")
+"""GPI over the candidates of the split's blocks, nothing after it."""
 
 METHODS: dict[str, Callable[[Cell], Built]] = {
-    "lever (defaults)": lambda cell: compose(None, cell),
+    "lever (defaults)": lambda cell: compose(ReuseConfig(), cell),
     "lever (paper: sum)": lambda cell: compose(PAPER, cell),
-    "gpi (parts)": lambda cell: compose(ComposedSpec(operator="gpi", strategy="exhaustive"), cell),
-    "gpi (layout)": lambda cell: compose(
-        ComposedSpec(operator="gpi", strategy="exhaustive", pool="layout"), cell
-    ),
+    "gpi (parts)": lambda cell: compose(GPI_PARTS, cell),
+    "gpi (layout)": lambda cell: compose(GPI_PARTS.with_options(pool="layout"), cell),
     "best single (data)": lambda cell: _baseline(
         best_single_data(cell.library, cell.records, cell.task.objective, cell.starts)[1]
     ),

@@ -18,13 +18,13 @@ from lever_gym.experiments.methods import (
     METHODS,
     Built,
     Cell,
-    ComposedSpec,
     compose,
     scratch_run,
 )
 from lever_gym.experiments.protocol import ProtocolConfig, Task, Unit
 from lever_gym.library.format.files import atomic_path
 from lever_gym.library.store import Library, layout_model
+from lever_gym.reuse.config import ReuseConfig
 
 ROW_FIELDS = (
     "split", "size", "layout_seed", "library_seed", "gamma", "task", "kind", "weights",
@@ -68,7 +68,7 @@ def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict], st
                     config.offline_steps if offline else 0, trained,
                 )  # fmt: skip
                 if specs_d:
-                    for spec in (ComposedSpec(**d) for d in specs_d):
+                    for spec in (ReuseConfig.from_dict(d) for d in specs_d):
                         rows.append(_row(cell, spec.label, compose(spec, cell)))
                     continue
                 for name, method in METHODS.items():

@@ -17,39 +17,36 @@ from pathlib import Path
 from typing import Any
 
 from lever_gym.errors import LibraryError
-from lever_gym.experiments.methods import ComposedSpec
 from lever_gym.experiments.protocol import FAILURE_LAYOUT, STAGES, ProtocolConfig, Unit
 from lever_gym.experiments.runner import read_rows, run_unit
 from lever_gym.library.build.builder import build_library
 from lever_gym.library.build.executor import run_jobs
 from lever_gym.library.format.config import BuildConfig
 from lever_gym.library.store import Library
+from lever_gym.reuse.config import PAPER, ReuseConfig
 
-TUNING_GRID: tuple[ComposedSpec, ...] = (
-    ComposedSpec(),
-    ComposedSpec(strategy="exhaustive"),
-    ComposedSpec(support_mode="pessimistic"),
-    ComposedSpec(support_mode="pessimistic", strategy="exhaustive"),
-    ComposedSpec(operator="max"),
-    ComposedSpec(operator="gpi", pool="layout", improve=10, guarded=True),
+GPI_TUNED = PAPER.with_options(operator="gpi", rounds=10, guard=True)
+"""GPI with improvement and the guard, over the parts' candidates (hybrid k = 3)."""
+TUNING_GRID: tuple[ReuseConfig, ...] = (
+    PAPER,
+    PAPER.with_options(strategy="exhaustive"),
+    PAPER.with_options(support_mode="pessimistic"),
+    PAPER.with_options(support_mode="pessimistic", strategy="exhaustive"),
+    PAPER.with_options(operator="max"),
+    GPI_TUNED.with_options(pool="layout"),
     *(
-        ComposedSpec(
-            operator="gpi", strategy="exhaustive", pool=pool, improve=improve, guarded=guarded
+        PAPER.with_options(
+            operator="gpi", strategy="exhaustive", pool=pool, rounds=rounds, guard=guard
         )
         for pool in ("parts", "layout")
-        for improve in (0, 10)
-        for guarded in (False, True)
+        for rounds in (0, 10)
+        for guard in (False, True)
     ),
 )
 """The composed variants tuned on the tuning layouts: operator, support mode, strategy,
 candidate pool, improvement rounds and the guard."""
-K_GRID: tuple[ComposedSpec, ...] = tuple(
-    spec
-    for k in (1, 3, 6)
-    for spec in (
-        ComposedSpec(k=k),
-        ComposedSpec(operator="gpi", k=k, improve=10, guarded=True),
-    )
+K_GRID: tuple[ReuseConfig, ...] = tuple(
+    config for k in (1, 3, 6) for config in (PAPER.with_options(k=k), GPI_TUNED.with_options(k=k))
 )
 """Quality against k (candidates per part, retrieved by the index) on the tuning layouts:
 the paper's sum rule and GPI with improvement, over the parts' candidates only."""
@@ -119,10 +116,10 @@ def run(
         libraries["failure"] = str(path)
     jobs: list[tuple[Any, ...]] = []
     if "tune" in stages:
-        grid = [asdict(spec) for spec in TUNING_GRID]
+        grid = [spec.to_dict() for spec in TUNING_GRID]
         jobs += [_job(config, u, libraries, out, grid, "tuning") for u in config.units("tuning")]
     if "k" in stages:
-        grid = [asdict(spec) for spec in K_GRID]
+        grid = [spec.to_dict() for spec in K_GRID]
         jobs += [_job(config, u, libraries, out, grid, "k") for u in config.units("tuning")]
     if "report" in stages:
         for split in ("heldout", "failure"):

@@ -8,7 +8,6 @@ never steps an environment.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -25,13 +24,17 @@ from lever_gym.errors import ConfigError, LeverGymError, LibraryError
 from lever_gym.library.format.contents import array_limit, read_npz
 from lever_gym.library.format.files import atomic_path, make_folder, write_json_atomic
 from lever_gym.library.shards import ShardedLibrary, open_library
-from lever_gym.library.store import Library
+from lever_gym.library.store import Library, PolicyLibrary
 from lever_gym.objective import Objective
-from lever_gym.reuse.composition import ComposeConfig, ComposedQ
-from lever_gym.reuse.decompose import splits
-from lever_gym.reuse.explain import Coverage, Explanation, Timings
-from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
+from lever_gym.reuse.composition import ComposedQ
+from lever_gym.reuse.config import ReuseConfig
+from lever_gym.reuse.decompose import Part, splits
+from lever_gym.reuse.explain import Combination, Coverage, Explanation, Timings
+from lever_gym.reuse.members import TabularMember
 from lever_gym.reuse.pipeline import (
+    Candidate,
+    Candidates,
+    Target,
     combinations,
     guard,
     improve_on_support,
@@ -42,13 +45,10 @@ from lever_gym.reuse.pipeline import (
     score_combinations,
     scoring_context,
 )
-from lever_gym.reuse.retrieval import STRATEGIES
-from lever_gym.reuse.scoring import SCORINGS
-from lever_gym.train.tabular import key_index
+from lever_gym.reuse.tables import layout_tables
 from lever_gym.version import __version__
 
-FORMAT_VERSION = 2
-POOLS = ("parts", "layout")
+FORMAT_VERSION = 3
 """Of a saved composed policy (``policy.json`` + ``policy.npz``)."""
 
 
@@ -91,147 +91,84 @@ class LeverComposedPolicy:
     @classmethod
     def from_library(
         cls,
-        library: Library | ShardedLibrary | str | Path | None,
+        library: PolicyLibrary | str | Path | None,
         objective: Any,
         *,
-        size: int | None = None,
-        layout_seed: int | None = None,
-        gamma: float | None = None,
-        parts: str | list[str] | None = None,
-        operator: str = "gpi",
-        strategy: str = "exhaustive",
-        k: int = 3,
-        pool: str | None = None,
-        improve: int = 10,
-        guarded: bool = True,
-        scoring: str = "rollout",
-        backend: str = "annoy",
-        n_starts: int = 1,
-        seed: int = 0,
-        **compose_options: Any,
+        layout: Any = None,
+        config: ReuseConfig | None = None,
     ) -> LeverComposedPolicy:
         """Build the composed policy for ``objective`` (see the module docstring).
 
-        ``library``: a ``Library``, a ``ShardedLibrary`` (the target layout's shard is used),
-        a folder of either, or ``None`` for the default library.
-        ``objective``: a name, ``"path+gold+hazard"``, a sentence, a weight vector, an env
-        id or an env. ``gamma``: the library's γ to draw from (``None``: every γ, each its
-        own pool). ``parts``: the split (``"PG+HL"``), every exact split if ``None``.
-        ``n_starts``: scoring starts, the layout's start first, then recorded episode starts
-        (1 suits the fixed-start protocol; more, random starts). ``improve``: rounds of
-        support-constrained policy iteration on the members' data after composing.
-        ``guarded``: if a member acting alone scores higher than the composition on the
-        recorded data, act as that member (``explain()["guard"]`` says which).
-        ``pool``: ``parts`` (the candidates of the split's blocks) or, with ``gpi``,
-        ``layout`` (also the layout's best policies of any block but the target's); ``None``:
-        ``layout`` with ``gpi``, else ``parts``.
-        ``operator``: ``gpi`` composes every retrieved candidate at once by ``ψ · w``; the
-        others (``sum``, the paper's rule, ``max``, ...) score each combination of one
-        candidate per part. ``compose_options``: the other fields of ``ComposeConfig``.
-        The defaults were tuned on the benchmark's tuning layouts (docs/results.md).
+        ``library``: a ``Library``, a ``ShardedLibrary`` (the layout's shard is used), a
+        folder of either, or ``None`` for the default library. ``objective``: a name,
+        ``"path+gold+hazard"``, a sentence, a weight vector, an env id or an env.
+        ``layout``: ``(size, layout_seed)``, a ``Layout`` or an env (default: the layout an
+        env or env id names, else the library's only layout). ``config``: every setting
+        (``ReuseConfig``; its defaults were tuned on the benchmark's tuning layouts,
+        docs/results.md).
         """
         t0 = time.perf_counter()
-        checks.one_of(strategy, STRATEGIES, "strategy")
-        checks.one_of(scoring, SCORINGS, "scoring")
-        k = checks.positive_int(k, "k")
-        n_starts = checks.positive_int(n_starts, "n_starts")
-        improve = checks.non_negative_int(improve, "improve")
-        checks.boolean(guarded, "guarded")
-        gamma = None if gamma is None else checks.gamma(gamma)
-        fields = [f.name for f in dataclasses.fields(ComposeConfig)]
-        if set(compose_options) - set(fields):
-            raise ConfigError(
-                f"unknown option(s) {sorted(set(compose_options) - set(fields))}; from_library "
-                f"takes its own arguments and the fields of ComposeConfig ({', '.join(fields)})."
-            )
-        config = ComposeConfig(operator=operator, seed=checks.seed(seed), **compose_options)
-        if pool is None:
-            pool = "layout" if config.operator in SUCCESSOR_OPERATORS else "parts"
-        checks.one_of(pool, POOLS, "pool")
-        lib = library if isinstance(library, Library | ShardedLibrary) else open_library(library)
-        if not len(lib):
-            raise LibraryError(f"the library at {lib.root} is empty.")
-        target = resolve_target(lib, objective, size, layout_seed)
-        if isinstance(lib, ShardedLibrary):
-            lib = lib.shard(target.size, target.layout_seed)
-        records = lib.layout_records(target.size, target.layout_seed)
-        split_list = splits(target.objective, {r.objective for r in records}, parts=parts)
-        gammas = sorted({r.gamma for r in records}) if gamma is None else [float(gamma)]
-        if not any(r.gamma in gammas for r in records):
-            raise LibraryError(
-                f"no policies with gamma {gamma} for this layout; the library has gammas "
-                f"{sorted({r.gamma for r in records})}."
-            )
-        gpi = config.operator in SUCCESSOR_OPERATORS
-        if pool == "layout" and not gpi:
-            raise ConfigError(
-                f"pool='layout' composes by successor features; use operator='gpi', not "
-                f"{config.operator!r}."
-            )
-        ranked = retrieve(lib, target, split_list, gammas, strategy, k, backend, pool == "layout")
+        config = ReuseConfig() if config is None else config
+        if not isinstance(config, ReuseConfig):
+            raise ConfigError(f"config must be a ReuseConfig; got {type(config).__name__}.")
+        lib = _opened(library)
+        target = resolve_target(lib, objective, layout)
+        flat = lib.layout_library(target.size, target.layout_seed)
+        split_list, ranked, combos = _candidates(flat, target, config)
         t1 = time.perf_counter()
-
-        gpi = config.operator in SUCCESSOR_OPERATORS
-        combos = (
-            pool_combination(split_list, ranked)
-            if gpi
-            else combinations(split_list, gammas, ranked)
-        )
         pool = list({r.id: r for c in combos for r in c.records}.values())
-        position = {r.id: i for i, r in enumerate(pool)}
         factors = {p.objective: p.weight for split in split_list for p in split}
-        context = scoring_context(lib, target, pool, factors, config, n_starts, scoring, backend)
-        model = context.model
-        scored = score_combinations(context, combos, position, scoring)
-        key = (
-            (lambda c: c.rollout_return) if scoring == "rollout" else (lambda c: c.predicted_return)
-        )
-        best = max(range(len(scored)), key=lambda i: (key(scored[i]), -i))
+        context = scoring_context(flat, target, pool, factors, config)
+        position = {r.id: i for i, r in enumerate(pool)}
+        scored = score_combinations(context, combos, position, config.scoring.scoring)
+        best = _best(scored, config.scoring.scoring)
         t2 = time.perf_counter()
-
-        chosen = combos[best]
-        members = np.array([position[r.id] for r in chosen.records])
-        successor = target.objective if gpi else None
-        records_chosen = list(chosen.records)
-        composed = ComposedQ(members_of(lib, records_chosen, factors, successor), config)
+        chosen = list(combos[best].records)
+        members = np.array([position[r.id] for r in chosen])
+        successor = target.objective if config.family == "successor" else None
+        composed = ComposedQ(members_of(flat, chosen, factors, successor), config.compose,
+                             config.seed)  # fmt: skip
         composed.fill(context.states, *context.composed(members))
-        improvement = None
-        if improve:
+        improvement = checked = None
+        if config.improve.rounds:
             improvement = improve_on_support(
-                lib, records_chosen, composed, target.objective, model, improve
+                flat, chosen, composed, target.objective, context.model, config.improve.rounds
             )
             composed.override(improvement.states, improvement.actions)
-        checked = guard(context, records_chosen, composed) if guarded else None
-        if checked is not None and checked["best_member"] is not None:
-            alone = checked["best_member"]
-            q = lib.arrays(alone)[0][key_index(model, alone.key)]
-            composed.act_as(np.argmax(q, axis=1))
-        t3 = time.perf_counter()
-
+        if config.improve.guard:
+            checked = guard(context, chosen, composed)
+            if checked["best_member"] is not None:
+                alone = checked["best_member"]
+                tables = layout_tables(flat, target.size, target.layout_seed)
+                composed.act_as(
+                    TabularMember(alone.id, tables.stacked, int(tables.positions([alone.id])[0]))
+                )
         start = context.rollouts(members, context.starts[:1])  # the layout's start
         explanation = Explanation(
             objective=target.objective.name, weights=target.objective.weights,
-            size=target.size, layout_seed=target.layout_seed, parts=chosen.split,
+            size=target.size, layout_seed=target.layout_seed, parts=combos[best].split,
             splits_considered=tuple("+".join(p.objective for p in s) for s in split_list),
-            strategy=strategy, k=k, scoring=scoring, backend=backend, compose=config.to_dict(),
+            config=config.to_dict(),
             candidates={
                 f"{b} gamma {g:g}": [(r.id, s) for r, s in c] for (b, g), c in ranked.items()
             },
             combinations=tuple(scored), chosen=scored[best],
             coverage=Coverage(int(start.steps[0]), bool(start.inside[0])),
-            seconds=Timings(retrieval=t1 - t0, scoring=t2 - t1, composition=t3 - t2),
+            seconds=Timings(
+                retrieval=t1 - t0, scoring=t2 - t1, composition=time.perf_counter() - t2
+            ),
             guard=None if checked is None else {
                 "composed_score": checked["composed_score"],
                 "best_member": getattr(checked["best_member"], "id", None),
                 "best_member_score": checked["best_member_score"],
             },
             improvement=None if improvement is None else {
-                "steps": improve, "changed_states": improvement.changed,
+                "steps": config.improve.rounds, "changed_states": improvement.changed,
                 "start_value_before": improvement.start_before,
                 "start_value_after": improvement.start_after,
             },
         )  # fmt: skip
-        return cls(model, target.objective, composed, explanation)
+        return cls(context.model, target.objective, composed, explanation)
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -248,20 +185,20 @@ class LeverComposedPolicy:
     def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Actions (int64) for a batch of observations, e.g. from ``gym.make_vec``."""
         states = self.model.space.states_from_obs(obs, validate=validate)
-        self.composed.ensure(states)
-        return self.composed.actions[states].astype(np.int64)
+        return self.composed.actions_of(states)
 
     def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Composed Q-values (``-inf`` where excluded) of one observation or a batch."""
         states = self.model.space.states_from_obs(obs, validate=validate)
-        self.composed.ensure(np.atleast_1d(states))
-        return self.composed.values[states]
+        return self.composed.values_of(states)
 
     @property
     def covered_keys(self) -> np.ndarray:
         """Sorted ``state * N_ACTIONS + action`` of every pair in the members' datasets."""
         if self._covered is None:
-            self._covered = self.composed.members.covered_keys()
+            members = self.composed.members
+            keys = None if members is None else members.covered_keys()
+            self._covered = np.zeros(0, dtype=np.int64) if keys is None else keys
         return self._covered
 
     def covers(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -352,3 +289,39 @@ class LeverComposedPolicy:
             f"LeverComposedPolicy(objective={self.explanation.objective!r}, "
             f"policies={list(self.explanation.chosen.policies)})"
         )
+
+
+def _opened(library: PolicyLibrary | str | Path | None) -> PolicyLibrary:
+    """``library`` itself, or the library in the folder it names (the default if ``None``)."""
+    lib = library if isinstance(library, Library | ShardedLibrary) else open_library(library)
+    if not len(lib):
+        raise LibraryError(f"the library at {lib.root} is empty.")
+    return lib
+
+
+def _candidates(
+    lib: Library, target: Target, config: ReuseConfig
+) -> tuple[list[tuple[Part, ...]], Candidates, list[Candidate]]:
+    """The splits of the target, the candidates retrieved per block and γ, and the
+    combinations to score (``gpi``'s family: one, the whole pool)."""
+    records = lib.layout_records(target.size, target.layout_seed)
+    r = config.retrieval
+    split_list = splits(target.objective, {x.objective for x in records}, parts=r.parts)
+    gammas = sorted({x.gamma for x in records}) if r.gamma is None else [r.gamma]
+    if not any(x.gamma in gammas for x in records):
+        raise LibraryError(
+            f"no policies with gamma {r.gamma} for this layout; the library has gammas "
+            f"{sorted({x.gamma for x in records})}."
+        )
+    ranked = retrieve(
+        lib, target, split_list, gammas, r.strategy, r.k, r.backend, config.pool == "layout"
+    )
+    if config.family == "successor":
+        return split_list, ranked, pool_combination(split_list, ranked)
+    return split_list, ranked, combinations(split_list, gammas, ranked)
+
+
+def _best(scored: list[Combination], scoring: str) -> int:
+    """The index of the best-scored combination (the first among equals)."""
+    key = (lambda c: c.rollout_return) if scoring == "rollout" else (lambda c: c.predicted_return)
+    return max(range(len(scored)), key=lambda i: (key(scored[i]), -i))

@@ -1,23 +1,27 @@
-"""Composition of member Q-values on the support of their datasets.
+"""Composition of members on the support of their datasets.
 
-For a state, each action gets a composed value from the members' Q-values, weighted by
-their part's factor: a support mode (``operators.SUPPORT_MODES``) decides what a member's
-entry is for an action its dataset never took, an operator (``operators.OPERATORS``)
-combines the entries. With ``restrict`` (strict mode) the policy only picks actions some
-member's dataset took in that state, whenever there is one; in a state no member's data
-covers, ``fallback`` decides. ``extraction="sample"`` draws ``n_samples`` actions from the
-datasets' action counts in the state and keeps the best by composed value; draws come from
-``seed``, so the result is deterministic.
+For a state, each action gets a composed value from what the members contribute there: in
+the ``q`` family their Q-values weighted by their part's factor, a support mode
+(``operators.SUPPORT_MODES``) deciding what a member's entry is for an action its dataset
+never took; in the ``successor`` family their own values ``ψ · w`` on their support. The
+operator's reduction (``operators.OPERATORS``) combines the entries. With ``restrict``
+(strict mode) the policy only picks actions some member's dataset took in that state,
+whenever there is one; in a state no member's data covers, ``fallback`` decides.
+``extraction="sample"`` draws ``n_samples`` actions from the datasets' action counts in the
+state and keeps the best by composed value; draws come from a seed, so the result is
+deterministic.
 
-One vectorised function, ``compose_states``, computes every composed value: the policy's
-lazily tabulated actions, the offline scoring and the tests agree exactly. Everything is
+Two paths compute composed values from the same reduction: ``compose_states`` over stacked
+member rows (what ``ComposedQ`` tabulates lazily) and ``compose_on_tables`` over a layout's
+recorded states (what offline scoring reads; for the ``successor`` family over the recorded
+pairs alone). A test checks that they agree for every registered operator. Everything is
 held in plain numpy arrays (composed policies pickle and cross process boundaries).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,13 +30,7 @@ import lever_gym.checks as checks
 from lever_gym.errors import ConfigError
 from lever_gym.objective import weighted
 from lever_gym.reuse.members import Members
-from lever_gym.reuse.operators import (
-    EXTRACTIONS,
-    FALLBACKS,
-    OPERATORS,
-    SUCCESSOR_OPERATORS,
-    SUPPORT_MODES,
-)
+from lever_gym.reuse.operators import EXTRACTIONS, FALLBACKS, OPERATORS, SUPPORT_MODES, family
 from lever_gym.reuse.tables import LayoutTables
 
 MAX_SAMPLES = 64
@@ -44,21 +42,29 @@ n_samples`` floats)."""
 class ComposeConfig:
     """How Q-values are composed and an action is extracted."""
 
-    operator: str = "sum"
-    support_mode: str = "exclude"
+    operator: str = field(default="gpi", metadata={"choices": tuple(OPERATORS)})
+    """How members combine (``operators.OPERATORS``; ``gpi`` was tuned on the benchmark's
+    tuning layouts, ``sum`` is the paper's rule)."""
+    support_mode: str = field(default="exclude", metadata={"choices": tuple(SUPPORT_MODES)})
+    """What a Q-value member contributes for an action its dataset never took."""
     restrict: bool = True
-    fallback: str = "raw"
-    extraction: str = "greedy"
+    """Pick only actions some member's dataset took in the state, whenever there is one."""
+    fallback: str = field(default="raw", metadata={"choices": FALLBACKS})
+    """In a state no member's data covers: ``raw`` (the operator over the raw Q-tables) or
+    ``first`` (action 0)."""
+    extraction: str = field(default="greedy", metadata={"choices": EXTRACTIONS})
+    """``greedy``: the argmax; ``sample``: the best of ``n_samples`` actions drawn from the
+    datasets' action counts."""
     n_samples: int = 4
+    """Actions drawn per state with ``extraction="sample"``."""
     temperature: float = 1.0
     """Of ``lse``: ``τ log Σ exp(Q_i / τ)``."""
-    seed: int = 0
 
     def __post_init__(self) -> None:
         """Validate, naming the valid choices."""
         checks.one_of(self.operator, OPERATORS, "operator")
         checks.one_of(self.support_mode, SUPPORT_MODES, "support_mode")
-        if self.operator in SUCCESSOR_OPERATORS and self.support_mode != "exclude":
+        if family(self.operator) == "successor" and self.support_mode != "exclude":
             raise ConfigError(
                 f"operator {self.operator!r} acts on the members' support only; use "
                 f"support_mode='exclude' with it, not {self.support_mode!r}."
@@ -71,19 +77,24 @@ class ComposeConfig:
                 f"n_samples must be at most {MAX_SAMPLES} (draws per state); got {self.n_samples}."
             )
         checks.real(self.temperature, "temperature", 0.0, 1e12, closed="right")
-        checks.seed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form."""
         return asdict(self)
 
-    def uniforms(self, n_states: int, states: np.ndarray | None = None) -> np.ndarray:
-        """Per-state uniforms for ``extraction="sample"`` (one zero column when greedy), of
-        every state of a layout with ``n_states`` states, or of ``states`` only."""
+    def uniforms(self, seed: int, states: np.ndarray) -> np.ndarray:
+        """Per-state uniforms for ``extraction="sample"`` of ``states`` (one zero column when
+        greedy): state ``s`` gets row ``s`` of ``default_rng(seed).random((n, n_samples))``,
+        read by advancing the generator (no table of every state's draws)."""
+        states = np.asarray(states, dtype=np.int64)
         if self.extraction != "sample":
-            return np.zeros((n_states if states is None else len(states), 1))
-        draws = np.random.default_rng(self.seed).random((n_states, self.n_samples))
-        return draws if states is None else draws[states]
+            return np.zeros((len(states), 1))
+        out = np.empty((len(states), self.n_samples))
+        for i, s in enumerate(states.tolist()):
+            rng = np.random.default_rng(seed)
+            rng.bit_generator.advance(s * self.n_samples)  # one 64-bit draw per uniform
+            out[i] = rng.random(self.n_samples)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +126,7 @@ def member_terms(
     ``ψ · w``, needed by ``gpi``)."""
     w = np.asarray(weights, dtype=np.float64)[:, None, None]
     supported = counts > 0
-    if config.operator in SUCCESSOR_OPERATORS:
+    if family(config.operator) == "successor":
         if successor is None:
             raise ConfigError(f"operator {config.operator!r} needs the members' ψ · w.")
         used = supported & ~np.isnan(successor)
@@ -130,7 +141,8 @@ def combine(
     """Composed ``(actions (n,), values (n, A), allowed (n, A))`` from members' ``Terms``;
     ``uniforms`` (n, k) are the states' draws for sampling. ``allowed[s, a]``: some member's
     dataset took ``a`` in ``s``."""
-    values = OPERATORS[config.operator](terms.values, terms.used, config.temperature)
+    reduction = OPERATORS[config.operator].reduction
+    values = reduction.dense(terms.values, terms.used, config.temperature)
     return extract(
         values, (terms.counts > 0).any(axis=0), config, uniforms,
         lambda: terms.counts.sum(axis=0), lambda stuck: terms.raw[:, stuck],
@@ -149,7 +161,7 @@ def extract(
     (n, A) under ``config`` (``totals()``: the members' summed counts, for sampling;
     ``raw(stuck)``: their weighted raw Q-values (m, k, A) of the ``stuck`` states, for the
     ``raw`` fallback)."""
-    operator = OPERATORS[config.operator]
+    reduction = OPERATORS[config.operator].reduction
     ok = allowed if config.restrict else values > -np.inf
     actions = np.argmax(np.where(ok, values, -np.inf), axis=1)
     if config.extraction == "sample":
@@ -166,34 +178,48 @@ def extract(
         else:
             rows = raw(stuck)
             actions[stuck] = np.argmax(
-                operator(rows, np.ones(rows.shape, dtype=bool), config.temperature), axis=1
+                reduction.dense(rows, np.ones(rows.shape, dtype=bool), config.temperature), axis=1
             )
     return actions, values, allowed
 
 
-def compose_gpi(
+def compose_on_tables(
     tables: LayoutTables,
     positions: np.ndarray,
     weights: np.ndarray,
-    target: Sequence[float],
+    target: Sequence[float] | None,
     config: ComposeConfig,
     uniforms: np.ndarray,
+    pessimistic: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``compose_states`` of the ``gpi`` operator on every state of ``tables.states`` for
-    the members ``positions`` (factors ``weights``), computed on their recorded pairs only
-    (``tables.successor`` and ``tables.support``) instead of on (m, n, A) stacks: the same
-    actions, values and allowed pairs (a test checks it)."""
+    """``compose_states`` of the members ``positions`` of ``tables`` (factors ``weights``) on
+    every state of ``tables.states``: in the ``successor`` family on their recorded pairs
+    alone (``tables.successor`` and ``tables.support``, the reduction's ``entries`` path; it
+    needs ``target``), in the ``q`` family on the stacked rows of those states. The same
+    actions, values and allowed pairs as ``compose_states`` (a test checks it for every
+    registered operator)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)[:, None, None]
+    if family(config.operator) == "q":
+        pess = np.zeros(len(positions)) if pessimistic is None else pessimistic
+        terms = member_terms(
+            tables.q_on[positions], tables.counts_on[positions], weights, pess, config
+        )
+        return combine(terms, config, uniforms)
+    if target is None:
+        raise ConfigError(f"operator {config.operator!r} needs the target weights of ψ · w.")
     n, a = tables.q_on.shape[1:]
     mine = np.zeros(len(tables.ids), dtype=bool)
     mine[positions] = True
     successor, support = tables.successor, tables.support
-    values = np.full(n * a, -np.inf)
-    own = np.where(mine[successor.member], weighted(successor.values, target), -np.inf)
-    np.maximum.at(values, successor.pair, own)
+    keep = mine[successor.member]
+    reduction = OPERATORS[config.operator].reduction
+    values = reduction.entries(
+        weighted(successor.values[keep], target), successor.pair[keep], n * a, config.temperature
+    )
     take = mine[support.member]
     allowed = np.zeros(n * a, dtype=bool)
     allowed[support.pair[take]] = True
-    w = np.asarray(weights, dtype=np.float64)[:, None, None]
     return extract(
         values.reshape(n, a), allowed.reshape(n, a), config, uniforms,
         lambda: np.bincount(
@@ -230,6 +256,45 @@ def _draw(totals: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
 
 TABULATION_CHUNK = 4096
 """States composed per pass when tabulating many (bounds the (m, states, A) member rows)."""
+SPARSE_FROM = 2**20
+"""Layouts with at least this many states keep composed states in a sparse cache (only the
+states asked for take memory) instead of arrays over every state."""
+
+
+class StateCache:
+    """Per state, a composed action, its values and allowed actions: arrays over every state
+    of the layout, or (``sparse``) rows added as states are asked for."""
+
+    def __init__(self, n_states: int, n_actions: int, sparse: bool) -> None:
+        """Hold nothing yet, for ``n_states`` states of ``n_actions`` actions."""
+        self.n_states, self.sparse = n_states, sparse
+        size = 0 if sparse else n_states
+        self.row: dict[int, int] = {}
+        self.done = np.zeros(size, dtype=bool)
+        self.actions = np.zeros(size, dtype=np.int8)
+        self.values = np.zeros((size, n_actions))
+        self.allowed = np.zeros((size, n_actions), dtype=bool)
+
+    def rows(self, states: np.ndarray) -> np.ndarray:
+        """The row of each state (-1: not cached)."""
+        if not self.sparse:
+            return np.where(self.done[states], states, -1)
+        return np.array([self.row.get(s, -1) for s in states.tolist()], dtype=np.int64)
+
+    def put(
+        self, states: np.ndarray, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray
+    ) -> None:
+        """Cache ``states`` (distinct, not cached yet) with what was composed for them."""
+        if self.sparse:
+            start = len(self.done)
+            self.row.update(zip(states.tolist(), range(start, start + len(states)), strict=True))
+            self.done = np.append(self.done, np.ones(len(states), dtype=bool))
+            self.actions = np.append(self.actions, np.asarray(actions).astype(np.int8))
+            self.values = np.vstack([self.values, values])
+            self.allowed = np.vstack([self.allowed, allowed])
+            return
+        self.actions[states], self.values[states], self.allowed[states] = actions, values, allowed
+        self.done[states] = True
 
 
 class ComposedQ:
@@ -237,71 +302,96 @@ class ComposedQ:
     values are computed the first time they are asked for (building costs almost nothing).
     Plain arrays only."""
 
-    def __init__(self, members: Members, config: ComposeConfig) -> None:
-        """Compose ``members`` under ``config``."""
-        n = members.n_states
-        self.members = members
-        self.config = config
+    def __init__(self, members: Members, config: ComposeConfig, seed: int = 0) -> None:
+        """Compose ``members`` under ``config`` (``seed``: of ``extraction="sample"``)."""
+        self.members: Members | None = members
+        self.config: ComposeConfig | None = config
+        self.seed = seed
         self._pessimistic = members.pessimistic() if config.support_mode == "pessimistic" else None
-        self._uniforms = config.uniforms(n)
-        self.done = np.zeros(n, dtype=bool)
-        self.actions = np.zeros(n, dtype=np.int8)
-        self.values = np.zeros((n, members.counts.values.shape[1]))
-        self.allowed = np.zeros((n, members.counts.values.shape[1]), dtype=bool)
-        self._fixed: np.ndarray | None = None
+        width = members.members[0].support(np.zeros(1, dtype=np.int64)).shape[1]
+        self.cache = StateCache(members.n_states, width, members.n_states >= SPARSE_FROM)
+        self._acting_as: object | None = None
 
     @classmethod
     def from_arrays(cls, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray) -> ComposedQ:
         """A fully tabulated composed Q-function (as saved)."""
         self = cls.__new__(cls)
-        self.members, self.config, self._pessimistic, self._uniforms = None, None, None, None
-        self._fixed = None
-        self.done = np.ones(len(actions), dtype=bool)
-        self.actions, self.values, self.allowed = actions, values, allowed
+        self.members, self.config, self.seed, self._pessimistic = None, None, 0, None
+        self._acting_as = None
+        self.cache = StateCache(len(actions), values.shape[1], False)
+        self.cache.put(np.arange(len(actions)), actions, values, allowed)
         return self
 
-    def ensure(self, states: np.ndarray) -> None:
-        """Tabulate every state of ``states`` not tabulated yet."""
+    def ensure(self, states: np.ndarray) -> np.ndarray:
+        """Tabulate every state of ``states`` not tabulated yet; their cache rows."""
         states = np.asarray(states, dtype=np.int64).ravel()
-        todo = np.unique(states[~self.done[states]])
-        for lo in range(0, len(todo), TABULATION_CHUNK):  # none left once saved and loaded
+        rows = self.cache.rows(states)
+        todo = np.unique(states[rows < 0])
+        if not len(todo):
+            return rows
+        if self.members is None or self.config is None:
+            raise ConfigError("a loaded composed policy holds every state; this one is not.")
+        for lo in range(0, len(todo), TABULATION_CHUNK):
             part = todo[lo : lo + TABULATION_CHUNK]
             q, counts, successor = self.members.rows(part)
             pess = self._pessimistic if self._pessimistic is not None else np.zeros(len(q))
             a, v, ok = compose_states(
-                q, counts, self.members.weights, pess, self.config, self._uniforms[part],
-                successor,
+                q, counts, self.members.weights, pess, self.config,
+                self.config.uniforms(self.seed, part), successor,
             )  # fmt: skip
-            self.actions[part] = a if self._fixed is None else self._fixed[part]
-            self.values[part], self.allowed[part] = v, ok
-            self.done[part] = True
+            self.cache.put(part, self._acted(part, a), v, ok)
+        return self.cache.rows(states)
+
+    def _acted(self, states: np.ndarray, composed: np.ndarray) -> np.ndarray:
+        """The actions taken in ``states``: the composed ones, or the member's it acts as."""
+        if self._acting_as is None:
+            return composed
+        return np.argmax(self._acting_as.q_values(states), axis=1)  # type: ignore[attr-defined]
 
     def fill(
         self, states: np.ndarray, actions: np.ndarray, values: np.ndarray, allowed: np.ndarray
     ) -> None:
-        """Tabulate ``states`` with what ``compose_states`` gives there, computed elsewhere
-        (``compose_gpi``)."""
-        self.actions[states], self.values[states], self.allowed[states] = actions, values, allowed
-        self.done[states] = True
+        """Tabulate ``states`` (none tabulated yet) with what ``compose_states`` gives there,
+        computed elsewhere (``compose_on_tables``)."""
+        states = np.asarray(states, dtype=np.int64)
+        self.cache.put(states, self._acted(states, actions), values, allowed)
 
     def override(self, states: np.ndarray, actions: np.ndarray) -> None:
         """Take ``actions[i]`` in ``states[i]`` instead of the composed action (values kept)."""
-        self.ensure(states)
-        self.actions[states] = actions
+        rows = self.ensure(states)
+        self.cache.actions[rows] = actions
 
-    def act_as(self, actions: np.ndarray) -> None:
-        """Take ``actions[s]`` in every state ``s`` instead of the composed action; the
-        composed values are kept (and still tabulated lazily)."""
-        self._fixed = np.asarray(actions).astype(np.int8)
-        self.actions[self.done] = self._fixed[self.done]
+    def act_as(self, member: object) -> None:
+        """Take the greedy action of ``member`` (a ``Member``) in every state instead of the
+        composed action; the composed values are kept (and still tabulated lazily)."""
+        self._acting_as = member
+        c = self.cache
+        cached = np.flatnonzero(c.done) if not c.sparse else np.array(list(c.row), dtype=np.int64)
+        if len(cached):
+            c.actions[c.rows(cached)] = self._acted(cached, c.actions[c.rows(cached)])
+
+    def actions_of(self, states: np.ndarray) -> np.ndarray:
+        """The composed action (int64) of each state."""
+        return self.cache.actions[self.ensure(states)].astype(np.int64).reshape(np.shape(states))
+
+    def values_of(self, states: np.ndarray) -> np.ndarray:
+        """The composed values (``-inf``: excluded) of each state, shape ``states.shape + (A,)``."""
+        rows = self.ensure(states)
+        return self.cache.values[rows].reshape((*np.shape(states), self.cache.values.shape[1]))
 
     def action(self, state: int) -> int:
         """The composed action of one state."""
-        if not self.done[state]:
-            self.ensure(np.array([state]))
-        return int(self.actions[state])
+        c = self.cache
+        if not c.sparse and c.done[state]:
+            return int(c.actions[state])
+        return int(c.actions[self.ensure(np.array([state]))[0]])
 
     def all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(actions, values, allowed)`` of every state."""
-        self.ensure(np.arange(len(self.done)))
-        return self.actions, self.values, self.allowed
+        """``(actions, values, allowed)`` of every state (of a layout below ``SPARSE_FROM``)."""
+        if self.cache.sparse:
+            raise ConfigError(
+                f"this layout has {self.cache.n_states:,} states; a composed policy over it is "
+                "tabulated lazily and cannot be listed state by state."
+            )
+        self.ensure(np.arange(self.cache.n_states))
+        return self.cache.actions, self.cache.values, self.cache.allowed

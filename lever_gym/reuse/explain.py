@@ -76,11 +76,9 @@ class Explanation:
     layout_seed: int
     parts: tuple[Part, ...]
     splits_considered: tuple[str, ...]
-    strategy: str
-    k: int
-    scoring: str
-    backend: str
-    compose: dict[str, Any]
+    config: dict[str, Any]
+    """The ``ReuseConfig`` it was built with (``to_dict``): ``from_library`` with
+    ``ReuseConfig.from_dict`` of it builds the same policy."""
     candidates: dict[str, list[tuple[str, float]]]
     """Per ``"<block> gamma <γ>"``, the retrieved policy ids and index scores, best first."""
     combinations: tuple[Combination, ...]
@@ -101,11 +99,7 @@ class Explanation:
             "layout_seed": self.layout_seed,
             "parts": [{"objective": p.objective, "weight": p.weight} for p in self.parts],
             "splits_considered": list(self.splits_considered),
-            "strategy": self.strategy,
-            "k": self.k,
-            "scoring": self.scoring,
-            "backend": self.backend,
-            "compose": dict(self.compose),
+            "config": self.config,
             "candidates": {key: [[pid, s] for pid, s in c] for key, c in self.candidates.items()},
             "combinations": [c.to_dict() for c in self.combinations],
             "chosen": self.chosen.to_dict(),
@@ -129,11 +123,7 @@ class Explanation:
             layout_seed=data["layout_seed"],
             parts=tuple(Part(p["objective"], p["weight"]) for p in data["parts"]),
             splits_considered=tuple(data["splits_considered"]),
-            strategy=data["strategy"],
-            k=data["k"],
-            scoring=data["scoring"],
-            backend=data["backend"],
-            compose=dict(data["compose"]),
+            config=dict(data["config"]),
             candidates={key: [(pid, s) for pid, s in c] for key, c in data["candidates"].items()},
             combinations=tuple(Combination.from_dict(c) for c in data["combinations"]),
             chosen=Combination.from_dict(data["chosen"]),
@@ -146,11 +136,13 @@ class Explanation:
     def summary(self) -> str:
         """A few lines for people: the chosen policies, their score, coverage and timings."""
         chosen, sec = self.chosen, self.seconds
+        retrieval, compose = self.config["retrieval"], self.config["compose"]
         lines = [
             f"objective {self.objective} on {self.size}x{self.size} layout {self.layout_seed}: "
-            f"parts {' + '.join(p.objective for p in self.parts)}, strategy {self.strategy} "
-            f"(k={self.k}), scoring {self.scoring}, operator {self.compose['operator']} "
-            f"(support mode: {self.compose['support_mode']})",
+            f"parts {' + '.join(p.objective for p in self.parts)}, strategy "
+            f"{retrieval['strategy']} (k={retrieval['k']}), scoring "
+            f"{self.config['scoring']['scoring']}, operator {compose['operator']} "
+            f"(support mode: {compose['support_mode']})",
             f"scored {len(self.combinations)} combination(s); chosen "
             f"({'every gamma' if chosen.gamma is None else f'gamma {chosen.gamma:g}'}):",
             *[f"  {pid}" for pid in chosen.policies],

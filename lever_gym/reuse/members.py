@@ -1,66 +1,124 @@
-"""The members of a composition: rows of a layout's stacked policy tables, and their factors.
+"""The members of a composition: the ``Member`` protocol, tabular members, and the group.
 
-``Members`` is what ``ComposedQ`` reads to tabulate a state lazily: each member's Q-values,
-dataset counts and (for ``gpi``) successor features there. It refers to the library's
-``LayoutTables`` by position (composing copies no table) and pickles its own rows only.
+A ``Member`` answers, for the states asked, its Q-values, its successor features and its
+support (the visit counts of its dataset), and names itself by ``id``; nothing asks a member
+for a table over every state, so a member can be a network as well as a table.
+``TabularMember`` is one policy of a library layout, read from the layout's stacked tables
+(``StackedTables``) by position. ``Members`` is what ``ComposedQ`` reads: the members of one
+composition, the factor on each one's Q-values and the target weights of ``ψ · w``; members
+that share stacked tables answer in one lookup, and a pickle holds their own rows only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from lever_gym.envs.space import GridSpace
 from lever_gym.errors import ConfigError
 from lever_gym.objective import weighted
-from lever_gym.reuse.tables import RowTables
+from lever_gym.reuse.tables import RowTables, StackedTables
+
+
+@runtime_checkable
+class Member(Protocol):
+    """A library member, answering for a batch of state indices ``states`` (shape ``(n,)``)."""
+
+    @property
+    def id(self) -> str:
+        """The member's policy id."""
+        ...
+
+    def q_values(self, states: np.ndarray) -> np.ndarray:
+        """``(n, A)`` Q-values."""
+        ...
+
+    def successor_features(self, states: np.ndarray) -> np.ndarray:
+        """``(n, A, n_components)`` successor features; NaN where its data has no value."""
+        ...
+
+    def support(self, states: np.ndarray) -> np.ndarray:
+        """``(n, A)`` visit counts of its dataset (0: unsupported)."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class TabularMember:
+    """Policy ``position`` of ``tables``, as a ``Member``."""
+
+    id: str
+    tables: StackedTables
+    position: int
+
+    def q_values(self, states: np.ndarray) -> np.ndarray:
+        """See ``Member.q_values``."""
+        rows = self.tables.space.row_of(states, self.tables.key)
+        return self.tables.q.at(self.position, rows)
+
+    def successor_features(self, states: np.ndarray) -> np.ndarray:
+        """See ``Member.successor_features``."""
+        return self.tables.psi.at(self.position, np.asarray(states, dtype=np.int64))
+
+    def support(self, states: np.ndarray) -> np.ndarray:
+        """See ``Member.support``."""
+        return self.tables.counts.at(self.position, np.asarray(states, dtype=np.int64))
+
+    def lowest_supported_q(self) -> float:
+        """Its lowest Q-value on its support (its lowest Q if it has none): what
+        ``support_mode="pessimistic"`` counts an unsupported entry as."""
+        t = self.tables
+        states, counts = t.counts.member(self.position)
+        rows, values = t.q.member(self.position)
+        if np.any(counts > 0):
+            q = t.q.at(self.position, t.space.row_of(states, t.key))
+            return float(q[counts > 0].min())
+        low = float(values.min(initial=np.inf))  # rows not stored hold 0
+        return low if len(rows) == t.q.n_rows else min(low, 0.0)
+
+    def covered_keys(self) -> np.ndarray:
+        """Sorted ``state * A + action`` of every pair its dataset took."""
+        states, counts = self.tables.counts.member(self.position)
+        s, a = np.nonzero(counts > 0)
+        return states[s] * counts.shape[1] + a
 
 
 @dataclass(frozen=True, eq=False)
 class Members:
-    """The member policies of a composition: their rows (``positions``) of stacked tables
-    (``lever_gym.reuse.tables.RowTables``, no copies of the library's arrays), the factor
-    on each member's Q-values, and for ``gpi`` their ψ and the target weights of ``ψ · w``.
-    A pickle holds the members' own rows only (``compact``)."""
+    """The members of one composition, the factor on each one's Q-values (``weights``),
+    the target weights of ``ψ · w`` (``None`` for Q-value operators) and the number of states
+    of their layout."""
 
-    q: RowTables
-    """Q-values, a row per state (or per cell, with ``key="cell"``); unstored rows are 0."""
-    counts: RowTables
-    """Dataset visit counts, a row per state."""
+    members: tuple[Member, ...]
     weights: np.ndarray
-    """(m,) factor applied to each member's Q-values."""
-    positions: np.ndarray
-    """(m,) each member's index in the tables."""
-    key: str = "state"
-    space: GridSpace | None = None
-    """The layout's state encoding (Q-table rows of ``key="cell"``); ``None``: state keys."""
-    psi: RowTables | None = None
-    """Successor features per state, ``(A, N_COMPONENTS)`` rows (NaN: unrecorded)."""
+    n_states: int
     target: tuple[float, ...] | None = None
-    """The weights ``w`` of ``ψ · w`` (what the ``gpi`` operator combines)."""
 
     def __post_init__(self) -> None:
-        """Check the members against the tables: one weight per member, rows that exist."""
-        m = len(self.weights)
-        ok = (
-            m >= 1
-            and np.shape(self.positions) == (m,)
-            and int(np.min(self.positions)) >= 0
-            and all(t.n_members > int(np.max(self.positions)) for t in self._tables())
-            and self.q.values.shape[1:] == self.counts.values.shape[1:]
-            and self.q.n_rows == int(self._row_of(self.counts.n_rows - 1)) + 1
-            and (self.psi is None) == (self.target is None)
-        )
-        if not ok:
+        """One weight per member, one member at least."""
+        if not self.members or np.shape(self.weights) != (len(self.members),):
             raise ConfigError(
-                f"members need m >= 1 weights, one position per weight inside tables of one "
-                f"row shape, Q-table rows that match key={self.key!r} (and ψ with its target "
-                f"weights, or neither); got {m} weights, "
-                f"positions {np.shape(self.positions)}, rows {self.q.values.shape[1:]} and "
-                f"{self.counts.values.shape[1:]}."
+                f"members need one or more members and one weight each; got "
+                f"{len(self.members)} member(s) and weights of shape {np.shape(self.weights)}."
             )
+
+    @classmethod
+    def of_tables(
+        cls,
+        tables: StackedTables,
+        positions: Sequence[int],
+        ids: Sequence[str],
+        weights: np.ndarray,
+        target: Sequence[float] | None = None,
+    ) -> Members:
+        """The policies ``positions`` (ids ``ids``) of ``tables`` as members."""
+        return cls(
+            tuple(TabularMember(i, tables, int(p)) for i, p in zip(ids, positions, strict=True)),
+            np.asarray(weights, dtype=np.float64), tables.counts.n_rows,
+            None if target is None else tuple(float(x) for x in target),
+        )  # fmt: skip
 
     @classmethod
     def of_arrays(
@@ -70,9 +128,10 @@ class Members:
         weights: np.ndarray,
         psi: Sequence[np.ndarray] | None = None,
         target: Sequence[float] | None = None,
+        space: GridSpace | None = None,
     ) -> Members:
         """Members from dense per-member tables: ``q`` and ``counts`` (n, A) each, ``psi``
-        (n, A, N_COMPONENTS) each with NaN where unrecorded."""
+        (n, A, n_components) each with NaN where unrecorded (NaN everywhere if omitted)."""
         shapes = {np.shape(a) for a in (*q, *counts)}
         if len(q) != len(counts) or len(q) != len(weights) or len(shapes) != 1 or not len(q):
             raise ConfigError(
@@ -80,78 +139,77 @@ class Members:
                 f"and m weights, m >= 1; got {len(q)}, {len(counts)}, {len(weights)}, "
                 f"shapes {sorted(shapes)}."
             )
-        n = len(q[0])
+        n, a = np.shape(q[0])
         every = np.arange(n)
-        stored = None if psi is None else RowTables.stack([(every, p) for p in psi], n, np.nan)
-        return cls(
+        width = len(target) if target is not None else 1
+        psi = psi if psi is not None else [np.full((n, a, width), np.nan)] * len(q)
+        tables = StackedTables(
             RowTables.stack([(every, np.asarray(t, dtype=np.float64)) for t in q], n, 0.0),
             RowTables.stack([(every, np.asarray(c)) for c in counts], n, 0),
-            np.asarray(weights, dtype=np.float64),
-            np.arange(len(q)),
-            psi=stored,
-            target=None if target is None else tuple(float(x) for x in target),
-        )
+            RowTables.stack([(every, np.asarray(p, dtype=np.float64)) for p in psi], n, np.nan),
+            "state", space if space is not None else GridSpace(0, ()),
+        )  # fmt: skip
+        return cls.of_tables(tables, range(len(q)), [f"m{i}" for i in range(len(q))], weights,
+                             target)  # fmt: skip
 
-    def _row_of(self, states: np.ndarray | int) -> np.ndarray:
-        """The Q-table rows of ``states`` (``GridSpace.row_of``)."""
-        if self.space is None:
-            return np.asarray(states, dtype=np.int64)
-        return self.space.row_of(states, self.key)
-
-    def _tables(self) -> list[RowTables]:
-        return [t for t in (self.q, self.counts, self.psi) if t is not None]
-
-    @property
-    def n_states(self) -> int:
-        """Rows of every count table."""
-        return self.counts.n_rows
-
-    def pessimistic(self) -> np.ndarray:
-        """(m,) each member's lowest Q-value on its support (its lowest Q if none)."""
-        out = np.empty(len(self.positions))
-        for i, p in enumerate(self.positions):
-            states, counts = self.counts.member(int(p))
-            rows, values = self.q.member(int(p))
-            if np.any(counts > 0):
-                q = self.q.at(p, self._row_of(states))
-                out[i] = q[counts > 0].min()
-            else:  # rows not stored hold 0
-                low = values.min(initial=np.inf)
-                out[i] = low if len(rows) == self.q.n_rows else min(low, 0.0)
-        return out
+    def _shared(self) -> tuple[StackedTables, np.ndarray] | None:
+        """``(tables, positions)`` when every member is a ``TabularMember`` of one stack."""
+        first = self.members[0]
+        if not isinstance(first, TabularMember):
+            return None
+        if not all(isinstance(m, TabularMember) and m.tables is first.tables for m in self.members):
+            return None
+        return first.tables, np.array([m.position for m in self.members], dtype=np.int64)  # type: ignore[attr-defined]
 
     def rows(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(q, counts, successor values)`` of ``states`` stacked per member: shape
-        (m, len(states), A); successor values are ``None`` without ``psi``."""
+        (m, len(states), A); successor values (``ψ · target``) are ``None`` without a target."""
         states = np.asarray(states, dtype=np.int64)
-        q = self.q.take(self._row_of(states), self.positions)
-        counts = self.counts.take(states, self.positions)
-        if self.psi is None or self.target is None:
-            return q, counts, None
-        return q, counts, weighted(self.psi.take(states, self.positions), self.target)
+        shared = self._shared()
+        if shared is not None:
+            t, positions = shared
+            q = t.q.take(t.space.row_of(states, t.key), positions)
+            counts = t.counts.take(states, positions)
+            psi = None if self.target is None else t.psi.take(states, positions)
+        else:
+            q = np.stack([m.q_values(states) for m in self.members])
+            counts = np.stack([m.support(states) for m in self.members])
+            psi = None
+            if self.target is not None:
+                psi = np.stack([m.successor_features(states) for m in self.members])
+        return q, counts, None if psi is None else weighted(psi, self.target)
 
-    def covered_keys(self) -> np.ndarray:
-        """Sorted ``state * A + action`` of every pair some member's dataset took."""
+    def pessimistic(self) -> np.ndarray:
+        """(m,) each member's lowest Q-value on its support (``lowest_supported_q``)."""
+        missing = [m.id for m in self.members if not hasattr(m, "lowest_supported_q")]
+        if missing:
+            raise ConfigError(
+                f"support_mode='pessimistic' needs each member's lowest supported Q-value; "
+                f"{', '.join(missing)} cannot give it. Use support_mode='exclude'."
+            )
+        return np.array([m.lowest_supported_q() for m in self.members])  # type: ignore[attr-defined]
+
+    def covered_keys(self) -> np.ndarray | None:
+        """Sorted ``state * A + action`` of every pair some member's dataset took (``None``
+        if a member cannot list its support)."""
+        if not all(hasattr(m, "covered_keys") for m in self.members):
+            return None
         keys = [np.zeros(0, dtype=np.int64)]
-        for p in self.positions:
-            states, counts = self.counts.member(int(p))
-            s, a = np.nonzero(counts > 0)
-            keys.append(states[s] * counts.shape[1] + a)
+        keys += [m.covered_keys() for m in self.members]  # type: ignore[attr-defined]
         return np.unique(np.concatenate(keys))
 
     def compact(self) -> Members:
-        """The same members over tables holding their rows only."""
-        mine = [int(p) for p in self.positions]
-        return Members(
-            self.q.subset(mine), self.counts.subset(mine), self.weights,
-            np.arange(len(mine)), self.key, self.space,
-            None if self.psi is None else self.psi.subset(mine), self.target,
+        """The same members, tabular ones over tables holding their own rows only."""
+        shared = self._shared()
+        if shared is None:
+            return self
+        tables, positions = shared
+        return Members.of_tables(
+            tables.subset(positions.tolist()), range(len(positions)),
+            [m.id for m in self.members], self.weights, self.target,
         )  # fmt: skip
 
     def __reduce__(self) -> tuple:
         """Pickle (and deep-copy) the members' own rows, not the layout's whole tables."""
         c = self.compact()
-        return (
-            Members,
-            (c.q, c.counts, c.weights, c.positions, c.key, c.space, c.psi, c.target),
-        )
+        return (Members, (c.members, c.weights, c.n_states, c.target))

@@ -1,72 +1,129 @@
 """Registries of the composition's parts: operators, support modes and fallbacks.
 
-Arrays are stacked per member policy: ``q`` and ``counts`` have shape ``(m, n, A)`` (member,
-state, action). A support mode turns them into the terms an operator combines; an operator
-combines the used terms of each state-action pair over the members; a fallback picks an
-action in a state where no action qualifies. Adding one is a function here and one line in
-its registry; ``ComposeConfig``, the CLI and the docs read the registries.
+An operator is a ``family`` and a ``Reduction``. The family says what each member
+contributes to a state-action pair: ``q``, its Q-value times its part's factor (through a
+support mode); ``successor``, its successor features times the target weights (``ψ · w``,
+its own value under the whole objective, on its support only). The reduction combines the
+contributions of the members. A ``Reduction`` has one definition (``start``, ``step`` and an
+optional finishing form) that generates both paths of composition: over stacked ``(m, n, A)``
+member rows (``dense``) and over the recorded pairs alone (``entries``), folding the members
+in the same order, so both give the same values to the last bit. Adding an operator is one
+line in ``OPERATORS``: ``Operator("successor", MIN)`` is a correct ``gpi_min``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-Operator = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
-"""``(terms (m, n, A), used (m, n, A), temperature) -> values (n, A)``; ``-inf`` where no
-term is used. Terms are combined in member order (the result is exactly reproducible)."""
-
-SupportMode = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""``(q, supported, pessimistic (m,)) -> (entries, used)`` for every member, state, action."""
+FAMILIES = ("q", "successor")
 
 
-def _fold(terms: np.ndarray, used: np.ndarray, start: float, step: Callable) -> np.ndarray:
+@dataclass(frozen=True)
+class Reduction:
+    """Combines the contributions of members in member order: ``start`` then ``step`` for
+    each; ``log_sum_exp`` folds ``exp((x - top) / τ)`` by ``step`` after a ``max`` pass."""
+
+    name: str
+    start: float
+    step: np.ufunc
+    log_sum_exp: bool = False
+    order_free: bool = False
+    """``step`` gives the same result in any order (max, min): groups reduce at once."""
+
+    def dense(self, terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarray:
+        """``(n, A)`` over ``(m, n, A)`` ``terms`` where ``used``; ``-inf`` where none is."""
+        if self.log_sum_exp:
+            top = MAX.dense(terms, used, temperature)
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                total = _fold(np.exp((terms - top) / temperature), used, 0.0, np.add)
+                out = top + temperature * np.log(total)
+        else:
+            out = _fold(terms, used, self.start, self.step)
+        return np.where(used.any(axis=0), out, -np.inf)
+
+    def entries(
+        self, values: np.ndarray, pair: np.ndarray, n_pairs: int, temperature: float
+    ) -> np.ndarray:
+        """``(n_pairs,)`` over entries ``values`` of pairs ``pair`` (sorted by pair, then
+        member); ``-inf`` at a pair without entries. The same fold as ``dense``."""
+        if self.log_sum_exp:
+            top = MAX.entries(values, pair, n_pairs, temperature)
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                shifted = np.exp((values - top[pair]) / temperature)
+                out = top + temperature * np.log(_fold_entries(shifted, pair, n_pairs, 0.0, np.add))
+        elif self.order_free:
+            out = np.full(n_pairs, self.start)
+            if len(pair):
+                first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+                out[pair[first]] = self.step.reduceat(values, first)
+        else:
+            out = _fold_entries(values, pair, n_pairs, self.start, self.step)
+        seen = np.zeros(n_pairs, dtype=bool)
+        seen[pair] = True
+        return np.where(seen, out, -np.inf)
+
+
+def _fold(terms: np.ndarray, used: np.ndarray, start: float, step: np.ufunc) -> np.ndarray:
     out = np.full(terms.shape[1:], start)
     for x, u in zip(terms, used, strict=True):
         out = np.where(u, step(out, x), out)
-    return np.where(used.any(axis=0), out, -np.inf)
+    return out
 
 
-def op_sum(terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarray:
-    """Weighted sum: the paper's tabular rule (``Q = Σ_i w_i Q_i``)."""
-    return _fold(terms, used, 0.0, np.add)
+def _fold_entries(
+    values: np.ndarray, pair: np.ndarray, n_pairs: int, start: float, step: np.ufunc
+) -> np.ndarray:
+    """Per pair, ``step`` over its entries in order, from ``start``: rank by rank (the r-th
+    entry of every pair at once), so each pair's entries are folded in member order."""
+    out = np.full(n_pairs, start)
+    if not len(pair):
+        return out
+    first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    rank = np.arange(len(pair)) - np.repeat(first, np.diff(np.r_[first, len(pair)]))
+    for r in range(int(rank.max()) + 1):
+        at = rank == r
+        out[pair[at]] = step(out[pair[at]], values[at])
+    return out
 
 
-def op_max(terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarray:
-    """Maximum over members (generalised policy improvement over the Q-values)."""
-    return _fold(terms, used, -np.inf, np.maximum)
+SUM = Reduction("sum", 0.0, np.add)
+MAX = Reduction("max", -np.inf, np.maximum, order_free=True)
+MIN = Reduction("min", np.inf, np.minimum, order_free=True)
+LSE = Reduction("lse", 0.0, np.add, log_sum_exp=True)
+"""Log-sum-exp ``τ log Σ exp(x_i / τ)``, shifted by the largest term for stability."""
 
 
-def op_min(terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarray:
-    """Minimum over members (every member must approve)."""
-    return _fold(terms, used, np.inf, np.minimum)
+@dataclass(frozen=True)
+class Operator:
+    """What members contribute (``family``: ``q`` or ``successor``) and how it is reduced."""
 
-
-def op_lse(terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarray:
-    """Log-sum-exp ``τ log Σ exp(Q_i / τ)``, shifted by the largest term for stability."""
-    top = op_max(terms, used, temperature)
-    total = np.zeros(terms.shape[1:])
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        for x, u in zip(terms, used, strict=True):
-            total = total + np.where(u, np.exp((x - top) / temperature), 0.0)
-        out = top + temperature * np.log(total)
-    return np.where(used.any(axis=0), out, -np.inf)
+    family: str
+    reduction: Reduction
 
 
 OPERATORS: dict[str, Operator] = {
-    "sum": op_sum,
-    "max": op_max,
-    "min": op_min,
-    "lse": op_lse,
-    "gpi": op_max,
+    "sum": Operator("q", SUM),
+    "max": Operator("q", MAX),
+    "min": Operator("q", MIN),
+    "lse": Operator("q", LSE),
+    "gpi": Operator("successor", MAX),
 }
-"""``gpi`` is generalised policy improvement: the maximum over members of their successor
-features times the target weights (each member's own value under the whole objective),
-instead of their Q-values times their part's factor."""
+"""``sum`` is the paper's tabular rule (``Q = Σ_i w_i Q_i``); ``max`` and ``min`` take the best
+or the worst member's Q-value; ``lse`` a soft maximum; ``gpi`` is generalised policy
+improvement, the best member's own value ``ψ_i · w`` under the whole objective."""
 
-SUCCESSOR_OPERATORS = frozenset({"gpi"})
-"""Operators that combine ``ψ · w`` (the members' successor features) instead of Q-values."""
+
+def family(operator: str) -> str:
+    """The family of the registered operator ``operator``."""
+    return OPERATORS[operator].family
+
+
+SupportMode = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``(q, supported, pessimistic (m,)) -> (entries, used)`` for every member, state, action
+(what a ``q``-family member contributes where its dataset never took the action)."""
 
 
 def mode_exclude(
@@ -103,6 +160,7 @@ SUPPORT_MODES: dict[str, SupportMode] = {
     "pessimistic": mode_pessimistic,
     "raw": mode_raw,
 }
+"""The ``successor`` family contributes on the support only (``exclude``)."""
 
 FALLBACKS: tuple[str, ...] = ("raw", "first")
 """In a state where no action qualifies: ``raw``, the argmax of the operator over the raw

@@ -20,10 +20,11 @@ from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
 from lever_gym.library.format.config import PolicyRecord
-from lever_gym.library.store import Library
+from lever_gym.library.store import Library, PolicyLibrary, generated_layout
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.objective import Objective, weighted
-from lever_gym.reuse.composition import ComposeConfig, ComposedQ
+from lever_gym.reuse.composition import ComposedQ
+from lever_gym.reuse.config import ReuseConfig
 from lever_gym.reuse.decompose import Part
 from lever_gym.reuse.explain import Combination
 from lever_gym.reuse.members import Members
@@ -54,44 +55,61 @@ class Candidate:
     records: tuple[PolicyRecord, ...]
 
 
-def resolve_target(
-    library: Library, objective: Any, size: int | None, layout_seed: int | None
-) -> Target:
-    """The objective, size and layout (env ids and envs also give the layout; a lone
-    layout in the library is the default)."""
+def resolve_target(library: PolicyLibrary, objective: Any, layout: Any = None) -> Target:
+    """The objective and the library layout it is composed on: ``layout`` as ``(size,
+    layout_seed)``, a ``Layout`` or an env; else the layout an env or env id given as the
+    objective names; else the library's only layout. A randomised-world id names no layout
+    (pass one)."""
     target = Objective.parse(objective)
-    size = None if size is None else checks.positive_int(size, "size")
-    layout_seed = None if layout_seed is None else checks.seed(layout_seed, "layout_seed")
-    if isinstance(objective, gym.Env):
-        base = objective.unwrapped
-        size, layout_seed = _library_layout(library, base.layout)
-    elif isinstance(objective, str) and "LeverGrid-" in objective:
-        kwargs = gym.spec(objective.removeprefix("lever_gym:")).kwargs
-        size = kwargs["size"] if size is None else size
-        layout_seed = kwargs.get("layout_seed", 0) if layout_seed is None else layout_seed
     layouts = library.layouts()
-    if size is None or layout_seed is None:
-        matching = [(n, s) for n, s in layouts if size in (None, n) and layout_seed in (None, s)]
-        if len(matching) != 1:
+    given = layout if layout is not None else _layout_of(objective)
+    if given is None:
+        if len(layouts) != 1:
             raise ConfigError(
-                "say which layout: give a size and a layout seed (or an env id); the library "
-                f"has {', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}."
+                "say which layout: pass layout=(size, layout_seed), a Layout or an env (or an "
+                f"env id as the objective); the library has "
+                f"{', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}."
             )
-        size, layout_seed = matching[0]
-    if (size, layout_seed) not in layouts:
+        return Target(target, *layouts[0])
+    if isinstance(given, gym.Env):
+        given = given.unwrapped.layout  # type: ignore[attr-defined]
+    if isinstance(given, Layout):
+        return Target(target, *_library_layout(library, given))
+    if not (isinstance(given, tuple | list) and len(given) == 2):
+        raise ConfigError(
+            f"layout must be (size, layout_seed), a Layout or a LeverGrid env; got {given!r:.80}."
+        )
+    size, seed = checks.positive_int(given[0], "size"), checks.seed(given[1], "layout_seed")
+    if (size, seed) not in layouts:
         raise LibraryError(
-            f"the library has no {size}x{size} layout {layout_seed} (it has "
+            f"the library has no {size}x{size} layout {seed} (it has "
             f"{', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}); build one for it first."
         )
-    return Target(target, int(size), int(layout_seed))
+    return Target(target, size, seed)
 
 
-def _library_layout(library: Library, layout: Layout) -> tuple[int, int]:
+def _layout_of(objective: Any) -> Any:
+    """The layout an env or a LeverGrid env id given as the objective names (``None``:
+    none); a randomised-world id is refused."""
+    if isinstance(objective, gym.Env):
+        return objective
+    if not (isinstance(objective, str) and "LeverGrid-" in objective):
+        return None
+    spec = gym.spec(objective.removeprefix("lever_gym:"))
+    if "layout_seeds" in spec.kwargs:
+        raise ConfigError(
+            f"{objective} draws a new layout every episode; pass the layout to compose for, "
+            "layout=(size, layout_seed), a Layout or an env."
+        )
+    return (spec.kwargs["size"], spec.kwargs.get("layout_seed", 0))
+
+
+def _library_layout(library: PolicyLibrary, layout: Layout) -> tuple[int, int]:
     for n, seed in library.layouts():
-        if n == layout.size and Layout.generate(n, seed) == layout:
+        if n == layout.size and generated_layout(n, seed) == layout:
             return n, seed
     raise LibraryError(
-        "the env's layout is not one of the library's generated layouts "
+        "the layout is not one of the library's generated layouts "
         f"({library.layouts()}); build a library for it first."
     )
 
@@ -178,10 +196,9 @@ def members_of(
     weighted by its part's factor (1 for a block outside the split); with ``target``, also
     their ψ and the target's weights (for ``gpi``)."""
     tables = layout_tables(library, records[0].size, _layout_seed(library, records))
-    return Members(
-        tables.q, tables.counts, np.array([factors.get(r.objective, 1.0) for r in records]),
-        tables.positions([r.id for r in records]), tables.key, tables.space,
-        tables.psi if target is not None else None,
+    return Members.of_tables(
+        tables.stacked, tables.positions([r.id for r in records]), [r.id for r in records],
+        np.array([factors.get(r.objective, 1.0) for r in records]),
         target.weights if target is not None else None,
     )  # fmt: skip
 
@@ -217,24 +234,22 @@ def scoring_context(
     target: Target,
     pool: list[PolicyRecord],
     factors: dict[str, float],
-    config: ComposeConfig,
-    n_starts: int,
-    scoring: str,
-    backend: str,
+    config: ReuseConfig,
 ) -> ScoringContext:
     """What every combination of the query shares: the layout's stacked policies and
     recorded data, the pool's positions and factors, the scoring starts and (for
     ``predictor``) the predictor."""
     model = library.model(pool[0])
     tables = layout_tables(library, target.size, target.layout_seed)
-    index = library.layout_index(target.size, target.layout_seed, backend)
+    index = library.layout_index(target.size, target.layout_seed, config.retrieval.backend)
+    predicted = config.scoring.scoring == "predictor"
     return ScoringContext(
         model=model, tables=tables, target=target.objective,
         pool=tables.positions([r.id for r in pool]),
-        factors=np.array([factors.get(r.objective, 1.0) for r in pool]), config=config,
-        starts=scoring_starts(tables.empirical, model, n_starts, config.seed),
-        penalty=100.0 * float(np.abs(target.objective.vector).sum()),
-        predictor=library.predictor() if scoring == "predictor" else None,
+        factors=np.array([factors.get(r.objective, 1.0) for r in pool]), config=config.compose,
+        starts=scoring_starts(tables.empirical, model, config.scoring.n_starts, config.seed),
+        penalty=100.0 * float(np.abs(target.objective.vector).sum()), seed=config.seed,
+        predictor=library.predictor() if predicted else None,
         canonical=index.canonical, embed_config=library.config.embed,
     )  # fmt: skip
 
@@ -275,8 +290,7 @@ def improve_on_support(
     graph = tables.support_graph(tables.positions([r.id for r in members]))
     emp = graph.empirical
     rewards = weighted(emp.components, target.weights)
-    composed.ensure(graph.states)
-    taken = composed.actions[graph.states].astype(np.int64)
+    taken = composed.actions_of(graph.states)
     at = np.searchsorted(emp.keys, graph.states * N_ACTIONS + taken)
     at = np.minimum(at, max(graph.n_rows - 1, 0))
     recorded = emp.keys[at] == graph.states * N_ACTIONS + taken
@@ -320,8 +334,7 @@ def guard(
     """Compare the composed policy with each member acting alone (greedy in its Q-table),
     both rolled through the same recorded transitions from the scoring starts; return the
     scores and the best member if one beats the composition (else ``None``)."""
-    composed.ensure(context.states)
-    mine = float(context.walk(composed.actions[context.states]).returns.mean())
+    mine = float(context.walk(composed.actions_of(context.states)).returns.mean())
     best, best_score = None, mine
     walks = context.tables.greedy_walks(context.starts, context.model.layout.n_cells)
     alone = context.score(walks).returns.reshape(-1, len(context.starts)).mean(axis=1)

@@ -26,11 +26,11 @@ from lever_gym.reuse.composition import (
     ComposeConfig,
     Terms,
     combine,
-    compose_gpi,
+    compose_on_tables,
     member_terms,
 )
 from lever_gym.reuse.members import Members
-from lever_gym.reuse.operators import SUCCESSOR_OPERATORS
+from lever_gym.reuse.operators import family
 from lever_gym.reuse.tables import LayoutTables
 
 
@@ -60,6 +60,8 @@ class ScoringContext:
     config: ComposeConfig
     starts: np.ndarray
     penalty: float
+    seed: int = 0
+    """Of ``extraction="sample"``."""
     predictor: Predictor | None = None
     canonical: np.ndarray | None = None
     embed_config: EmbedConfig | None = None
@@ -83,16 +85,15 @@ class ScoringContext:
         self._terms: Terms | None = None
         self._composed: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._rollouts: dict[tuple, RolloutScore] = {}
-        if self.config.operator not in SUCCESSOR_OPERATORS:
+        self._pessimistic = np.zeros(len(self.pool))
+        if self.config.support_mode == "pessimistic":
+            ids = [self.tables.ids[p] for p in self.pool]
+            members = Members.of_tables(self.tables.stacked, self.pool, ids, self.factors)
+            self._pessimistic = members.pessimistic()
+        if family(self.config.operator) == "q":  # the pool's terms, sliced per combination
             q, counts = self.tables.q_on[self.pool], self.counts
-            pessimistic = (
-                Members(self.tables.q, self.tables.counts, self.factors, self.pool,
-                        self.tables.key, self.tables.space).pessimistic()
-                if self.config.support_mode == "pessimistic"
-                else np.zeros(len(q))
-            )  # fmt: skip
-            self._terms = member_terms(q, counts, self.factors, pessimistic, self.config)
-        self._uniforms = self.config.uniforms(self.model.n_states, self.states)
+            self._terms = member_terms(q, counts, self.factors, self._pessimistic, self.config)
+        self._uniforms = self.config.uniforms(self.seed, self.states)
         self._rewards = weighted(self.empirical.components, self.target.weights)
 
     @functools.cached_property
@@ -114,7 +115,7 @@ class ScoringContext:
 
     def _compose(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._terms is None:
-            return compose_gpi(
+            return compose_on_tables(
                 self.tables, self.pool[members], self.factors[members], self.target.weights,
                 self.config, self._uniforms,
             )  # fmt: skip

@@ -100,6 +100,25 @@ class RowTables:
         return RowTables.stack([self.member(int(i)) for i in members], self.n_rows, self.fill)
 
 
+@dataclass(frozen=True, eq=False)
+class StackedTables:
+    """Several tabular policies stacked (``RowTables``): Q-values (a row per state, or per
+    cell with ``key="cell"``; unstored rows are 0), dataset counts and ψ (NaN: unrecorded)."""
+
+    q: RowTables
+    counts: RowTables
+    psi: RowTables
+    key: str
+    space: GridSpace
+
+    def subset(self, positions: Sequence[int]) -> StackedTables:
+        """The tables of ``positions`` alone, in that order."""
+        return StackedTables(
+            self.q.subset(positions), self.counts.subset(positions), self.psi.subset(positions),
+            self.key, self.space,
+        )  # fmt: skip
+
+
 def read_only(a: np.ndarray) -> np.ndarray:
     """``a``, marked read-only."""
     a.setflags(write=False)
@@ -165,6 +184,16 @@ class LayoutTables:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_position", {pid: i for i, pid in enumerate(self.ids)})
+
+    @property
+    def stacked(self) -> StackedTables:
+        r"""The stacked Q-values, counts and ψ that this layout's ``TabularMember``\ s read
+        (one object, so members of one layout answer in one lookup)."""
+        if "stacked" not in self._cache:
+            self._cache["stacked"] = StackedTables(
+                self.q, self.counts, self.psi, self.key, self.space
+            )
+        return self._cache["stacked"]
 
     def positions(self, ids: Sequence[str]) -> np.ndarray:
         """The index of each policy id in the stacked tables."""

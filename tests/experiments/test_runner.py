@@ -29,7 +29,7 @@ def rows(tmp_path_factory):
     before = unit_file(out, "rows", unit).read_bytes()
     run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), [], "rows"))  # resumes: no work
     assert unit_file(out, "rows", unit).read_bytes() == before
-    k_specs = [asdict(spec) for spec in K_GRID if spec.k == 1]
+    k_specs = [spec.to_dict() for spec in K_GRID if spec.retrieval.k == 1]
     run_unit((asdict(CONFIG), asdict(unit), str(DEFAULT), str(out), k_specs, "k"))
     return out
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from lever_gym.eval.evaluate import evaluate
 from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.config import ReuseConfig
 from lever_gym.reuse.operators import OPERATORS, SUPPORT_MODES
 from tests.fuzz.library import fuzz_library
 from tests.fuzz.outcome import Outcome, attempt
@@ -26,8 +27,8 @@ FROM_LIBRARY = st.fixed_dictionaries(
         "scoring": mostly(st.sampled_from(["rollout", "predictor", "x"])),
         "backend": mostly(st.sampled_from(["annoy", "exact", "hnsw", "x"])),
         "n_starts": mostly(st.integers(-1, 3)),
-        "improve": mostly(st.integers(-1, 2)),
-        "guarded": mostly(st.booleans()),
+        "rounds": mostly(st.integers(-1, 2)),
+        "guard": mostly(st.booleans()),
         "pool": mostly(st.sampled_from(["parts", "layout", "x"])),
         "seed": mostly(st.integers(-1, 5)),
         "operator": mostly(st.sampled_from([*OPERATORS, "x"])),
@@ -58,7 +59,11 @@ def feed_api(x: tuple) -> Outcome:
         if kind == "empirical":
             return lib.empirical(*args)
         objective, options, episodes, envs, env_seed = args
-        policy = LeverComposedPolicy.from_library(lib, objective, **options)
+        options = dict(options)
+        size, seed = options.pop("size", None), options.pop("layout_seed", None)
+        layout = None if size is None and seed is None else (size, seed)
+        config = ReuseConfig().with_options(**options)
+        policy = LeverComposedPolicy.from_library(lib, objective, layout=layout, config=config)
         return evaluate(
             policy, "LeverGrid-8x8-PathGold-v0", episodes, num_envs=envs, layout_seed=env_seed
         )

@@ -90,7 +90,7 @@ def _stop_after(real):  # type: ignore[no-untyped-def]
 
 
 STUBS = (
-    "lever_gym.cli.solve",
+    "lever_gym.commands.solve",
     "lever_gym.reuse.composed.retrieve",
     "lever_gym.experiments.suite.run",
     "lever_gym.experiments.page.write_page",

@@ -184,7 +184,7 @@ def exercise(root: Path, rebuild: bool) -> bool:
             lib.layout_index(size, seed, backend).query(Objective.named("PathGold"))
         lib.empirical(size, seed)
     lib.predictor()
-    LeverComposedPolicy.from_library(lib, "PathGold", size=8, layout_seed=0)
+    LeverComposedPolicy.from_library(lib, "PathGold", layout=(8, 0))
     if rebuild:
         build_library(root, tiny_config())
     return report.ok

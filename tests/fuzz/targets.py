@@ -265,7 +265,7 @@ def policies() -> dict[str, Any]:
     return {
         "tabular": lib.policy(lib.records[0]),
         "exact": solve("LeverGrid-8x8-PathGold-v0", 0.9),
-        "composed": LeverComposedPolicy.from_library(lib, "PathGold", size=8, layout_seed=0),
+        "composed": LeverComposedPolicy.from_library(lib, "PathGold", layout=(8, 0)),
     }
 
 

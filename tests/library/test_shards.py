@@ -84,7 +84,7 @@ def test_the_global_index_ranks_every_shard_as_exact_search_does(sharded):
 
 
 def test_from_library_composes_from_a_shard(sharded):
-    policy = LeverComposedPolicy.from_library(sharded, "path+gold", size=8, layout_seed=2)
+    policy = LeverComposedPolicy.from_library(sharded, "path+gold", layout=(8, 2))
     assert all(pid.startswith("8x8-s2/") for pid in policy.explanation.chosen.policies)
     assert policy.model.layout == Layout.generate(8, 2)
 

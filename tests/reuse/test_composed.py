@@ -20,6 +20,7 @@ from lever_gym.errors import (
 from lever_gym.eval.evaluate import evaluate
 from lever_gym.library.store import Library
 from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.config import ReuseConfig
 
 DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 
@@ -32,7 +33,7 @@ def lib():
 @pytest.mark.parametrize("layout_seed", [0, 1])
 def test_path_gold_hazard_8x8_reaches_a_normalised_score_of_0_8(lib, layout_seed):
     env_id = "LeverGrid-8x8-PathGoldHazard-v0"
-    policy = LeverComposedPolicy.from_library(lib, env_id, layout_seed=layout_seed)
+    policy = LeverComposedPolicy.from_library(lib, env_id, layout=(8, layout_seed))
     result = evaluate(policy, env_id, n_episodes=5, seed=0, layout_seed=layout_seed)
     print(f"layout {layout_seed}: normalised score {result.normalised_score:.3f}")
     assert result.normalised_score >= 0.8
@@ -44,16 +45,23 @@ def test_building_never_steps_an_environment(lib, monkeypatch):
 
     monkeypatch.setattr(LeverGridEnv, "step", refuse)
     env = gym.make("LeverGrid-8x8-PathGoldLever-v0", layout_seed=1)
-    policy = LeverComposedPolicy.from_library(lib, env, strategy="exhaustive")
+    policy = LeverComposedPolicy.from_library(
+        lib, env, config=ReuseConfig().with_options(strategy="exhaustive")
+    )
     assert policy.info["layout_seed"] == 1 and policy.info["objective"] == "PathGoldLever"
     LeverComposedPolicy.from_library(
-        lib, "LeverGrid-16x16-PathGoldHazardLever-v0", scoring="predictor"
+        lib,
+        "LeverGrid-16x16-PathGoldHazardLever-v0",
+        config=ReuseConfig().with_options(scoring="predictor"),
     )
 
 
 def test_retrieval_stays_on_the_layout_and_skips_the_target(lib):
     policy = LeverComposedPolicy.from_library(
-        lib, "path+gold+hazard", size=8, layout_seed=1, strategy="exhaustive"
+        lib,
+        "path+gold+hazard",
+        layout=(8, 1),
+        config=ReuseConfig().with_options(strategy="exhaustive"),
     )
     info = policy.explain()
     listed = [pid for cands in info["candidates"].values() for pid, _ in cands]
@@ -63,7 +71,7 @@ def test_retrieval_stays_on_the_layout_and_skips_the_target(lib):
 
 
 def test_policy_interfaces_agree(lib):
-    policy = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGold-v0", layout_seed=0)
+    policy = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGold-v0", layout=(8, 0))
     envs = gym.make_vec("LeverGrid-8x8-PathGold-v0", num_envs=4, vectorization_mode="sync")
     obs, _ = envs.reset(seed=0)
     batch = policy.predict(obs)
@@ -81,21 +89,34 @@ def test_policy_interfaces_agree(lib):
 
 def test_explain_reports_choices_scores_and_timings(lib):
     policy = LeverComposedPolicy.from_library(
-        lib, "PathGoldHazardLever", size=16, layout_seed=0, gamma=0.0, parts="PG+HL",
-        operator="sum", strategy="hybrid", k=3,
-    )  # fmt: skip
+        lib,
+        "PathGoldHazardLever",
+        layout=(16, 0),
+        config=ReuseConfig().with_options(
+            gamma=0.0, parts="PG+HL", operator="sum", strategy="hybrid", k=3
+        ),
+    )
     info = policy.explain()
     assert info["chosen"]["parts"] == "PathGold+HazardLever" and info["chosen"]["gamma"] == 0.0
     assert len(info["combinations"]) == 3 * 3  # hybrid k=3: three candidates per part
     assert set(info["seconds"]) == {"retrieval", "scoring", "composition"}
     assert 0.0 <= info["coverage"]["start_rollout_coverage"] <= 1.0
-    assert info["compose"]["operator"] == "sum"
+    assert info["config"]["compose"]["operator"] == "sum"
     assert "chosen" in policy.summary()
+    again = LeverComposedPolicy.from_library(
+        lib, info["weights"], layout=(info["size"], info["layout_seed"]),
+        config=ReuseConfig.from_dict(info["config"]),
+    )  # fmt: skip
+    assert again.explain()["chosen"] == info["chosen"]
+    states = np.arange(0, policy.model.n_states, 3)
+    np.testing.assert_array_equal(
+        again.composed.actions_of(states), policy.composed.actions_of(states)
+    )
 
 
 def test_same_seed_same_policy_and_save_load(lib, tmp_path):
-    a = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGoldHazardLever-v0", layout_seed=1)
-    b = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGoldHazardLever-v0", layout_seed=1)
+    a = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGoldHazardLever-v0", layout=(8, 1))
+    b = LeverComposedPolicy.from_library(lib, "LeverGrid-8x8-PathGoldHazardLever-v0", layout=(8, 1))
     assert a.info["chosen"] == b.info["chosen"]
     a.save(tmp_path / "policy")
     c = LeverComposedPolicy.load(tmp_path / "policy")
@@ -154,17 +175,22 @@ def test_same_seed_same_policy_and_save_load(lib, tmp_path):
     ],
 )
 def test_bad_input(lib, objective, kwargs, error, message):
+    kwargs = dict(kwargs)
+    size, seed = kwargs.pop("size", None), kwargs.pop("layout_seed", None)
+    layout = None if size is None and seed is None else (size, seed)
     with pytest.raises(error, match=message):
-        LeverComposedPolicy.from_library(lib, objective, **kwargs)
+        LeverComposedPolicy.from_library(
+            lib, objective, layout=layout, config=ReuseConfig().with_options(**kwargs)
+        )
 
 
 def test_empty_library_and_uncovered_objective(tmp_path, lib):
     with pytest.raises(LibraryError, match="no library at"):
-        LeverComposedPolicy.from_library(tmp_path, "PathGold", size=8, layout_seed=0)
+        LeverComposedPolicy.from_library(tmp_path, "PathGold", layout=(8, 0))
     small = Library.load(DEFAULT)
     small.records = [r for r in small.records if r.objective in ("Path", "Gold")]
     with pytest.raises(RetrievalError, match="no building block for hazard"):
-        LeverComposedPolicy.from_library(small, "PathGoldHazard", size=8, layout_seed=0)
+        LeverComposedPolicy.from_library(small, "PathGoldHazard", layout=(8, 0))
 
 
 def test_corrupted_index_is_a_clear_error(tmp_path):
@@ -172,19 +198,19 @@ def test_corrupted_index_is_a_clear_error(tmp_path):
     shutil.copytree(DEFAULT, copy)
     (copy / "index" / "8x8-s0" / "embeddings.npz").write_bytes(b"broken")
     with pytest.raises(LeverGymError, match="differs from the manifest's sha256"):
-        LeverComposedPolicy.from_library(copy, "PathGold", size=8, layout_seed=0)
+        LeverComposedPolicy.from_library(copy, "PathGold", layout=(8, 0))
 
 
 @pytest.mark.parametrize("size", [8, 16])
 def test_gpi_improvement_and_guard_never_lose_on_the_data(lib, size):
     env_id = f"LeverGrid-{size}x{size}-PathGoldHazardLever-v0"
+    config = ReuseConfig().with_options(strategy="exhaustive", pool="layout", rounds=0)
     plain = LeverComposedPolicy.from_library(
-        lib, env_id, layout_seed=1, operator="gpi", strategy="exhaustive", pool="layout"
+        lib, env_id, layout=(size, 1), config=config.with_options(guard=False)
     )
     better = LeverComposedPolicy.from_library(
-        lib, env_id, layout_seed=1, operator="gpi", strategy="exhaustive", pool="layout",
-        improve=5, guarded=True,
-    )  # fmt: skip
+        lib, env_id, layout=(size, 1), config=config.with_options(rounds=5, guard=True)
+    )
     info = better.explain()
     assert info["improvement"]["start_value_after"] >= info["improvement"]["start_value_before"]
     guard = info["guard"]
@@ -193,14 +219,18 @@ def test_gpi_improvement_and_guard_never_lose_on_the_data(lib, size):
     assert len(pool) > len(set(p.split("/")[1].split("-")[0] for p in pool))  # several per block
     assert len(plain.explain()["chosen"]["policies"]) == len(pool)
     with pytest.raises(ConfigError, match="pool='layout' composes by successor features"):
-        LeverComposedPolicy.from_library(lib, env_id, layout_seed=1, operator="sum", pool="layout")
+        ReuseConfig().with_options(operator="sum", pool="layout")
 
 
 def test_a_guard_that_picks_a_member_acts_as_that_member_everywhere(lib):
     policy = LeverComposedPolicy.from_library(
-        lib, "PathGoldHazard", size=16, layout_seed=0, parts="PG+H", operator="sum",
-        strategy="targeted", improve=0, guarded=True,
-    )  # fmt: skip
+        lib,
+        "PathGoldHazard",
+        layout=(16, 0),
+        config=ReuseConfig().with_options(
+            parts="PG+H", operator="sum", strategy="targeted", rounds=0, guard=True
+        ),
+    )
     member = policy.explain()["guard"]["best_member"]
     assert member is not None  # this setup's composition loses to its PathGold member
     alone = lib.policy(lib[member])
@@ -208,9 +238,13 @@ def test_a_guard_that_picks_a_member_acts_as_that_member_everywhere(lib):
     obs = policy.model.space.observe(states)
     np.testing.assert_array_equal(policy.predict(obs), alone.predict(obs))
     composed = LeverComposedPolicy.from_library(
-        lib, "PathGoldHazard", size=16, layout_seed=0, parts="PG+H", operator="sum",
-        strategy="targeted", improve=0, guarded=False,
-    )  # fmt: skip
+        lib,
+        "PathGoldHazard",
+        layout=(16, 0),
+        config=ReuseConfig().with_options(
+            parts="PG+H", operator="sum", strategy="targeted", rounds=0, guard=False
+        ),
+    )
     np.testing.assert_array_equal(policy.q_values(obs), composed.q_values(obs))  # values kept
 
 

@@ -12,7 +12,7 @@ from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.errors import ConfigError
 from lever_gym.reuse.composition import ComposeConfig, ComposedQ, compose_states
 from lever_gym.reuse.members import Members
-from lever_gym.reuse.operators import OPERATORS, SUCCESSOR_OPERATORS, SUPPORT_MODES
+from lever_gym.reuse.operators import FAMILIES, OPERATORS, SUPPORT_MODES, family
 from lever_gym.train.tabular import TrainConfig, train
 from tests.conftest import TINY_LAYOUTS
 
@@ -28,28 +28,33 @@ def policies(draw, min_m=1, max_m=4):
     return q, counts, w
 
 
-OPS = [op for op in OPERATORS if op not in SUCCESSOR_OPERATORS]
+OPS = [op for op in OPERATORS if family(op) == "q"]
 MODES = list(SUPPORT_MODES)
 
 
-def compose_table(members, config):
+def compose_table(members, config, seed=0):
     """``(actions, values, allowed)`` of every state."""
-    return ComposedQ(members, config).all()
+    return ComposedQ(members, config, seed).all()
 
 
 def compose_values(q, counts, weights=None, config=None):
     """Composed values and action of one state from its ``(m, A)`` Q-values and counts."""
     w = np.ones(len(q)) if weights is None else np.asarray(weights, dtype=np.float64)
     members = Members.of_arrays([row[None, :] for row in q], [row[None, :] for row in counts], w)
-    actions, values, _ = compose_table(members, config or ComposeConfig())
+    actions, values, _ = compose_table(members, config or ComposeConfig(operator="sum"))
     return values[0], int(actions[0])
 
 
-def test_registries_match_the_config_choices():
-    assert OPS == ["sum", "max", "min", "lse"] and list(SUCCESSOR_OPERATORS) == ["gpi"]
-    assert MODES == ["exclude", "zero", "pessimistic", "raw"]
-    with pytest.raises(ConfigError, match="support_mode='exclude'"):
-        ComposeConfig(operator="gpi", support_mode="zero")
+def test_every_registered_operator_and_mode_is_a_valid_config():
+    for name in OPERATORS:
+        assert family(name) in FAMILIES
+        ComposeConfig(operator=name)
+        for mode in MODES:
+            if family(name) == "q" or mode == "exclude":
+                ComposeConfig(operator=name, support_mode=mode)
+            else:  # successor operators read the support only
+                with pytest.raises(ConfigError, match="support_mode='exclude'"):
+                    ComposeConfig(operator=name, support_mode=mode)
 
 
 def test_gpi_takes_the_best_successor_value_on_the_support():
@@ -140,28 +145,46 @@ def test_support_modes_and_fallbacks_by_hand():
         "raw": [5.0, 5.0, 5.0, 5.0],
     }
     for mode, want in expect.items():
-        vals, _ = compose_values(q, counts, config=ComposeConfig(support_mode=mode))
+        vals, _ = compose_values(q, counts, config=ComposeConfig(operator="sum", support_mode=mode))
         np.testing.assert_array_equal(vals, want)
     nothing = np.zeros((2, 4), dtype=np.int32)
-    assert compose_values(q, nothing, config=ComposeConfig(fallback="raw"))[1] == 0  # raw sums tie
+    assert (
+        compose_values(q, nothing, config=ComposeConfig(operator="sum", fallback="raw"))[1] == 0
+    )  # raw sums tie
     q2 = np.array([[0.0, 0.0, 9.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
-    assert compose_values(q2, nothing, config=ComposeConfig(fallback="raw"))[1] == 2
-    assert compose_values(q2, nothing, config=ComposeConfig(fallback="first"))[1] == 0
+    assert compose_values(q2, nothing, config=ComposeConfig(operator="sum", fallback="raw"))[1] == 2
+    assert (
+        compose_values(q2, nothing, config=ComposeConfig(operator="sum", fallback="first"))[1] == 0
+    )
     # without restrict, an excluded action is still never chosen; zero mode may choose it
     q3 = np.array([[-5.0, -5.0, -5.0, -5.0]])
     c3 = np.array([[1, 1, 1, 0]], dtype=np.int32)
-    assert compose_values(q3, c3, config=ComposeConfig(support_mode="zero", restrict=False))[1] == 3
-    assert compose_values(q3, c3, config=ComposeConfig(support_mode="zero", restrict=True))[1] == 0
+    assert (
+        compose_values(
+            q3, c3, config=ComposeConfig(operator="sum", support_mode="zero", restrict=False)
+        )[1]
+        == 3
+    )
+    assert (
+        compose_values(
+            q3, c3, config=ComposeConfig(operator="sum", support_mode="zero", restrict=True)
+        )[1]
+        == 0
+    )
 
 
 def test_sampling_extraction_is_seeded_and_approaches_the_argmax(rng):
     q = rng.normal(size=(3, 500, 4))
     counts = rng.integers(0, 3, size=(3, 500, 4)).astype(np.int32)
     comp = Members.of_arrays(q, counts, np.ones(3))
-    greedy, _, _ = compose_table(comp, ComposeConfig())
-    one = compose_table(comp, ComposeConfig(extraction="sample", n_samples=1, seed=3))[0]
-    again = compose_table(comp, ComposeConfig(extraction="sample", n_samples=1, seed=3))[0]
-    many = compose_table(comp, ComposeConfig(extraction="sample", n_samples=64, seed=3))[0]
+    greedy, _, _ = compose_table(comp, ComposeConfig(operator="sum"))
+    one = compose_table(comp, ComposeConfig(operator="sum", extraction="sample", n_samples=1), 3)[0]
+    again = compose_table(comp, ComposeConfig(operator="sum", extraction="sample", n_samples=1), 3)[
+        0
+    ]
+    many = compose_table(comp, ComposeConfig(operator="sum", extraction="sample", n_samples=64), 3)[
+        0
+    ]
     np.testing.assert_array_equal(one, again)
     assert np.mean(many == greedy) > np.mean(one == greedy)
     assert np.mean(many == greedy) > 0.95
@@ -193,7 +216,7 @@ def test_gamma_zero_identity_sum_of_primitives_is_the_scratch_policy():
     path, hazard, scratch = tables
     counts = np.ones((env.layout.n_cells, 4), dtype=np.int32)
     comp = Members.of_arrays([path, hazard], [counts, counts], np.ones(2))
-    composed, _, _ = compose_table(comp, ComposeConfig(support_mode="raw"))
+    composed, _, _ = compose_table(comp, ComposeConfig(operator="sum", support_mode="raw"))
     free = [c for c in range(env.layout.n_cells) if c in env.layout.start_cells()]
     np.testing.assert_allclose(path[free] + hazard[free], scratch[free], atol=1e-3)
     ordered = np.sort(scratch[free], axis=1)
@@ -226,12 +249,19 @@ def test_members_must_match():
 def test_compose_states_is_the_table_on_a_subset(rng):
     q = rng.normal(size=(3, 30, 4))
     counts = rng.integers(0, 2, size=(3, 30, 4))
-    cfg = ComposeConfig(operator="lse", extraction="sample", seed=2)
-    actions, values, allowed = compose_table(Members.of_arrays(q, counts, np.ones(3)), cfg)
+    cfg = ComposeConfig(operator="lse", extraction="sample")
+    actions, values, allowed = compose_table(Members.of_arrays(q, counts, np.ones(3)), cfg, 2)
     subset = np.array([3, 7, 29])
     a, v, ok = compose_states(
-        q[:, subset], counts[:, subset], np.ones(3), np.zeros(3), cfg, cfg.uniforms(30)[subset]
+        q[:, subset], counts[:, subset], np.ones(3), np.zeros(3), cfg, cfg.uniforms(2, subset)
     )
     np.testing.assert_array_equal(a, actions[subset])
     np.testing.assert_array_equal(v, values[subset])
     np.testing.assert_array_equal(ok, allowed[subset])
+
+
+def test_uniforms_of_a_state_are_the_same_whatever_is_asked_with_it():
+    cfg = ComposeConfig(operator="sum", extraction="sample", n_samples=3)
+    every = np.random.default_rng(5).random((40, 3))
+    np.testing.assert_array_equal(cfg.uniforms(5, np.array([39, 2, 17])), every[[39, 2, 17]])
+    assert cfg.uniforms(5, np.arange(40)).tolist() == every.tolist()

@@ -10,12 +10,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from lever_gym.envs.layout import Layout
 from lever_gym.errors import ConfigError, RetrievalError
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
-from lever_gym.reuse.composition import ComposeConfig, compose_gpi, compose_states
+from lever_gym.reuse.composition import ComposeConfig, compose_on_tables, compose_states
+from lever_gym.reuse.config import PAPER
 from lever_gym.reuse.decompose import splits
 from lever_gym.reuse.members import Members
+from lever_gym.reuse.operators import MIN, OPERATORS, SUPPORT_MODES, Operator, family
 from lever_gym.reuse.pipeline import (
     combinations,
     resolve_target,
@@ -35,19 +38,23 @@ def lib():
 
 
 def test_resolve_target_reads_ids_envs_and_explicit_layouts(lib):
-    t = resolve_target(lib, "LeverGrid-16x16-PathGold-v0", None, None)
+    t = resolve_target(lib, "LeverGrid-16x16-PathGold-v0")
     assert (t.objective.name, t.size, t.layout_seed) == ("PathGold", 16, 0)
     env = gym.make("LeverGrid-8x8-Lever-v0", layout_seed=1)
-    t = resolve_target(lib, env, None, None)
+    t = resolve_target(lib, env)
     assert (t.objective.name, t.size, t.layout_seed) == ("Lever", 8, 1)
-    t = resolve_target(lib, [1, 0.5, 0, 0], 8, 1)
+    t = resolve_target(lib, [1, 0.5, 0, 0], (8, 1))
     assert t.objective.weights == (1.0, 0.5, 0.0, 0.0) and (t.size, t.layout_seed) == (8, 1)
     with pytest.raises(ConfigError, match="say which layout"):
-        resolve_target(lib, "PathGold", None, None)
+        resolve_target(lib, "PathGold")
+    with pytest.raises(ConfigError, match="draws a new layout every episode"):
+        resolve_target(lib, "LeverGrid-Random-8x8-PathGold-v0")
+    t = resolve_target(lib, "PathGold", Layout.generate(16, 1))
+    assert (t.size, t.layout_seed) == (16, 1)
 
 
 def test_retrieve_and_combine_stay_on_the_layout(lib):
-    target = resolve_target(lib, "path+gold+hazard", 8, 1)
+    target = resolve_target(lib, "path+gold+hazard", (8, 1))
     split_list = splits(target.objective, {r.objective for r in lib}, parts="PG+H")
     ranked = retrieve(lib, target, split_list, [0.99], "hybrid", 1, "annoy")
     assert set(ranked) == {("PathGold", 0.99), ("Hazard", 0.99)}
@@ -71,14 +78,18 @@ def test_scores_come_from_recorded_data_only(lib, monkeypatch):
     from lever_gym.envs.grid import LeverGridEnv
 
     monkeypatch.setattr(LeverGridEnv, "step", lambda *a: pytest.fail("env.step called"))
-    target = resolve_target(lib, "PathGold", 8, 0)
+    target = resolve_target(lib, "PathGold", (8, 0))
     split_list = splits(target.objective, {r.objective for r in lib}, parts="P+G")
     ranked = retrieve(lib, target, split_list, [0.0], "exhaustive", 3, "exact")
     combos = combinations(split_list, [0.0], ranked)
     pool = list({r.id: r for c in combos for r in c.records}.values())
     position = {r.id: i for i, r in enumerate(pool)}
     context = scoring_context(
-        lib, target, pool, {"Path": 1.0, "Gold": 1.0}, ComposeConfig(), 1, "rollout", "exact"
+        lib,
+        target,
+        pool,
+        {"Path": 1.0, "Gold": 1.0},
+        PAPER.with_options(strategy="exhaustive", backend="exact"),
     )
     scored = score_combinations(context, combos, position, "rollout")
     assert len(scored) == len(combos) == 6 * 6  # three replicas x two budgets per block
@@ -86,25 +97,33 @@ def test_scores_come_from_recorded_data_only(lib, monkeypatch):
     assert Objective.parse("PathGold") == target.objective
 
 
+GPI_MIN = Operator("successor", MIN)
+"""An operator a user adds: the worst member's own value (correct by construction)."""
+
+
 @pytest.mark.parametrize("extraction", ["greedy", "sample"])
-def test_gpi_on_recorded_pairs_is_the_composition_of_the_stacked_rows(lib, rng, extraction):
-    """``compose_gpi`` (the recorded pairs only) equals ``compose_states`` on (m, n, A) rows."""
+def test_both_paths_agree_for_every_registered_operator(lib, rng, extraction, monkeypatch):
+    """``compose_on_tables`` (for the successor family the recorded pairs only) equals
+    ``compose_states`` on the stacked (m, n, A) rows of ``Members``, for every registered
+    operator and support mode, a user-registered ``gpi_min`` included."""
+    monkeypatch.setitem(OPERATORS, "gpi_min", GPI_MIN)
     tables = layout_tables(lib, 16, 0)
-    config = ComposeConfig(operator="gpi", extraction=extraction, seed=4)
-    n_states = tables.n_states
-    for _ in range(4):
-        pool = np.sort(rng.choice(len(tables.ids), size=rng.integers(1, 30), replace=False))
-        factors = rng.uniform(0.5, 2.0, size=len(pool))
-        target = tuple(rng.uniform(-1, 2, size=4))
-        members = Members(
-            tables.q, tables.counts, factors, pool, tables.key, tables.space, tables.psi, target
-        )
-        q, counts, successor = members.rows(tables.states)
-        uniforms = config.uniforms(n_states, tables.states)
-        want = compose_states(q, counts, factors, np.zeros(len(pool)), config, uniforms, successor)
-        got = compose_gpi(tables, pool, factors, target, config, uniforms)
-        for a, b in zip(want, got, strict=True):
-            np.testing.assert_array_equal(a, b)
+    for name in OPERATORS:
+        modes = SUPPORT_MODES if family(name) == "q" else ["exclude"]
+        for mode in modes:
+            config = ComposeConfig(operator=name, support_mode=mode, extraction=extraction)
+            pool = np.sort(rng.choice(len(tables.ids), size=rng.integers(1, 30), replace=False))
+            factors = rng.uniform(0.5, 2.0, size=len(pool))
+            target = tuple(rng.uniform(-1, 2, size=4))
+            ids = [tables.ids[p] for p in pool]
+            members = Members.of_tables(tables.stacked, pool, ids, factors, target)
+            pessimistic = members.pessimistic()
+            q, counts, successor = members.rows(tables.states)
+            uniforms = config.uniforms(4, tables.states)
+            want = compose_states(q, counts, factors, pessimistic, config, uniforms, successor)
+            got = compose_on_tables(tables, pool, factors, target, config, uniforms, pessimistic)
+            for a, b in zip(want, got, strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=f"{name}, {mode}")
 
 
 def test_composing_loads_no_compiled_kernel_and_no_dataset_reader():

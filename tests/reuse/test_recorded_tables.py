@@ -15,6 +15,7 @@ import pytest
 
 from lever_gym.library.store import Library
 from lever_gym.reuse.composed import LeverComposedPolicy
+from lever_gym.reuse.config import ReuseConfig
 from lever_gym.reuse.decompose import setup_target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +24,8 @@ RECORDED = json.loads(FIXTURE.read_text())
 LAYOUTS = sorted({key.split("/")[0] for key in RECORDED})
 VARIANTS = {
     "defaults": {},
-    "sum-targeted": {"operator": "sum", "strategy": "targeted", "improve": 0, "guarded": False},
-    "sum-hybrid": {"operator": "sum", "strategy": "hybrid", "improve": 0, "guarded": False},
+    "sum-targeted": {"operator": "sum", "strategy": "targeted", "rounds": 0, "guard": False},
+    "sum-hybrid": {"operator": "sum", "strategy": "hybrid", "rounds": 0, "guard": False},
 }
 
 
@@ -38,9 +39,13 @@ def composed_table(lib: Library, key: str) -> tuple[list[str], str]:
     layout, gamma, setup, variant = key.split("/")
     size, seed = int(layout.split("x")[0]), int(layout.split("-s")[1])
     policy = LeverComposedPolicy.from_library(
-        lib, setup_target(setup), size=size, layout_seed=seed, gamma=float(gamma[1:]),
-        parts=setup, k=3, seed=0, **VARIANTS[variant],
-    )  # fmt: skip
+        lib,
+        setup_target(setup),
+        layout=(size, seed),
+        config=ReuseConfig().with_options(
+            gamma=float(gamma[1:]), parts=setup, k=3, seed=0, **VARIANTS[variant]
+        ),
+    )
     actions = np.ascontiguousarray(policy.composed.all()[0], dtype=np.int8)
     return list(policy.explanation.chosen.policies), hashlib.sha256(actions.tobytes()).hexdigest()
 

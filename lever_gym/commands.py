@@ -1,0 +1,185 @@
+"""The ``lever-gym`` sub-commands: each takes the parsed arguments (``lever_gym.cli``) and
+calls the public functions."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+from lever_gym.data.collect import DataConfig
+from lever_gym.envs.registration import ENV_IDS
+from lever_gym.errors import ConfigError
+from lever_gym.library.format.config import BuildConfig
+from lever_gym.library.locate import default_library
+from lever_gym.mdp.rollout import greedy_trajectory
+from lever_gym.mdp.solve import solve
+from lever_gym.reuse.config import flag_fields
+
+
+def envs(args: argparse.Namespace) -> None:
+    for eid in ENV_IDS:
+        print(eid)
+
+
+def solve_env(args: argparse.Namespace) -> None:
+    env = gym.make(args.env_id, layout_seed=args.layout_seed, render_mode="ansi")
+    start = time.perf_counter()
+    sol = solve(env, args.gamma)
+    took = time.perf_counter() - start
+    model = sol.model
+    env.reset(seed=0)
+    print(env.render())
+    print(
+        f"{args.env_id} layout_seed={args.layout_seed}: {model.n_states} states, "
+        f"value iteration gamma={args.gamma} converged in {sol.iterations} sweeps, {took:.3f} s"
+    )
+    path = greedy_trajectory(model, sol.policy, model.start_state, model.layout.n_cells)
+    print(f"optimal return from the start: {path.total(model, sol.weights):.2f}")
+
+
+def build_library(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    config = BuildConfig(
+        sizes=tuple(args.sizes),
+        layout_seeds=tuple(seed for seeds in args.layout_seeds for seed in seeds),
+        objectives=tuple(args.objectives),
+        gammas=tuple(args.gammas),
+        budgets=tuple(args.budgets),
+        replicas=args.replicas,
+        snapshots=args.snapshots,
+        algorithm=args.algorithm,
+        key=args.key,
+        data=DataConfig(episodes=args.episodes, epsilon=args.epsilon),
+        seed=args.seed,
+    )
+    start = time.perf_counter()
+    bars: list[tqdm] = []  # drawn once training starts: a refused build prints one line only
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="run", desc="build-library"))
+        bars[0].update(done - bars[0].n)
+
+    from lever_gym.library.build.builder import build_library
+    from lever_gym.library.build.sharded import build_sharded
+
+    build = build_sharded if args.sharded else build_library
+    try:
+        lib = build(
+            args.out, config, workers=args.workers, executor=args.executor,
+            address=args.address, progress=progress, force=args.force,
+        )  # fmt: skip
+    finally:
+        for bar in bars:
+            bar.close()
+    print(
+        f"{len(lib)} policies in {args.out} ({time.perf_counter() - start:.1f} s); {lib.verify()}"
+    )
+
+
+def compose(args: argparse.Namespace) -> None:
+    from lever_gym.eval.evaluate import evaluate
+    from lever_gym.library.shards import open_library
+    from lever_gym.objective import Objective
+    from lever_gym.reuse.composed import LeverComposedPolicy
+    from lever_gym.reuse.config import ReuseConfig
+
+    options = {
+        f.name: getattr(args, f.name) for _, f in flag_fields() if getattr(args, f.name) is not None
+    }
+    if args.random_start and "n_starts" not in options:
+        options["n_starts"] = 16
+    config = ReuseConfig().with_options(**options, seed=args.seed)
+    lib = open_library(args.library)
+    objective = Objective.parse(args.objective)
+    layout = _layout(lib.layouts(), args.size, args.layout_seed)
+    policy = LeverComposedPolicy.from_library(lib, args.objective, layout=layout, config=config)
+    print(policy.summary())
+    info = policy.explanation
+    eid = objective.env_id(info.size)
+    kwargs = {"layout_seed": info.layout_seed, "random_start": args.random_start}
+    if not objective.is_unit:
+        kwargs["weights"] = list(objective.weights)
+    result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)
+    start = "random starts" if args.random_start else "the fixed start"
+    print(f"evaluation in {eid} ({args.episodes} seeded episodes from {start}): {result}")
+    if args.save:
+        print(f"saved to {policy.save(args.save)}")
+
+
+def _layout(
+    layouts: list[tuple[int, int]], size: int | None, layout_seed: int | None
+) -> tuple[int, int] | None:
+    """The layout ``--size`` and ``--layout-seed`` name (``None``: neither; then the
+    objective or the library's only layout decides); a size alone names the library's only
+    layout of that size."""
+    if size is None and layout_seed is None:
+        return None
+    matching = [(n, s) for n, s in layouts if size in (None, n) and layout_seed in (None, s)]
+    if len(matching) == 1 or (size is None or layout_seed is None):
+        if len(matching) != 1:
+            raise ConfigError(
+                "say which layout: give --size and --layout-seed; the library has "
+                f"{', '.join(f'{n}x{n} layout {s}' for n, s in layouts)}."
+            )
+        return matching[0]
+    return (size, layout_seed)
+
+
+def benchmark(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from lever_gym.experiments.suite import PROTOCOLS, run
+
+    config = PROTOCOLS[args.protocol]
+    if args.workers:
+        config = dataclasses.replace(config, workers=args.workers)
+    start = time.perf_counter()
+    with tqdm(total=1, unit="unit", desc=f"benchmark ({args.protocol})") as bar:
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        results = run(
+            config, args.out, stages=tuple(args.stages), executor=args.executor,
+            address=args.address, progress=progress,
+        )  # fmt: skip
+    print(f"rows in {results} ({time.perf_counter() - start:.0f} s); turn them into the "
+          f"results page with `lever-gym report --results {results}`")  # fmt: skip
+
+
+def report(args: argparse.Namespace) -> None:
+    from lever_gym.experiments.page import write_page
+
+    page = Path(args.out)
+    write_page(Path(args.results), page, Path(args.figures))
+    print(f"wrote {page}")
+
+
+def library(args: argparse.Namespace) -> None:
+    from lever_gym.library.build.default import install_default
+    from lever_gym.library.locate import ENV_VAR, user_library
+
+    if args.action == "where":
+        print(default_library())
+        return
+    target = Path(args.to) if args.to else user_library()
+    print(f"rebuilding the default library into {target} (no download; about 30 s on 2 cores)...")
+    report = install_default(target, workers=args.workers)
+    print(report)
+    if args.to:
+        print(f"use it with ${ENV_VAR}={target} or pass it as the library path")
+
+
+def demo(args: argparse.Namespace) -> None:
+    """Every method on the default library's 8x8 layouts, the paper's six setups, both
+    library gammas, the fixed start; d3rlpy DiscreteCQL for 300 steps on layout 0."""
+    from lever_gym.experiments.demo import run_demo
+
+    print(run_demo(default_library(), Path(args.out)))
