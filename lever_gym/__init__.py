@@ -14,36 +14,49 @@ from lever_gym.version import __version__
 register_envs()
 
 _EXPORTS = {
-    "Objective": "lever_gym.objective",
-    "objective_names": "lever_gym.objective",
-    "env_id": "lever_gym.objective",
-    "Policy": "lever_gym.policy",
-    "ConfigError": "lever_gym.errors",
-    "LayoutError": "lever_gym.errors",
-    "LeverGymError": "lever_gym.errors",
-    "LibraryError": "lever_gym.errors",
-    "ObservationError": "lever_gym.errors",
-    "RetrievalError": "lever_gym.errors",
-    "UnknownObjectiveError": "lever_gym.errors",
-    "Layout": "lever_gym.envs.layout",
+    # environments and objectives
     "LeverGridEnv": "lever_gym.envs.grid",
     "RandomLeverGridEnv": "lever_gym.envs.random_grid",
     "LeverGridVectorEnv": "lever_gym.envs.vector",
-    "Solution": "lever_gym.mdp.solve",
+    "Layout": "lever_gym.envs.layout",
+    "Objective": "lever_gym.objective",
+    "objective_names": "lever_gym.objective",
+    "env_id": "lever_gym.objective",
+    "Component": "lever_gym.components",
+    # policies and exact solutions
+    "Policy": "lever_gym.policy",
+    "TabularPolicy": "lever_gym.train.policy",
     "solve": "lever_gym.mdp.solve",
     "optimal_return": "lever_gym.mdp.solve",
-    "TabularPolicy": "lever_gym.train.policy",
-    "TrainConfig": "lever_gym.train.tabular",
-    "DataConfig": "lever_gym.data.collect",
-    "to_d3rlpy": "lever_gym.data.convert",
-    "BuildConfig": "lever_gym.library.format.config",
-    "PolicyRecord": "lever_gym.library.format.config",
+    # libraries
     "Library": "lever_gym.library.store",
     "ShardedLibrary": "lever_gym.library.shards",
+    "PolicyRecord": "lever_gym.library.format.config",
+    "BuildConfig": "lever_gym.library.format.config",
+    "TrainConfig": "lever_gym.train.tabular",
+    "DataConfig": "lever_gym.data.collect",
+    "build_library": "lever_gym.library.build.builder",
+    "to_d3rlpy": "lever_gym.data.convert",
+    # composing
     "LeverComposedPolicy": "lever_gym.reuse.composed",
+    "ReuseConfig": "lever_gym.reuse.config",
+    "RetrievalConfig": "lever_gym.reuse.config",
+    "ScoringConfig": "lever_gym.reuse.config",
+    "ComposeConfig": "lever_gym.reuse.composition",
+    "ImproveConfig": "lever_gym.reuse.config",
+    "Member": "lever_gym.reuse.members",
+    # evaluating
+    "evaluate": "lever_gym.eval.evaluate",
     "EvalResult": "lever_gym.eval.evaluate",
     "check_layout": "lever_gym.eval.evaluate",
-    "evaluate": "lever_gym.eval.evaluate",
+    # errors
+    "LeverGymError": "lever_gym.errors",
+    "ConfigError": "lever_gym.errors",
+    "LayoutError": "lever_gym.errors",
+    "UnknownObjectiveError": "lever_gym.errors",
+    "ObservationError": "lever_gym.errors",
+    "LibraryError": "lever_gym.errors",
+    "RetrievalError": "lever_gym.errors",
 }
 
 
@@ -57,4 +70,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-__all__ = ["ENV_IDS", "__version__", "register_envs", *_EXPORTS]
+__all__ = ["ENV_IDS", "__version__", *_EXPORTS]

@@ -30,6 +30,7 @@ def dataset_metadata(
     """The metadata keys ``minari.create_dataset_from_buffers`` (minari 0.5) adds after the
     spaces and the env spec, in its order, for these arguments; a key whose value is
     ``None`` is left out, as Minari leaves it out, and sets are stored sorted."""
+    eval_spec: EnvSpec | None
     if isinstance(eval_env, str):
         eval_spec = gym.spec(eval_env)
     else:

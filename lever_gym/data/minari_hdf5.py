@@ -160,18 +160,7 @@ def create_dataset(
             f"a dataset already exists at {target}; a Minari dataset cannot be overwritten. "
             "Choose another dataset id (or version), or delete the old one first."
         )
-    if env.spec is None:
-        raise ConfigError(
-            "the env has no spec; make it with gym.make so that the dataset can store it and "
-            "recover_environment() can rebuild it."
-        )
-    try:
-        env_spec = env.spec.to_json()
-    except TypeError as exc:
-        raise ConfigError(
-            f"the spec of {env.spec.id!r} is not JSON-serialisable ({exc}); make the env with "
-            "JSON-plain keyword arguments so that recover_environment() can rebuild it."
-        ) from None
+    env_spec = _spec_json(env)
     metadata: dict[str, Any] = {
         "total_episodes": len(episodes.lengths),
         "total_steps": episodes.total_steps,
@@ -182,7 +171,7 @@ def create_dataset(
         "env_spec": env_spec,
     }
     metadata |= dataset_metadata(
-        dataset_id, eval_env if eval_env is not None else env.spec,
+        dataset_id, eval_env if eval_env is not None else _spec(env),
         algorithm_name=algorithm_name, author=author, author_email=author_email,
         code_permalink=code_permalink, description=description, requirements=requirements,
         ref_scores=ref_scores,
@@ -205,6 +194,28 @@ def create_dataset(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _spec(env: gym.Env) -> EnvSpec:
+    """The env's spec, or ``ConfigError`` if it has none."""
+    if env.spec is None:
+        raise ConfigError(
+            "the env has no spec; make it with gym.make so that the dataset can store it and "
+            "recover_environment() can rebuild it."
+        )
+    return env.spec
+
+
+def _spec_json(env: gym.Env) -> str:
+    """The env's spec as JSON, or ``ConfigError`` if it has none or it is not JSON-plain."""
+    spec = _spec(env)
+    try:
+        return spec.to_json()
+    except TypeError as exc:
+        raise ConfigError(
+            f"the spec of {spec.id!r} is not JSON-serialisable ({exc}); make the env with "
+            "JSON-plain keyword arguments so that recover_environment() can rebuild it."
+        ) from None
 
 
 def _create_namespaces(root: Path, namespace: str | None) -> None:
@@ -246,7 +257,7 @@ def write_hdf5(path: Path, episodes: EpisodeColumns, compression: int = 0) -> No
         *((name, False) for name in STEP_FIELDS),
         *((f"infos/{key}", True) for key in episodes.infos),
     ]
-    columns = []  # (name in its group, one row per step + 1?, array, HDF5 type)
+    columns: list[tuple[bytes, bool, np.ndarray, Any]] = []  # name, a row per step + 1?, ...
     for name, per_row in layout:
         array = episodes.array(name)
         dtype = h5t.py_create(array.dtype, logical=True)
@@ -281,11 +292,11 @@ def write_hdf5(path: Path, episodes: EpisodeColumns, compression: int = 0) -> No
                 attr(group, b"seed", seeds[i])
             attr(group, b"total_steps", s1 - s0)
             info = None
-            for k, (name, per_row, array, dtype) in enumerate(columns):
+            for k, (label, per_row, array, dtype) in enumerate(columns):
                 if k == first_info:
                     info = h5g.create(group, b"infos", gcpl=gcpl)
                 part = array[r0:r1] if per_row else array[s0:s1]
-                put(group if info is None else info, name, part, dtype)
+                put(group if info is None else info, label, part, dtype)
             s0, r0 = s1, r1
     finally:
         fid.close()

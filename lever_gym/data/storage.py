@@ -29,7 +29,7 @@ from lever_gym.data.minari_hdf5 import (
     create_dataset,
     iter_episodes,
 )
-from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.grid import LeverGridEnv, lever_env
 from lever_gym.envs.layout import MAX_GOLD, MAX_SIZE, MIN_SIZE
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.envs.registration import ENTRY_POINT, RANDOM_ENTRY_POINT, VECTOR_ENTRY_POINT
@@ -47,12 +47,13 @@ def episode_buffers(model: TabularModel, objective: Objective, episodes: Episode
     from minari.data_collector import EpisodeBuffer
 
     columns = episode_columns(model, objective, episodes)
+    seeds = np.zeros(len(columns.lengths), np.int64) if columns.seeds is None else columns.seeds
     steps = np.concatenate([[0], np.cumsum(columns.lengths)])
     rows = np.concatenate([[0], np.cumsum(columns.lengths + 1)])
     return [
         EpisodeBuffer(
             id=i,
-            seed=int(columns.seeds[i]),
+            seed=int(seeds[i]),
             observations=columns.observations[rows[i] : rows[i + 1]],
             actions=columns.actions[steps[i] : steps[i + 1]],
             rewards=columns.rewards[steps[i] : steps[i + 1]],
@@ -137,7 +138,7 @@ def write_dataset(
     ``minari.get_normalized_score`` puts a return between them. ``compression``: the
     deflate level of the larger arrays (0: none). Returns the dataset directory.
     """
-    base = env.unwrapped
+    base = lever_env(env)
     return create_dataset(
         root,
         dataset_id,
@@ -202,7 +203,8 @@ def check_metadata(raw: bytes, where: str) -> tuple[dict[str, Any], gym.Space, g
     actions = {"type": "Discrete", "dtype": "int64", "start": 0, "n": N_ACTIONS}
     if not ok or json_file(meta["action_space"], f"{where} action_space") != actions:
         raise _refuse(where, "has spaces other than LeverGrid's Box and Discrete(4)")
-    box_space = gym.spaces.Box(0.0, 1.0, shape=(dim[0],), dtype=np.float32)
+    n_obs = dim[0] if isinstance(dim, list) else 0
+    box_space = gym.spaces.Box(0.0, 1.0, shape=(n_obs,), dtype=np.float32)
     return meta, box_space, gym.spaces.Discrete(N_ACTIONS)
 
 

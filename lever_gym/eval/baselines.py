@@ -1,8 +1,8 @@
 """Baselines the composed policy is compared with, each timed and a ``Policy``.
 
-Every baseline is a function ``(BaselineTask) -> list[Baseline]`` registered in
-``BASELINES``; the benchmark and the CLI read the registry. Adding one is a function and
-one registration line here.
+Each is a function that returns a ``Baseline``; the benchmark names the methods it compares
+in ``lever_gym.experiments.methods.METHODS`` (adding a baseline is a function here and a line
+there).
 
 * ``scratch``: tabular Q-learning trained on the composite objective itself, on lever_gym's
   compiled trainer, at each budget of the task (the paper's X1/X5/X10);
@@ -21,8 +21,8 @@ one registration line here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,12 +33,11 @@ from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.store import Library
-from lever_gym.mdp.solve import solve
 from lever_gym.mdp.support import SupportGraph
 from lever_gym.objective import Objective, weighted
 from lever_gym.reuse.pipeline import own_value
 from lever_gym.train.policy import TabularPolicy
-from lever_gym.train.tabular import BUDGETS, TrainConfig, train
+from lever_gym.train.tabular import TrainConfig, train
 
 OFFLINE_ALGOS = ("cql", "bcq", "bc")
 
@@ -51,32 +50,6 @@ class Baseline:
     policy: Any
     seconds: float
     chosen: str = ""
-
-
-@dataclass(frozen=True, eq=False)
-class BaselineTask:
-    """What a baseline is asked to solve: an objective on one layout of a library."""
-
-    library: Library
-    model: TabularModel
-    env: Any
-    """The LeverGrid env of the composite objective (for the optimum)."""
-    objective: Objective
-    gamma: float
-    records: Sequence[PolicyRecord]
-    """The library policies a baseline may reuse (the layout's, at ``gamma``)."""
-    datasets: Sequence[str] = ()
-    """Ids of the library records whose data offline learners train on."""
-    pool: Sequence[PolicyRecord] = ()
-    """The retrieved candidates of the task (``bcvi`` plans on their data)."""
-    starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    """Start states of the evaluation protocol (``best_single_data`` ranks from them)."""
-    budgets: Sequence[int] = (BUDGETS["X1"],)
-    offline_algos: Sequence[str] = ()
-    offline_steps: int = 1000
-    seed: int = 0
-    cache: dict[tuple[Any, ...], Baseline] = field(default_factory=dict)
-    """Baselines shared between tasks with the same inputs (keyed by the caller)."""
 
 
 class RandomPolicy:
@@ -232,49 +205,3 @@ def bcvi(
     table = np.zeros((model.n_states, N_ACTIONS))
     table[graph.states, emp.actions_of_rows()[choice]] = 1.0
     return Baseline("bcvi", TabularPolicy(model, table), time.perf_counter() - start)
-
-
-def _scratch_all(task: BaselineTask) -> list[Baseline]:
-    out = []
-    labels = {v: k for k, v in BUDGETS.items()}
-    for budget in task.budgets:
-        key = ("scratch", task.objective, task.gamma, budget)
-        if key not in task.cache:
-            task.cache[key] = scratch(
-                task.model, task.objective, budget, gamma=task.gamma, seed=task.seed
-            )
-        b = task.cache[key]
-        out.append(Baseline(f"scratch-{labels.get(budget, str(budget))}", b.policy, b.seconds))
-    return out
-
-
-def _offline_all(task: BaselineTask) -> list[Baseline]:
-    if not task.datasets or not task.offline_algos:
-        return []
-    datasets = [task.library.dataset(task.library[pid]) for pid in task.datasets]
-    out = []
-    for algo in task.offline_algos:
-        key = ("offline", task.objective, task.gamma, tuple(task.datasets), algo)
-        if key not in task.cache:
-            task.cache[key] = offline_rl(
-                datasets, task.objective, algo, n_steps=task.offline_steps,
-                gamma=max(task.gamma, 0.9), seed=task.seed,
-            )  # fmt: skip
-        out.append(task.cache[key])
-    return out
-
-
-BASELINES: dict[str, Callable[[BaselineTask], list[Baseline]]] = {
-    "scratch": _scratch_all,
-    "offline_rl": _offline_all,
-    "best_single": lambda task: [best_single(task.library, task.records, task.objective)[1]],
-    "best_single_data": lambda task: [
-        best_single_data(task.library, task.records, task.objective, task.starts)[1]
-    ],
-    "bcvi": lambda task: [
-        bcvi(task.library, task.pool or task.records, task.objective, task.model)
-    ],
-    "random": lambda task: [Baseline("random", RandomPolicy(task.seed), 0.0)],
-    "optimum": lambda task: [Baseline("optimum", solve(task.env, 0.99), float("nan"))],
-}
-"""Every baseline by name, in the benchmark's order."""

@@ -144,7 +144,8 @@ def _run_vector(policy: Any, envs: gym.vector.VectorEnv, n: int, seed: int, hori
     )  # fmt: skip
     for first in range(0, n, k):
         ids = np.arange(first, min(first + k, n))
-        obs, info = envs.reset(seed=[seed + int(i) for i in ids] + [seed] * (k - len(ids)))
+        seeds: Any = [seed + int(i) for i in ids] + [seed] * (k - len(ids))  # one per env
+        obs, info = envs.reset(seed=seeds)
         out.starts[ids] = info["state"][: len(ids)]
         live = np.arange(k) < len(ids)
         while live.any():
@@ -185,7 +186,7 @@ def evaluate(
     seed = checks.seed(seed)
     checks.boolean(reference, "reference")
     made = isinstance(env, str)
-    if made:
+    if isinstance(env, str):
         env = (
             gym.make_vec(env, num_envs=num_envs, **env_kwargs)
             if num_envs > 1
@@ -210,10 +211,9 @@ def evaluate(
         if made:
             env.close()
     coverage = None
-    if record:
-        coverage = np.array(
-            [policy.covers(*np.array(p).T).mean() if p else np.nan for p in runs.pairs]
-        )
+    covers = getattr(policy, "covers", None)
+    if record and covers is not None:
+        coverage = np.array([covers(*np.array(p).T).mean() if p else np.nan for p in runs.pairs])
     rand = opt = float("nan")
     if reference and isinstance(base, RandomLeverGridEnv):
         raise ConfigError(

@@ -78,7 +78,7 @@ def _unit_setup_gaps(rows: list[dict[str, Any]], method: str, against: str) -> n
     """Per (unit, setup): ``method`` minus ``against``, each averaged over γ and protocols."""
     acc: dict[tuple, list[float]] = {}
     key = lambda r: (unit_key(r), r["task"])  # noqa: E731
-    scores = {m: {} for m in (method, against)}
+    scores: dict[str, dict[tuple, list[float]]] = {m: {} for m in (method, against)}
     for r in select(rows, kind="setup", method=(method, against)):
         if r["normalised"] is not None:
             scores[r["method"]].setdefault(key(r), []).append(r["normalised"])
@@ -123,7 +123,8 @@ def targets_section(rows: list[dict[str, Any]], quality: list[dict[str, Any]]) -
         cov = _covered(rows, method)
         if cov:
             add(f"{method} ≥ {floor} on covered cells (reference coverage ≥ {COVERED})",
-                f"{np.mean(cov):.3f} over {len(cov)} cells", np.mean(cov) >= floor)  # fmt: skip
+                f"{np.mean(cov):.3f} over {len(cov)} cells",
+                bool(np.mean(cov) >= floor))  # fmt: skip
     ratios, never, _ = time_to_quality(rows, quality, DEFAULT, 0.95)
     if len(ratios):
         finite = ratios[np.isfinite(ratios)]

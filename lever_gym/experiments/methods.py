@@ -136,18 +136,6 @@ def scratch_run(cell: Cell, budget: int) -> Baseline:
     return cell.trained[key]
 
 
-def offline_run(cell: Cell) -> Baseline:
-    """d3rlpy DiscreteCQL on the cell's retrieved datasets (shared across start protocols)."""
-    key = ("cql", cell.task.objective, cell.gamma)
-    if key not in cell.trained:
-        cell.trained[key] = offline_rl(
-            [cell.library.dataset(r) for r in (cell.pool or cell.records)],
-            cell.task.objective, "cql", n_steps=cell.offline_steps,
-            gamma=max(cell.gamma, 0.9), seed=cell.seed,
-        )  # fmt: skip
-    return cell.trained[key]
-
-
 def _scratch(cell: Cell, multiple: int) -> Built:
     return _baseline(scratch_run(cell, BUDGETS["X1"] * multiple))
 

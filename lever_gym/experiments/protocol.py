@@ -68,7 +68,7 @@ def headroom_tasks(size: int, layout_seed: int, n: int) -> list[Task]:
     each weight uniform in [-1, 2] rounded to 0.1, at least one positive; composed from
     the primitives of its non-zero components."""
     rng = np.random.default_rng([HEADROOM_SEED, size, layout_seed])
-    tasks = []
+    tasks: list[Task] = []
     while len(tasks) < n:
         w = np.round(rng.uniform(-1.0, 2.0, size=len(letters())), 1)
         if not (w > 0).any():

@@ -56,7 +56,9 @@ def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict], st
         return str(target)
     library = Library.load(library_path)
     model = layout_model(unit.size, unit.layout_seed)
-    rows, quality, trained = [], [], {}
+    rows: list[dict[str, Any]] = []
+    quality: list[dict[str, Any]] = []
+    trained: dict[tuple[Any, ...], Any] = {}
     offline = unit.split != "tuning" and unit.library_seed == config.library_seeds[0]
     first = config.heldout_layouts[: config.offline_units]
     offline = offline and (unit.layout_seed in first or unit.split == "failure")

@@ -293,7 +293,15 @@ class LeverComposedPolicy:
 
 def _opened(library: PolicyLibrary | str | Path | None) -> PolicyLibrary:
     """``library`` itself, or the library in the folder it names (the default if ``None``)."""
-    lib = library if isinstance(library, Library | ShardedLibrary) else open_library(library)
+    if isinstance(library, Library | ShardedLibrary):
+        lib: PolicyLibrary = library
+    elif library is None or isinstance(library, str | os.PathLike):
+        lib = open_library(library)
+    else:
+        raise ConfigError(
+            f"library must be a Library, a ShardedLibrary, a folder or None; got "
+            f"{type(library).__name__}."
+        )
     if not len(lib):
         raise LibraryError(f"the library at {lib.root} is empty.")
     return lib

@@ -92,7 +92,7 @@ class ComposeConfig:
         out = np.empty((len(states), self.n_samples))
         for i, s in enumerate(states.tolist()):
             rng = np.random.default_rng(seed)
-            rng.bit_generator.advance(s * self.n_samples)  # one 64-bit draw per uniform
+            rng.bit_generator.advance(s * self.n_samples)  # type: ignore[attr-defined]
             out[i] = rng.random(self.n_samples)
         return out
 
@@ -143,8 +143,9 @@ def combine(
     dataset took ``a`` in ``s``."""
     reduction = OPERATORS[config.operator].reduction
     values = reduction.dense(terms.values, terms.used, config.temperature)
+    allowed = np.asarray((terms.counts > 0).any(axis=0))
     return extract(
-        values, (terms.counts > 0).any(axis=0), config, uniforms,
+        values, allowed, config, uniforms,
         lambda: terms.counts.sum(axis=0), lambda stuck: terms.raw[:, stuck],
     )  # fmt: skip
 
@@ -168,10 +169,10 @@ def extract(
         drawn = _draw(totals(), uniforms)
         taken = np.take_along_axis(values, drawn, axis=1)
         best = np.where(taken == taken.max(axis=1, keepdims=True), drawn, values.shape[1])
-        sampled = allowed.any(axis=1)
+        sampled = np.asarray(allowed.any(axis=1))
         actions = np.where(sampled, best.min(axis=1), actions)
         ok = ok | sampled[:, None]
-    stuck = ~ok.any(axis=1)
+    stuck = np.asarray(~ok.any(axis=1))
     if stuck.any():
         if config.fallback == "first":
             actions[stuck] = 0
@@ -372,7 +373,8 @@ class ComposedQ:
 
     def actions_of(self, states: np.ndarray) -> np.ndarray:
         """The composed action (int64) of each state."""
-        return self.cache.actions[self.ensure(states)].astype(np.int64).reshape(np.shape(states))
+        rows = self.ensure(states)  # first: a sparse cache grows into new arrays
+        return self.cache.actions[rows].astype(np.int64).reshape(np.shape(states))
 
     def values_of(self, states: np.ndarray) -> np.ndarray:
         """The composed values (``-inf``: excluded) of each state, shape ``states.shape + (A,)``."""
@@ -384,7 +386,8 @@ class ComposedQ:
         c = self.cache
         if not c.sparse and c.done[state]:
             return int(c.actions[state])
-        return int(c.actions[self.ensure(np.array([state]))[0]])
+        row = self.ensure(np.array([state]))[0]
+        return int(self.cache.actions[row])
 
     def all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(actions, values, allowed)`` of every state (of a layout below ``SPARSE_FROM``)."""

@@ -108,7 +108,7 @@ class Members:
     def of_tables(
         cls,
         tables: StackedTables,
-        positions: Sequence[int],
+        positions: Sequence[int] | np.ndarray,
         ids: Sequence[str],
         weights: np.ndarray,
         target: Sequence[float] | None = None,
@@ -177,7 +177,9 @@ class Members:
             psi = None
             if self.target is not None:
                 psi = np.stack([m.successor_features(states) for m in self.members])
-        return q, counts, None if psi is None else weighted(psi, self.target)
+        if psi is None or self.target is None:
+            return q, counts, None
+        return q, counts, weighted(psi, self.target)
 
     def pessimistic(self) -> np.ndarray:
         """(m,) each member's lowest Q-value on its support (``lowest_supported_q``)."""

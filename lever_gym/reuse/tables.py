@@ -54,13 +54,15 @@ class RowTables:
         values = np.concatenate([v for _, v in parts])
         return cls(read_only(keys), read_only(values), len(parts), n_rows, fill)
 
-    def take(self, rows: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+    def take(
+        self, rows: np.ndarray, members: np.ndarray | Sequence[int] | None = None
+    ) -> np.ndarray:
         """Values of ``rows`` for ``members`` (all if ``None``): shape
         ``(len(members), len(rows), *row_shape)``."""
         members = np.arange(self.n_members) if members is None else np.asarray(members)
         return self.at(np.asarray(members)[:, None], np.asarray(rows)[None, :])
 
-    def at(self, members: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def at(self, members: np.ndarray | int, rows: np.ndarray | int) -> np.ndarray:
         """Values of row ``rows[i]`` of member ``members[i]`` (broadcast together); a row
         outside ``[0, n_rows)`` raises ``ConfigError`` (it would read another member's)."""
         rows = np.asarray(rows, dtype=np.int64)

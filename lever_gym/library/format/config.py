@@ -111,10 +111,13 @@ class BuildConfig:
     @classmethod
     def from_dict(cls, data: object) -> BuildConfig:
         """Inverse of ``to_dict``; ``ConfigError`` naming any missing, unknown or invalid field."""
-        kwargs = dict(_fields_of(cls, data, "config"))
+        kwargs: dict[str, Any] = dict(_fields_of(cls, data, "config"))
         for name, kind in (("data", DataConfig), ("embed", EmbedConfig)):
             kwargs[name] = kind(**dict(_fields_of(kind, kwargs[name], f"config.{name}")))
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()
+        }
+        return cls(**values)
 
     @property
     def fingerprint(self) -> str:

@@ -209,7 +209,7 @@ def _widened_record(item: object, columns: np.ndarray) -> object:
     for name in ("weights", "greedy_components"):
         values = item.get(name)
         ok = isinstance(values, list) and len(values) == len(columns)
-        if ok and all(type(x) in (int, float) for x in values):
+        if ok and all(type(x) in (int, float) for x in values):  # type: ignore[union-attr]
             out[name] = widen(np.array(values, dtype=np.float64), columns).tolist()
     return out
 
@@ -256,7 +256,7 @@ def check_annoy_entries(
         ints = isinstance(facts, dict) and all(
             type(facts.get(k)) is int for k in ("bytes", "f", "items", "trees")
         )
-        if not ints or facts != {**expected[rel], "bytes": size} or size < 1:
+        if not ints or facts != {**expected[rel], "bytes": size} or not size or size < 1:
             raise refuse(f"annoy[{rel!r}]", f"must be {expected[rel]} with a positive 'bytes'")
         out[rel] = AnnoyFacts(**facts)
     return out
