@@ -182,6 +182,19 @@ def test_support_tables_follow_the_data_and_end_where_it_does():
     assert np.isneginf(reward[:, 2]).all() and np.isfinite(reward[:, [0, 1, 3]]).all()
 
 
+def test_a_terminal_pair_ends_the_walk_even_where_its_next_state_is_recorded():
+    one = np.ones((2, 4))
+    emp = EmpiricalModel.from_arrays(
+        np.array([0, 1]), np.array([0, 0]), np.array([1, 1]), one, np.array([True, False]),
+        np.array([0]),
+    )  # fmt: skip
+    tables = SupportTables.of(emp)
+    assert tables.onward[:, 0].tolist() == [2, 1]  # 2: the end
+    assert bcvi_time_indexed(emp, Objective((1, 0, 0, 0)), 3).shape == (3, 2)
+    reward = tables.rewards(Objective((1, 0, 0, 0)))
+    np.testing.assert_allclose(backward_actions(reward, tables.onward, 3)[1], [1.0, 3.0])
+
+
 def test_full_table_falls_back_outside_the_data():
     table = full_table(np.array([1, 3]), np.array([[2, 3], [1, 1]]), 5)
     assert table.tolist() == [[FALLBACK_ACTION, 2, 0, 3, 0], [0, 1, 0, 1, 0]]
