@@ -343,11 +343,14 @@ def time_indexed_policy_iteration(
     r, o = _check_tables(reward, onward)
     a = _time_actions(actions, r)
     v = first = _time_values(r, o, a)
+    rows = np.arange(len(r))
     for _ in range(checks.non_negative_int(steps, "improvement steps")):
-        q = r[None] + v[:-1][:, o]  # (H, n, A): with h steps left, against V_{h-1}
-        best = np.argmax(q, axis=2)
-        gain = np.take_along_axis(q, best[..., None], 2) - np.take_along_axis(q, a[..., None], 2)
-        new = np.where(gain[..., 0] > TOLERANCE, best, a)
+        new = a.copy()
+        for h in range(len(a)):  # with h + 1 steps left, against the policy's V_h
+            q = r + v[h][o]
+            best = np.argmax(q, axis=1)
+            gain = q[rows, best] - q[rows, a[h]]
+            new[h] = np.where(gain > TOLERANCE, best, a[h])
         if np.array_equal(new, a):
             break
         a, v = new, _time_values(r, o, new)
