@@ -84,6 +84,14 @@ def reachable(model: TabularModel) -> np.ndarray:
     return np.repeat(seen[:, None], N_ACTIONS, axis=1)
 
 
+def along(model: TabularModel, actions: list[int]) -> list[int]:
+    """The states from the start on, taking ``actions`` in the true model (the start first)."""
+    states = [model.start_state]
+    for a in actions:
+        states.append(int(model.next_state[states[-1], a]))
+    return states
+
+
 def walk(model: TabularModel, table: np.ndarray, weights: tuple, horizon: int) -> tuple:
     """``(return, steps, terminated)`` from the start of a stationary (``(S,)``) or
     time-indexed (``(H, S)``) table in the true model."""
@@ -108,7 +116,7 @@ def plans(model: TabularModel, emp: EmpiricalModel, w: tuple) -> tuple:
 def test_both_forms_take_the_one_shortest_path():
     model = model_for(Layout.from_ascii(CORRIDOR))
     stationary, timed = plans(model, recorded(model, reachable(model)), (1, 0, 0, 0))
-    path = [model.state(c, 0, 0) for c in (0, 1, 5, 9, 10)]  # cells of the way, in order
+    path = along(model, [0, 1, 1, 0])  # the states of the way, start first
     assert stationary[path].tolist() == [0, 1, 1, 0, 0]
     assert [timed[16 - 1 - t, s] for t, s in enumerate(path)] == [0, 1, 1, 0, 0]
     for table in (stationary, timed):  # five steps toward the exit (+0.9 each), then +100
@@ -169,13 +177,13 @@ def test_where_a_hazard_is_a_bonus():
 def test_support_tables_follow_the_data_and_end_where_it_does():
     model = model_for(Layout.from_ascii(CORRIDOR))
     keep = reachable(model)
-    last = model.state(9, 0, 0)  # the data stops at cell 9: nothing recorded there
-    keep[last] = False
+    _, second, third, fourth, fifth = along(model, [0, 1, 1, 0])
+    keep[fourth] = False  # the data stops after three steps: nothing recorded there
     tables = SupportTables.of(recorded(model, keep))
-    i = np.searchsorted(tables.states, model.state(5, 0, 0))
-    assert tables.onward[i, 1] == tables.n  # down into cell 9: the data ends
-    assert tables.states[tables.onward[i, 3]] == model.state(1, 0, 0)  # up: recorded
-    exit_side = np.searchsorted(tables.states, model.state(10, 0, 0))
+    i = np.searchsorted(tables.states, third)
+    assert tables.onward[i, 1] == tables.n  # down, to the fourth: the data ends
+    assert tables.states[tables.onward[i, 3]] == second  # up, back: recorded
+    exit_side = np.searchsorted(tables.states, fifth)
     assert tables.onward[exit_side, 0] == tables.n  # into the exit: terminal
     no_left = SupportTables.of(recorded(model, keep & (np.arange(N_ACTIONS) != 2)))
     reward = no_left.rewards(Objective((1, 0, 0, 0)))

@@ -25,7 +25,7 @@ from lever_gym.mdp.horizon import optimal_values, policy_values, start_states
 from lever_gym.mdp.solve import value_iteration
 from lever_gym.objective import Objective
 from tests.conftest import TINY_LAYOUTS
-from tests.mdp.test_batch import CORRIDOR, HAZARD, reachable, recorded
+from tests.mdp.test_batch import CORRIDOR, HAZARD, along, reachable, recorded
 
 signed = st.lists(st.integers(-200, 200).map(lambda x: x / 100), min_size=4, max_size=4).filter(any)
 HEMMED = """
@@ -160,14 +160,15 @@ def test_the_bounds_are_exact_inside_the_data_and_open_up_where_it_ends():
     emp = recorded(model, keep)
     w, bounds = (1, 0, 0, 0), step_reward_bounds((1, 0, 0, 0), True, 4)
     states = emp.states()
-    way = {model.state(c, 0, 0): a for c, a in [(0, 0), (1, 1), (5, 1), (9, 0), (10, 0)]}
+    way = dict(zip(along(model, [0, 1, 1, 0]), [0, 1, 1, 0, 0], strict=True))
     actions = np.array([way.get(int(s), 2) for s in states])
     inside = value_bounds(emp, actions, w, model.start_state, 16, bounds)
     assert (inside.lower, inside.upper, inside.steps_in_data) == (
         pytest.approx(104.5), pytest.approx(104.5), 5,
     )  # fmt: skip
-    keep[model.state(5, 0, 0)] = False  # the data ends after two steps
-    short = value_bounds(recorded(model, keep), actions[states != model.state(5, 0, 0)], w,
+    third = along(model, [0, 1])[-1]
+    keep[third] = False  # the data ends after two steps
+    short = value_bounds(recorded(model, keep), actions[states != third], w,
                          model.start_state, 16, bounds)  # fmt: skip
     low, high = bounds.rest(14)
     assert short.left_data and short.steps_in_data == 2
