@@ -186,10 +186,12 @@ class StepBounds:
 
 
 def _hull(*values: float) -> tuple[float, float]:
+    """The smallest interval holding ``values``."""
     return min(values), max(values)
 
 
 def _add(*spans: tuple[float, float]) -> tuple[float, float]:
+    """The interval of a sum of terms, each within its span."""
     return sum(s[0] for s in spans), sum(s[1] for s in spans)
 
 
