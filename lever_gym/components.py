@@ -78,6 +78,24 @@ class Component:
     """Given the fields of end states, whether the component's goal is met there (besides
     reaching the exit); ``None``: reaching the exit is enough."""
     field: Field | None = None
+    spans: Callable[[int, float], tuple[Span, Span, Span]] | None = None
+    """Given a grid size and the shaping factor (1 or 0): the range of its reward on an
+    ordinary step, on the exit step and on a step into a hazard, valid on every layout of
+    that size (``lever_gym.mdp.contract.step_reward_bounds`` adds them up); ``None``: no
+    known range."""
+
+
+Span = tuple[float, float]
+
+
+def _hull(*values: float) -> Span:
+    """The smallest interval holding ``values``."""
+    return min(values), max(values)
+
+
+def _add(*spans: Span) -> Span:
+    """The interval of a sum of terms, each within its span."""
+    return sum(s[0] for s in spans), sum(s[1] for s in spans)
 
 
 @dataclass(frozen=True)
@@ -186,28 +204,72 @@ def _lever(m: Moves) -> np.ndarray:
     return _pulled(m) * t.lever_pickup + m.shaping * shape + t.lever_step + m.at_exit * exit_bonus
 
 
+def _common(size: int, shaping: float, own_step: float) -> tuple[Span, Span, Span]:
+    """The step cost and shaping every built-in component has: between free cells a
+    breadth-first distance changes by at most 1; into a hazard (``size**2`` away) by up to
+    ``size**2``."""
+    near = (-shaping, shaping)
+    drop = (-float(size * size) * shaping, 0.0)
+    cost = (own_step, own_step)
+    return _add(cost, near), _add(cost, near), _add(cost, drop)
+
+
+def _path_spans(size: int, shaping: float) -> tuple[Span, Span, Span]:
+    step, exit_, hit = _common(size, shaping, TERMS.path_step)
+    return step, _add(exit_, (TERMS.path_exit,) * 2), hit
+
+
+def _gold_spans(size: int, shaping: float) -> tuple[Span, Span, Span]:
+    t = TERMS
+    step, exit_, hit = _common(size, shaping, t.gold_step)
+    bonus = _hull(t.gold_exit_all, t.gold_exit_missing, 0.0)
+    return _add(step, _hull(0.0, t.gold_pickup)), _add(exit_, bonus), hit
+
+
+def _hazard_spans(size: int, shaping: float) -> tuple[Span, Span, Span]:
+    """Hazard neighbours change by at most 3 between free cells (the other neighbour is
+    free), by at most 4 into a hazard."""
+    t = TERMS
+    step, exit_, hit = _common(size, shaping, t.hazard_step)
+    hp = t.hazard_proximity * shaping
+    moved = _hull(-3 * hp, 3 * hp)
+    return (
+        _add(step, moved),
+        _add(exit_, moved, (t.hazard_exit,) * 2),
+        _add(hit, _hull(-4 * hp, 4 * hp), (t.hazard_hit,) * 2),
+    )
+
+
+def _lever_spans(size: int, shaping: float) -> tuple[Span, Span, Span]:
+    t = TERMS
+    step, exit_, hit = _common(size, shaping, t.lever_step)
+    bonus = _hull(t.lever_exit_on, t.lever_exit_off)
+    return _add(step, _hull(0.0, t.lever_pickup)), _add(exit_, bonus), hit
+
+
 BUILT_IN: tuple[Component, ...] = (
     Component(
         "path", "P", ("exit", "path", "shortest", "fast", "quick", "reach", "leav", "goal"),
         "shaping toward the exit, a cost per step, a bonus at the exit", _path,
+        spans=_path_spans,
     ),
     Component(
         "gold", "G", ("gold", "coin", "treasure", "collect", "loot"),
         "a bonus per gold picked up, shaping toward the nearest gold, a bonus at the exit "
         "with all of it", _gold, lambda fields: fields["gold"] == 0,
         Field("gold", lambda lay: len(lay.gold), lambda lay: (1 << len(lay.gold)) - 1,
-              _gold_advance),
+              _gold_advance), _gold_spans,
     ),
     Component(
         "hazard", "H", ("hazard", "avoid", "danger", "lava", "trap", "safe"),
         "a penalty on entering a hazard, shaping away from hazards, a bonus at the exit",
-        _hazard,
+        _hazard, spans=_hazard_spans,
     ),
     Component(
         "lever", "L", ("lever", "switch", "pull", "activate", "key"),
         "a bonus for pulling the lever, shaping toward it, a larger exit bonus once pulled",
         _lever, lambda fields: fields["lever"] == 1,
-        Field("lever", lambda lay: 1, lambda lay: 0, _lever_advance),
+        Field("lever", lambda lay: 1, lambda lay: 0, _lever_advance), _lever_spans,
     ),
 )  # fmt: skip
 """The four components of the Lever paper's gridworld, in ``info["reward_components"]``

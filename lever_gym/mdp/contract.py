@@ -24,13 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 import lever_gym.checks as checks
+import lever_gym.components as reward_components
 from lever_gym.envs.model import N_ACTIONS, TabularModel
-from lever_gym.envs.rewards import TERMS
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.batch import backward_actions, solve_discounted
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.horizon import policy_values
-from lever_gym.objective import COMPONENTS, Objective, weighted
+from lever_gym.objective import Objective, weighted
 
 GAMMA_GRID: tuple[float, ...] = (0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
 """Discounts of ``stationary_reference``: effective horizons ``1 / (1 - γ)`` of 10 to 10,000
@@ -185,19 +185,10 @@ class StepBounds:
         return low, high
 
 
-def _hull(*values: float) -> tuple[float, float]:
-    """The smallest interval holding ``values``."""
-    return min(values), max(values)
-
-
-def _add(*spans: tuple[float, float]) -> tuple[float, float]:
-    """The interval of a sum of terms, each within its span."""
-    return sum(s[0] for s in spans), sum(s[1] for s in spans)
-
-
-def _weighted_span(spans: dict[str, tuple[float, float]], w: np.ndarray) -> tuple[float, float]:
-    """Bounds of ``w @ c`` over components ``c`` within ``spans`` (by component name)."""
-    ends = np.array([spans[c] for c in COMPONENTS]) * w[:, None]
+def _weighted_span(spans: list[tuple[float, float]], w: np.ndarray) -> tuple[float, float]:
+    """Bounds of ``w @ c`` over components ``c`` each within its span (registry order)."""
+    with np.errstate(invalid="ignore"):  # an infinite span times a zero weight adds nothing
+        ends = np.where(w[:, None] == 0, 0.0, np.array(spans) * w[:, None])
     return float(ends.min(axis=1).sum()), float(ends.max(axis=1).sum())
 
 
@@ -205,41 +196,17 @@ def step_reward_bounds(
     weights: Objective | Sequence[float], shaping: bool, size: int
 ) -> StepBounds:
     """Valid bounds on every entry of ``model.reward(weights)`` of any ``size`` x ``size``
-    layout, from ``RewardTerms`` and the rules of ``envs.rewards.build_tables``.
-
-    Between two free cells a breadth-first distance changes by at most 1 (``[-1, 1]``) and
-    the count of hazard neighbours by at most 3 (each cell's other neighbour is free). Entering
-    a hazard is different: a hazard's distance is ``size**2``, so every distance term lies in
-    ``[-size**2, 0]``, and the hazard-neighbour count changes by at most 4. Pick-ups occur only
-    on ordinary steps, the exit terms only on the exit step; absorbing states give 0. Each
-    component's range is summed with the sign of its weight (valid, not tight)."""
+    layout: each registered component's ranges (``Component.spans``: on an ordinary step,
+    the exit step, a step into a hazard; absorbing states give 0) summed with the sign of its
+    weight (valid, not tight). A component without spans makes the bounds infinite."""
     w = Objective.parse(weights).vector
     sh = 1.0 if checks.boolean(shaping, "shaping") else 0.0
-    far = float(checks.positive_int(size, "size") ** 2)
-    t = TERMS
-    near, hp = (-sh, sh), t.hazard_proximity * sh
-    move_prox, hit_prox = _hull(-3 * hp, 3 * hp), _hull(-4 * hp, 4 * hp)
-    drop = (-far * sh, 0.0)
-    step = {
-        "path": _add((t.path_step,) * 2, near),
-        "gold": _add((t.gold_step,) * 2, near, _hull(0.0, t.gold_pickup)),
-        "hazard": _add((t.hazard_step,) * 2, near, move_prox),
-        "lever": _add((t.lever_step,) * 2, near, _hull(0.0, t.lever_pickup)),
-    }
-    exit_ = {
-        "path": _add((t.path_step + t.path_exit,) * 2, near),
-        "gold": _add((t.gold_step,) * 2, near, _hull(t.gold_exit_all, t.gold_exit_missing, 0)),
-        "hazard": _add((t.hazard_step + t.hazard_exit,) * 2, near, move_prox),
-        "lever": _add((t.lever_step,) * 2, near, _hull(t.lever_exit_on, t.lever_exit_off)),
-    }
-    hit = {
-        "path": _add((t.path_step,) * 2, drop),
-        "gold": _add((t.gold_step,) * 2, drop),
-        "hazard": _add((t.hazard_step + t.hazard_hit,) * 2, drop, hit_prox),
-        "lever": _add((t.lever_step,) * 2, drop),
-    }
-    lo, hi = _weighted_span(step, w)
-    ends = [_weighted_span(exit_, w), _weighted_span(hit, w), (0.0, 0.0)]
+    size = checks.positive_int(size, "size")
+    unbounded = (-np.inf, np.inf)
+    kinds = [c.spans(size, sh) if c.spans is not None else (unbounded,) * 3
+             for c in reward_components.registered()]  # fmt: skip
+    lo, hi = _weighted_span([k[0] for k in kinds], w)
+    ends = [_weighted_span([k[i] for k in kinds], w) for i in (1, 2)] + [(0.0, 0.0)]
     return StepBounds(lo, hi, min(e[0] for e in ends), max(e[1] for e in ends))
 
 
