@@ -68,7 +68,9 @@ def _add_reuse_flags(p: argparse.ArgumentParser) -> None:
                            help=help_text)  # fmt: skip
             continue
         kind = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
-        p.add_argument(flag, type=kind, default=None, choices=f.metadata.get("choices"),
+        many = str(f.type).startswith("tuple[float")
+        p.add_argument(flag, type=float if many else kind, nargs="*" if many else None,
+                       default=None, choices=f.metadata.get("choices"),
                        help=help_text)  # fmt: skip
 
 

@@ -132,7 +132,7 @@ class LeverComposedPolicy:
         improvement = checked = None
         if config.improve.rounds:
             improvement = improve_on_support(
-                flat, chosen, composed, target.objective, context.model, config.improve.rounds
+                context, chosen, composed, config.improve.rounds, config.improve.gammas
             )
             composed.override(improvement.states, improvement.actions)
         if config.improve.guard:
@@ -165,7 +165,8 @@ class LeverComposedPolicy:
             improvement=None if improvement is None else {
                 "steps": config.improve.rounds, "changed_states": improvement.changed,
                 "start_value_before": improvement.start_before,
-                "start_value_after": improvement.start_after,
+                "start_value_after": improvement.start_after, "plan": improvement.plan,
+                "plan_returns": improvement.returns,
             },
         )  # fmt: skip
         return cls(context.model, target.objective, composed, explanation)

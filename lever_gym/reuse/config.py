@@ -81,12 +81,20 @@ class ImproveConfig:
 
     rounds: int = 10
     """Rounds of support-constrained policy iteration on the members' data."""
+    gammas: tuple[float, ...] = (0.99, 0.999)
+    """Discounts of the discounted plans tried beside the finite-horizon one (the plan with
+    the best return on the recorded data is kept); none: the finite-horizon plan alone."""
     guard: bool = True
     """Act as a member that scores higher alone on the recorded data."""
 
     def __post_init__(self) -> None:
         """Validate."""
         checks.non_negative_int(self.rounds, "improvement rounds")
+        if not isinstance(self.gammas, tuple | list):
+            raise ConfigError(f"gammas must be a tuple of discounts; got {self.gammas!r}.")
+        object.__setattr__(
+            self, "gammas", tuple(checks.gamma(g, "improvement gammas") for g in self.gammas)
+        )
         checks.boolean(self.guard, "guard")
 
 

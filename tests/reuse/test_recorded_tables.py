@@ -1,7 +1,7 @@
 """Composed action tables on the default library equal the recorded ones (sha256 of every
 state's action and the chosen policies, six setups, both γ, every layout): the defaults and
 the paper's sum rule, targeted and hybrid. A change of behaviour shows here first; record
-anew (``python -m tests.reuse.test_recorded_tables`` writes tests/fixtures/composed_tables_v3.json)
+anew (``python -m tests.reuse.test_recorded_tables`` writes tests/fixtures/composed_tables_v4.json)
 only when the change is intended, and say why in the changelog."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lever_gym.reuse.config import ReuseConfig
 from lever_gym.reuse.decompose import setup_target
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "composed_tables_v3.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "composed_tables_v4.json"
 RECORDED = json.loads(FIXTURE.read_text())
 LAYOUTS = sorted({key.split("/")[0] for key in RECORDED})
 VARIANTS = {
