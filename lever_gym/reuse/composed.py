@@ -25,6 +25,7 @@ from lever_gym.library.format.contents import array_limit, read_npz
 from lever_gym.library.format.files import atomic_path, make_folder, write_json_atomic
 from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library, PolicyLibrary
+from lever_gym.mdp.contract import step_reward_bounds, value_bounds
 from lever_gym.objective import Objective
 from lever_gym.reuse.composition import ComposedQ
 from lever_gym.reuse.config import ReuseConfig
@@ -45,6 +46,7 @@ from lever_gym.reuse.pipeline import (
     score_combinations,
     scoring_context,
 )
+from lever_gym.reuse.scoring import ScoringContext
 from lever_gym.reuse.tables import layout_tables
 from lever_gym.version import __version__
 
@@ -144,6 +146,7 @@ class LeverComposedPolicy:
                     TabularMember(alone.id, tables.stacked, int(tables.positions([alone.id])[0]))
                 )
         start = context.rollouts(members, context.starts[:1])  # the layout's start
+        bounds = _bounds(context, composed)
         explanation = Explanation(
             objective=target.objective.name, weights=target.objective.weights,
             size=target.size, layout_seed=target.layout_seed, parts=combos[best].split,
@@ -168,6 +171,7 @@ class LeverComposedPolicy:
                 "start_value_after": improvement.start_after, "plan": improvement.plan,
                 "plan_returns": improvement.returns,
             },
+            bounds=bounds,
         )  # fmt: skip
         return cls(context.model, target.objective, composed, explanation)
 
@@ -334,3 +338,16 @@ def _best(scored: list[Combination], scoring: str) -> int:
     """The index of the best-scored combination (the first among equals)."""
     key = (lambda c: c.rollout_return) if scoring == "rollout" else (lambda c: c.predicted_return)
     return max(range(len(scored)), key=lambda i: (key(scored[i]), -i))
+
+
+def _bounds(context: ScoringContext, composed: ComposedQ) -> dict[str, Any]:
+    """Bounds on the composed policy's true return from the layout's start, from the layout's
+    recorded data and the reward ranges of the components (``mdp.contract.value_bounds``)."""
+    model, emp = context.model, context.empirical
+    weights = context.target.weights
+    found = value_bounds(
+        emp, composed.actions_of(emp.states()), weights, model.start_state,
+        model.layout.n_cells, step_reward_bounds(weights, model.shaping, model.layout.size),
+    )  # fmt: skip
+    return {"lower": found.lower, "upper": found.upper, "steps_in_data": found.steps_in_data,
+            "left_data": found.left_data}  # fmt: skip

@@ -87,8 +87,13 @@ class Explanation:
     seconds: Timings
     guard: dict[str, Any] | None = None
     """With ``guarded``: the composition's score, the best member acting alone and its score."""
-    improvement: dict[str, float] | None = None
-    """With ``improve``: rounds, states changed, the start's value before and after."""
+    improvement: dict[str, Any] | None = None
+    """With ``improve``: rounds, states changed, the start's value before and after, the plan
+    kept and every plan's return on the data."""
+    bounds: dict[str, Any] | None = None
+    """Lower and upper bounds on the policy's true return within the horizon from the
+    layout's start, from the recorded data alone (``mdp.contract.value_bounds``): equal when
+    its walk from the start stays in the data."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form (what ``explain()`` returns and saved policies store)."""
@@ -110,6 +115,7 @@ class Explanation:
             "seconds": asdict(self.seconds),
             "guard": self.guard,
             "improvement": self.improvement,
+            "bounds": self.bounds,
         }
 
     @classmethod
@@ -131,6 +137,7 @@ class Explanation:
             seconds=Timings(**data["seconds"]),
             guard=data.get("guard"),
             improvement=data.get("improvement"),
+            bounds=data.get("bounds"),
         )
 
     def summary(self) -> str:

@@ -266,3 +266,24 @@ def test_best_single_from_data_never_reads_the_model_or_the_env(lib, monkeypatch
     monkeypatch.setattr(TabularModel, "_tables", property(refuse))
     monkeypatch.setattr(LeverGridEnv, "step", refuse)
     assert baselines.best_single_data(lib, records, target, starts)[0] == expected
+
+
+def test_the_true_value_lies_within_the_reported_bounds(lib, rng):
+    """On every library layout and objectives of every sign, the true return of the composed
+    policy from the start lies in ``explain()["bounds"]`` (computed from the data alone)."""
+    from lever_gym.eval.exact import exact_returns
+
+    tight = 0
+    for size, seed in lib.layouts():
+        model = lib.model(lib.layout_records(size, seed)[0])
+        for _ in range(4):
+            w = rng.uniform(-2, 2, size=4)
+            w[0] = abs(w[0])
+            policy = LeverComposedPolicy.from_library(lib, tuple(w), layout=(size, seed))
+            bounds = policy.explain()["bounds"]
+            true = exact_returns(
+                policy, model, policy.objective, np.array([model.start_state]), model.layout.n_cells
+            )[0]
+            assert bounds["lower"] - 1e-6 <= true <= bounds["upper"] + 1e-6
+            tight += bounds["lower"] == bounds["upper"]
+    assert tight >= 1  # some walks stay in the data: the value is known exactly there
