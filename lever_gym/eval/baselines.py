@@ -13,8 +13,10 @@ there).
   oracle choice, no environment step now);
 * ``best_single_data``: the library policy whose successor features on its own data give
   the best value under the composite weights at the start(s) (data alone);
-* ``bcvi``: batch-constrained value iteration, optimal planning in the empirical MDP of the
-  task's datasets over recorded actions only (the tabular analogue of BCQ);
+* ``bcvi``: batch-constrained value iteration, discounted planning in the empirical MDP of
+  the task's datasets over recorded actions only (the tabular analogue of BCQ), one action
+  per state (the stationary contract); ``bcvi_time_indexed``: backward induction over steps
+  left on the same data, acting on the elapsed steps (the time-aware contract);
 * ``random`` and ``optimum`` (exact value iteration).
 """
 
@@ -28,15 +30,15 @@ from typing import Any
 import numpy as np
 
 import lever_gym.checks as checks
+import lever_gym.mdp.batch as batch
 from lever_gym.data.convert import import_d3rlpy, to_d3rlpy
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.store import Library
-from lever_gym.mdp.support import SupportGraph
-from lever_gym.objective import Objective, weighted
+from lever_gym.objective import Objective
 from lever_gym.reuse.pipeline import own_value
-from lever_gym.train.policy import TabularPolicy
+from lever_gym.train.policy import TabularPolicy, TimeIndexedPolicy
 from lever_gym.train.tabular import TrainConfig, train
 
 OFFLINE_ALGOS = ("cql", "bcq", "bc")
@@ -189,19 +191,42 @@ def best_single_data(
     return best, Baseline("best-single-data", policy, time.perf_counter() - start, best.id)
 
 
-def bcvi(
-    library: Library, records: Sequence[PolicyRecord], objective: Objective, model: TabularModel
-) -> Baseline:
-    """Plan optimally (within the layout's horizon) in the empirical MDP of ``records``'
-    datasets over recorded actions only; elsewhere act 0 (nothing is known there)."""
-    start = time.perf_counter()
+def _pool_data(library: Library, records: Sequence[PolicyRecord], model: TabularModel) -> Any:
+    """The empirical model of the pairs ``records``' datasets took (from the layout's union)."""
     union = library.empirical(model.layout.size, records[0].layout_seed)
     keys = np.unique(np.concatenate([library.successor_features(r)[0] for r in records]))
-    rows = np.flatnonzero(np.isin(union.keys, keys))
-    emp = union.subset(rows)
-    graph = SupportGraph.of(emp)
-    q = graph.backward_induction(weighted(emp.components, objective.weights), model.layout.n_cells)
-    choice = graph.greedy_choice(q)
-    table = np.zeros((model.n_states, N_ACTIONS))
-    table[graph.states, emp.actions_of_rows()[choice]] = 1.0
+    return union.subset(np.flatnonzero(np.isin(union.keys, keys)))
+
+
+def bcvi(
+    library: Library,
+    records: Sequence[PolicyRecord],
+    objective: Objective,
+    model: TabularModel,
+    gamma: float = 0.99,
+) -> Baseline:
+    """Batch-constrained value iteration for the stationary contract: discounted (``gamma``)
+    value iteration in the empirical MDP of ``records``' datasets over recorded actions
+    only, one action per state (``mdp.batch.bcvi_stationary``); in a state the data never
+    records it acts ``batch.FALLBACK_ACTION``."""
+    start = time.perf_counter()
+    emp = _pool_data(library, records, model)
+    actions = batch.full_table(
+        emp.states(), batch.bcvi_stationary(emp, objective, gamma), model.n_states
+    )
+    table = np.eye(N_ACTIONS)[actions]
     return Baseline("bcvi", TabularPolicy(model, table), time.perf_counter() - start)
+
+
+def bcvi_time_indexed(
+    library: Library, records: Sequence[PolicyRecord], objective: Objective, model: TabularModel
+) -> Baseline:
+    """Batch-constrained backward induction for the time-aware contract: an action per steps
+    left and recorded state over recorded actions only (``mdp.batch.bcvi_time_indexed``), a
+    ``TimeIndexedPolicy`` acting on the elapsed steps."""
+    start = time.perf_counter()
+    emp = _pool_data(library, records, model)
+    horizon = model.layout.n_cells
+    actions = batch.bcvi_time_indexed(emp, objective, horizon)
+    policy = TimeIndexedPolicy(model.space, emp.states(), actions, horizon, batch.FALLBACK_ACTION)
+    return Baseline("bcvi (time-indexed)", policy, time.perf_counter() - start)

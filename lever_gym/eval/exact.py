@@ -55,17 +55,22 @@ class Score:
 def exact_returns(
     policy: Policy, model: TabularModel, objective: Objective, starts: np.ndarray, horizon: int
 ) -> np.ndarray:
-    """Undiscounted return within ``horizon`` steps of ``policy`` from each start state."""
+    """Undiscounted return within ``horizon`` steps of ``policy`` from each start state; a
+    policy with ``time_aware = True`` sees the elapsed steps as its observations' last entry."""
     reward = model.reward(objective)
     states = np.array(starts, dtype=np.int64)
     total = np.zeros(len(states))
     alive = np.ones(len(states), dtype=bool)
-    for _ in range(checks.positive_int(horizon, "horizon")):
+    time_aware = bool(getattr(policy, "time_aware", False))
+    for t in range(checks.positive_int(horizon, "horizon")):
         live = np.flatnonzero(alive)
         if not len(live):
             break
         s = states[live]
-        a = np.asarray(policy.predict(model.space.observe(s)), dtype=np.int64)
+        obs = model.space.observe(s)
+        if time_aware:  # the elapsed steps, as TimeAwareObservation appends them
+            obs = np.hstack([obs, np.full((len(s), 1), float(t), dtype=np.float32)])
+        a = np.asarray(policy.predict(obs), dtype=np.int64)
         total[live] += reward[s, a]
         alive[live[model.terminated[s, a]]] = False
         states[live] = model.next_state[s, a]

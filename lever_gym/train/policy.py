@@ -1,4 +1,5 @@
-"""``TabularPolicy``: a Q-table over a layout's states (or cells), usable in any loop."""
+"""``TabularPolicy``: a Q-table over a layout's states (or cells), usable in any loop; and
+``TimeIndexedPolicy``, an action per steps left and state, for time-aware observations."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lever_gym.envs.model import TabularModel
+from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.envs.space import GridSpace
+from lever_gym.errors import ObservationError
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,3 +38,56 @@ class TabularPolicy:
         """Greedy action for one observation (shape ``(obs_dim,)``)."""
         state = self.model.space.state_from_obs_one(obs, validate=validate)
         return int(np.argmax(self.q[self.model.space.row_of(state, self.key)]))
+
+
+@dataclass(frozen=True, eq=False)
+class TimeIndexedPolicy:
+    """A time-aware policy: an action per steps left and state, for observations that carry
+    the elapsed steps as their last entry (what ``gymnasium.wrappers.TimeAwareObservation``
+    appends with its defaults). Row ``h - 1`` of ``actions`` holds the action with ``h`` steps
+    left in each of ``states`` (sorted); elsewhere, and past the horizon, it takes
+    ``fallback``. ``q_values`` is the one-hot of the action it takes."""
+
+    space: GridSpace
+    states: np.ndarray
+    actions: np.ndarray
+    horizon: int
+    fallback: int = 0
+    time_aware: bool = True
+
+    def _split(self, obs: np.ndarray, validate: bool) -> tuple[np.ndarray, np.ndarray]:
+        o = np.asarray(obs)
+        if o.shape[-1:] != (self.space.obs_dim + 1,):
+            raise ObservationError(
+                f"a time-aware policy takes observations of {self.space.obs_dim} entries and the "
+                f"elapsed steps (TimeAwareObservation); got shape {o.shape}."
+            )
+        elapsed = o[..., -1]
+        if validate and not (np.all(elapsed == np.floor(elapsed)) and np.all(elapsed >= 0)):
+            raise ObservationError(
+                "the last entry of a time-aware observation is the elapsed steps, a whole "
+                f"number >= 0 (TimeAwareObservation's default); got {elapsed.ravel()[:4]}."
+            )
+        states = self.space.states_from_obs(o[..., :-1], validate=validate)
+        return states, elapsed.astype(np.int64)
+
+    def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
+        """The action (int64) of each observation in a batch."""
+        states, elapsed = self._split(obs, validate)
+        at = np.minimum(np.searchsorted(self.states, states), max(len(self.states) - 1, 0))
+        known = (self.states[at] == states) if len(self.states) else np.zeros(states.shape, bool)
+        left = self.horizon - elapsed
+        ok = known & (left >= 1) & (left <= self.horizon)
+        row = np.clip(left - 1, 0, self.horizon - 1)
+        taken = self.actions[row, at] if len(self.states) else np.zeros(states.shape, np.int64)
+        return np.where(ok, taken, self.fallback).astype(np.int64)
+
+    def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:
+        """The action for one observation."""
+        return int(self.predict(np.asarray(obs)[None], validate=validate)[0])
+
+    def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
+        """One-hot of the action taken (shape ``(..., A)``)."""
+        return np.eye(N_ACTIONS)[self.predict(np.atleast_2d(obs), validate=validate)].reshape(
+            (*np.shape(obs)[:-1], N_ACTIONS)
+        )

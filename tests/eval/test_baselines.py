@@ -60,3 +60,35 @@ def test_offline_rl_rejects_bad_input():
         baselines.offline_rl([], Objective((1, 1, 1, 1)), "dqn")
     with pytest.raises(ConfigError, match="n_steps must be a positive integer"):
         baselines.offline_rl([], Objective((1, 1, 1, 1)), "cql", n_steps=0)
+
+
+@pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0, 0.0), (1.0, 0.0, -2.0, 0.0), (1, 1, 1, 1)])
+def test_bcvi_forms_earn_exactly_what_they_plan_on_the_data(weights):
+    """Known answers: both forms plan on recorded transitions only and the grid is
+    deterministic, so each one's true return from the start is its own planned value on the
+    data (the time-indexed one also for stalling-pays weights, where it must stop at H)."""
+    from lever_gym.eval.exact import exact_returns
+    from lever_gym.mdp.batch import (
+        SupportTables,
+        backward_actions,
+        discounted_values,
+    )
+
+    lib = Library.load(DEFAULT)
+    records = lib.filter(size=8, layout_seed=0)
+    model = lib.model(records[0])
+    objective = Objective(weights)
+    start, horizon = np.array([model.start_state]), model.layout.n_cells
+    emp = baselines._pool_data(lib, records, model)
+    tables = SupportTables.of(emp)
+    j = int(np.searchsorted(tables.states, model.start_state))
+    reward = tables.rewards(objective)
+    timed = baselines.bcvi_time_indexed(lib, records, objective, model)
+    planned = backward_actions(reward, tables.onward, horizon)[1]
+    true = exact_returns(timed.policy, model, objective, start, horizon)[0]
+    assert true == pytest.approx(planned[j], abs=1e-9)
+    stationary = baselines.bcvi(lib, records, objective, model)
+    actions = stationary.policy.predict(model.space.observe(tables.states))
+    value = discounted_values(reward, tables.onward, 0.99, actions)[j]
+    assert np.isfinite(value)
+    assert exact_returns(stationary.policy, model, objective, start, horizon)[0] <= true + 1e-9
