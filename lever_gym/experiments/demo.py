@@ -21,7 +21,7 @@ from lever_gym.reuse.decompose import SETUPS
 
 CONFIG = ProtocolConfig(
     name="demo", sizes=(8,), tuning_layouts=(), heldout_layouts=(0, 1), library_seeds=(0,),
-    headroom=0, start_protocols=("fixed",), offline_units=1, offline_steps=300,
+    signed=0, start_protocols=("fixed",), offline_layouts=1, offline_steps=300,
     quality_budgets=(1000, 10_000, 50_000), failure_case=False,
 )  # fmt: skip
 
@@ -30,7 +30,7 @@ def run_demo(library: Path, out: Path) -> str:
     """Evaluate every method on the demo units (d3rlpy CQL if d3rlpy is installed); return
     the printed summary."""
     start = time.perf_counter()
-    config = CONFIG if importlib.util.find_spec("d3rlpy") else replace(CONFIG, offline_units=0)
+    config = CONFIG if importlib.util.find_spec("d3rlpy") else replace(CONFIG, offline_layouts=0)
     print(
         "lever-gym demo: composing policies offline from the default library "
         f"({library}) for the paper's six setups on 8x8 layouts 0 and 1, both library "
@@ -39,7 +39,7 @@ def run_demo(library: Path, out: Path) -> str:
         "'PG+HL' composes a PathGold and a HazardLever policy.",
         flush=True,
     )
-    if config.offline_units == 0:
+    if config.offline_layouts == 0:
         print(
             "  d3rlpy is not installed: the d3rlpy CQL baseline is left out "
             "(pip install 'lever-gym[baselines]' adds it).",

@@ -13,9 +13,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lever_gym.eval.exact import score
+from lever_gym.eval.exact import MIN_SPAN, score
 from lever_gym.experiments.methods import (
+    COVERAGE_METHODS,
     METHODS,
+    OFFLINE,
+    TIME_AWARE,
     Built,
     Cell,
     compose,
@@ -28,9 +31,16 @@ from lever_gym.reuse.config import ReuseConfig
 
 ROW_FIELDS = (
     "split", "size", "layout_seed", "library_seed", "gamma", "task", "kind", "weights",
-    "parts", "protocol", "method", "seconds", "mean_return", "optimal_return",
-    "random_return", "normalised", "regret", "reference_coverage", "chosen",
+    "parts", "protocol", "method", "contract", "seconds", "mean_return", "optimal_return",
+    "stationary_return", "random_return", "support_return", "normalised",
+    "normalised_horizon", "normalised_stationary", "regret", "regret_horizon",
+    "reference_coverage", "path_coverage", "pair_coverage", "bound_low", "bound_high",
+    "chosen",
 )  # fmt: skip
+"""``kind`` is the task's family; ``contract`` the method's (``stationary`` or
+``time-aware``); ``normalised`` and ``regret`` are against the ceiling of its contract (the
+stationary reference or the finite-horizon optimum), ``*_horizon`` against the optimum; a
+score is ``None`` where its ceiling is less than ``MIN_SPAN`` above random play."""
 
 
 def unit_file(out: Path, kind: str, unit: Unit) -> Path:
@@ -59,25 +69,27 @@ def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict], st
     rows: list[dict[str, Any]] = []
     quality: list[dict[str, Any]] = []
     trained: dict[tuple[Any, ...], Any] = {}
-    offline = unit.split != "tuning" and unit.library_seed == config.library_seeds[0]
-    first = config.heldout_layouts[: config.offline_units]
-    offline = offline and (unit.layout_seed in first or unit.split == "failure")
+    references: dict[tuple[str, str, str], float] = {}
+    coverage = unit.split.startswith("coverage")
     for gamma in config.gammas:
         for task in config.tasks(unit):
+            offline = config.offline(unit, task) and gamma == config.gammas[-1]
             for protocol in config.start_protocols:
                 cell = Cell(
                     library, unit, model, task, gamma, protocol, config.seed,
-                    config.offline_steps if offline else 0, trained,
+                    config.offline_steps if offline else 0, trained, references=references,
                 )  # fmt: skip
                 if specs_d:
                     for spec in (ReuseConfig.from_dict(d) for d in specs_d):
                         rows.append(_row(cell, spec.label, compose(spec, cell)))
                     continue
                 for name, method in METHODS.items():
-                    if name.startswith("d3rlpy") and not (offline and task.kind == "setup"):
-                        continue
-                    rows.append(_row(cell, name, method(cell)))
-                if task.kind == "setup" and gamma == config.gammas[-1]:
+                    skip = (name in OFFLINE and not offline) or (
+                        coverage and name not in COVERAGE_METHODS
+                    )
+                    if not skip:
+                        rows.append(_row(cell, name, method(cell)))
+                if task.kind == "setup" and gamma == config.gammas[-1] and not coverage:
                     quality += _quality(cell, config)
     _write(target, rows)
     if quality:
@@ -88,13 +100,30 @@ def run_unit(job: tuple[dict[str, Any], dict[str, Any], str, str, list[dict], st
 def _row(cell: Cell, method: str, built: Built) -> dict[str, Any]:
     horizon = cell.model.layout.n_cells
     s = score(built.policy, cell.model, cell.task.objective, cell.starts, horizon)
+    contract = "time-aware" if method in TIME_AWARE else "stationary"
+    stationary = cell.stationary
+    ceiling = s.optimal_return if contract == "time-aware" else stationary
+    path, pairs = cell.coverage
+    low, high = built.bounds if built.bounds is not None else (None, None)
     return {
-        **_cell_fields(cell), "method": method, "seconds": built.seconds,
+        **_cell_fields(cell), "method": method, "contract": contract, "seconds": built.seconds,
         "mean_return": s.mean_return, "optimal_return": s.optimal_return,
-        "random_return": s.random_return, "normalised": _plain(s.normalised),
-        "regret": s.regret, "reference_coverage": _plain(built.reference_coverage),
-        "chosen": built.chosen,
+        "stationary_return": stationary, "random_return": s.random_return,
+        "support_return": cell.support_ceiling,
+        "normalised": _normalised(s.mean_return, s.random_return, ceiling),
+        "normalised_horizon": _normalised(s.mean_return, s.random_return, s.optimal_return),
+        "normalised_stationary": _normalised(s.mean_return, s.random_return, stationary),
+        "regret": ceiling - s.mean_return, "regret_horizon": s.regret,
+        "reference_coverage": _plain(built.reference_coverage), "path_coverage": path,
+        "pair_coverage": pairs, "bound_low": low, "bound_high": high, "chosen": built.chosen,
     }  # fmt: skip
+
+
+def _normalised(value: float, random: float, ceiling: float) -> float | None:
+    """``(value - random) / (ceiling - random)``, or ``None`` where the ceiling is less than
+    ``MIN_SPAN`` above random play (a normalised score would mean nothing there)."""
+    span = ceiling - random
+    return None if span < MIN_SPAN else float((value - random) / span)
 
 
 def _cell_fields(cell: Cell) -> dict[str, Any]:
@@ -107,7 +136,8 @@ def _cell_fields(cell: Cell) -> dict[str, Any]:
 
 
 def _quality(cell: Cell, config: ProtocolConfig) -> list[dict[str, Any]]:
-    """Scratch Q-learning at each budget of ``quality_budgets``: its training time and score."""
+    """Scratch Q-learning at each budget of ``quality_budgets``: its training time and score
+    (against the stationary reference: it is a stationary policy)."""
     out = []
     horizon = cell.model.layout.n_cells
     for budget in config.quality_budgets:
@@ -115,7 +145,7 @@ def _quality(cell: Cell, config: ProtocolConfig) -> list[dict[str, Any]]:
         s = score(run.policy, cell.model, cell.task.objective, cell.starts, horizon)
         out.append(
             {**_cell_fields(cell), "budget": budget, "seconds": run.seconds,
-             "normalised": _plain(s.normalised)}
+             "normalised": _normalised(s.mean_return, s.random_return, cell.stationary)}
         )  # fmt: skip
     return out
 

@@ -16,8 +16,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lever_gym.data.collect import DataConfig
 from lever_gym.errors import LibraryError
-from lever_gym.experiments.protocol import FAILURE_LAYOUT, STAGES, ProtocolConfig, Unit
+from lever_gym.experiments.protocol import (
+    COVERAGE_TIERS,
+    FAILURE_LAYOUT,
+    STAGES,
+    ProtocolConfig,
+    Unit,
+)
 from lever_gym.experiments.runner import read_rows, run_unit
 from lever_gym.library.build.builder import build_library
 from lever_gym.library.build.executor import run_jobs
@@ -30,21 +37,15 @@ GPI_TUNED = PAPER.with_options(operator="gpi", rounds=10, guard=True)
 TUNING_GRID: tuple[ReuseConfig, ...] = (
     PAPER,
     PAPER.with_options(strategy="exhaustive"),
-    PAPER.with_options(support_mode="pessimistic"),
-    PAPER.with_options(support_mode="pessimistic", strategy="exhaustive"),
-    PAPER.with_options(operator="max"),
-    GPI_TUNED.with_options(pool="layout"),
-    *(
-        PAPER.with_options(
-            operator="gpi", strategy="exhaustive", pool=pool, rounds=rounds, guard=guard
-        )
-        for pool in ("parts", "layout")
-        for rounds in (0, 10)
-        for guard in (False, True)
-    ),
+    ReuseConfig().with_options(rounds=0, guard=False),
+    ReuseConfig().with_options(gammas=()),
+    ReuseConfig().with_options(gammas=(0.99,)),
+    ReuseConfig(),
+    ReuseConfig().with_options(gammas=(0.99, 0.999, 0.9999)),
 )
-"""The composed variants tuned on the tuning layouts: operator, support mode, strategy,
-candidate pool, improvement rounds and the guard."""
+"""The composed variants tuned on the tuning layouts: the paper's rule, GPI over the layout
+with and without improvement and the guard, and the discounted plans the improvement tries
+beside the finite-horizon one."""
 K_GRID: tuple[ReuseConfig, ...] = tuple(
     config for k in (1, 3, 6) for config in (PAPER.with_options(k=k), GPI_TUNED.with_options(k=k))
 )
@@ -54,31 +55,45 @@ the paper's sum rule and GPI with improvement, over the parts' candidates only."
 PROTOCOLS: dict[str, ProtocolConfig] = {
     "full": ProtocolConfig(name="full"),
     "quick": ProtocolConfig(
-        name="quick",
-        sizes=(8,),
-        tuning_layouts=(0, 1),
-        heldout_layouts=(1000, 1001, 1002),
-        library_seeds=(0,),
-        headroom=3,
-        offline_units=1,
-        offline_steps=300,
-        quality_budgets=(1000, 10_000, 50_000),
-        failure_case=False,
+        name="quick", sizes=(8,), tuning_layouts=(0, 1), heldout_layouts=(1000, 1001),
+        library_seeds=(0,), signed=4, offline_layouts=1, offline_signed=1, offline_steps=300,
+        coverage_layouts=1, quality_budgets=(1000, 10_000, 50_000), failure_case=False,
     ),
-}
-"""``full``: the issue's protocol (8x8 and 16x16, tuning layouts 0-4, held-out 1000-1019,
-library seeds 0-2, six setups and ten headroom tasks per layout, fixed and random
-starts). ``quick``: the same on 8x8 with fewer layouts, for a smoke run."""
+}  # fmt: skip
+"""``full``: the results page's protocol (8x8 and 16x16, tuning layouts 0-4, held-out
+8x8 layouts 1000-1011 and 16x16 layouts 1000-1003, library seeds 0 and 1, the six setups
+and 24 tasks of the declared distribution per layout, fixed and random starts, the d3rlpy
+learners on 12 8x8 units, the coverage tiers on six 8x8 layouts). ``quick``: the same on
+8x8 with fewer layouts and tasks, for a smoke run."""
 
 
-def library_config(config: ProtocolConfig, library_seed: int) -> BuildConfig:
-    """The library of one library seed: every layout it is evaluated on."""
-    layouts = config.heldout_layouts
+def library_config(config: ProtocolConfig, library_seed: int, size: int) -> BuildConfig:
+    """The library of one library seed and size: every layout of that size it is evaluated
+    on (tuning layouts too for a tuning seed)."""
+    layouts = config.layouts("heldout", size) if library_seed in config.library_seeds else ()
     if library_seed in config.tuning_library_seeds:
-        layouts = config.tuning_layouts + layouts
+        layouts = tuple(config.tuning_layouts) + tuple(layouts)
     return BuildConfig(
-        sizes=config.sizes, layout_seeds=tuple(layouts), gammas=config.gammas, seed=library_seed
+        sizes=(size,), layout_seeds=tuple(layouts), gammas=config.gammas, seed=library_seed
     )
+
+
+def tier_config(config: ProtocolConfig, tier: str) -> BuildConfig:
+    """The library of one coverage tier (``COVERAGE_TIERS``) on the coverage layouts."""
+    spec = COVERAGE_TIERS[tier]
+    return BuildConfig(
+        sizes=(8,), layout_seeds=tuple(config.heldout_layouts[: config.coverage_layouts]),
+        gammas=config.gammas, algorithm=str(spec["algorithm"]),
+        data=DataConfig(epsilon=float(spec["epsilon"])),  # type: ignore[arg-type]
+        seed=config.library_seeds[0],
+    )  # fmt: skip
+
+
+def _build(path: Path, build: BuildConfig, config: ProtocolConfig, **where: Any) -> str:
+    """The library of ``build`` at ``path``, built unless it is there already."""
+    if not (path / "manifest.json").is_file() or _opened(path).config != build:
+        build_library(path, build, workers=config.workers, **where)
+    return str(path)
 
 
 def run(
@@ -95,25 +110,27 @@ def run(
     Library runs and benchmark units go to ``executor`` (``local`` or ``ray``, see
     ``lever_gym.library.build.executor``): one task per policy run, then one per unit."""
     out = Path(out)
-    libraries: dict[int | str, str] = {}
+    where = {"executor": executor, "address": address}
+    libraries: dict[Any, str] = {}
     needed = set(config.tuning_library_seeds) if {"tune", "k"} & set(stages) else set()
     needed |= set(config.library_seeds) if "report" in stages else set()
     for seed in sorted(needed):
-        path = out / "libraries" / f"seed{seed}"
-        build = library_config(config, seed)
-        if not (path / "manifest.json").is_file() or _opened(path).config != build:
-            build_library(path, build, workers=config.workers, executor=executor, address=address)
-        libraries[seed] = str(path)
+        for size in config.sizes:
+            path = out / "libraries" / f"seed{seed}-{size}x{size}"
+            libraries[seed, size] = _build(path, library_config(config, seed, size), config,
+                                           **where)  # fmt: skip
     if "report" in stages and config.failure_case:
-        path = out / "libraries" / "failure"
         size, layout = FAILURE_LAYOUT
         build = BuildConfig(
             sizes=(size,), layout_seeds=(layout,), gammas=config.gammas,
             seed=config.library_seeds[0],
         )  # fmt: skip
-        if not (path / "manifest.json").is_file():
-            build_library(path, build, workers=config.workers, executor=executor, address=address)
-        libraries["failure"] = str(path)
+        libraries["failure"] = _build(out / "libraries" / "failure", build, config, **where)
+    if "coverage" in stages:
+        for tier in COVERAGE_TIERS:
+            path = out / "libraries" / f"coverage-{tier}"
+            libraries[f"coverage-{tier}"] = _build(path, tier_config(config, tier), config,
+                                                   **where)  # fmt: skip
     jobs: list[tuple[Any, ...]] = []
     if "tune" in stages:
         grid = [spec.to_dict() for spec in TUNING_GRID]
@@ -124,16 +141,30 @@ def run(
     if "report" in stages:
         for split in ("heldout", "failure"):
             jobs += [_job(config, u, libraries, out, [], "rows") for u in config.units(split)]
+    if "coverage" in stages:
+        jobs += [_job(config, u, libraries, out, [], "coverage") for u in config.units("coverage")]
     run_jobs(
         run_unit, jobs, executor=executor, workers=config.workers, address=address,
         progress=(lambda done, total: progress("units", done, total)) if progress else None,
     )  # fmt: skip
     results = out / "results"
     results.mkdir(parents=True, exist_ok=True)
-    for kind in ("tuning", "k", "rows", "quality"):
+    write_rows(results / "builds.jsonl.gz", [_build_row(name, Path(p)) for name, p in
+                                             libraries.items()])  # fmt: skip
+    for kind in ("tuning", "k", "rows", "quality", "coverage"):
         if (out / kind).is_dir():
             write_rows(results / f"{kind}.jsonl.gz", read_rows(out / kind))
     return results
+
+
+def _build_row(name: Any, path: Path) -> dict[str, Any]:
+    """What building one of the benchmark's libraries took: its wall-clock (the build's
+    ``build_timing.json``), its layouts and policies."""
+    lib = _opened(path)
+    timing = json.loads((path / "build_timing.json").read_text())
+    return {"library": str(name), "sizes": list(lib.config.sizes),
+            "layouts": len(lib.layouts()), "policies": len(lib),
+            "seconds": float(timing["seconds"])}  # fmt: skip
 
 
 def _opened(path: Path) -> Library:
@@ -155,7 +186,10 @@ def _job(
     grid: list[dict],
     kind: str,
 ) -> tuple[Any, ...]:
-    library = libraries["failure" if unit.split == "failure" else unit.library_seed]
+    if unit.split in ("failure",) or unit.split.startswith("coverage"):
+        library = libraries[unit.split]
+    else:
+        library = libraries[unit.library_seed, unit.size]
     return (asdict(config), asdict(unit), library, str(out), grid, kind)
 
 
