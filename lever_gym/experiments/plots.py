@@ -16,31 +16,44 @@ def _select(rows: list[dict[str, Any]], method: str, kind: str | None = None) ->
     return [r for r in rows if r["method"] == method and (kind is None or r["kind"] == kind)]
 
 
-def plot(rows: list[dict[str, Any]], figures: Path) -> None:
-    """``results_coverage.png`` and ``results_time.png`` in ``figures``."""
+def plot(rows: list[dict[str, Any]], coverage: list[dict[str, Any]], figures: Path) -> None:
+    """``results_coverage.png`` (score against the two coverages of the data, the coverage
+    tiers and the held-out cells) and ``results_families.png`` (score by family)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in [m for m in _methods(rows) if m.startswith(("lever", "gpi"))]:
-        sel = [r for r in _select(rows, method, "setup")
-               if r["normalised"] is not None and r["reference_coverage"] is not None]  # fmt: skip
-        ax.scatter([r["reference_coverage"] for r in sel], [r["normalised"] for r in sel],
-                   s=8, alpha=0.4, label=method)  # fmt: skip
-    _save(fig, ax, figures / "results_coverage.png",
-          "share of the optimal path in the chosen datasets",
-          "normalised score (1 = finite-horizon optimum)")  # fmt: skip
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in _methods(rows):
-        sel = [r for r in _select(rows, method) if r["normalised"] is not None and r["seconds"] > 0]
-        if sel:
-            seconds = np.median([r["seconds"] for r in sel])
-            ax.scatter(seconds, np.mean([r["normalised"] for r in sel]), label=method)
-    ax.set_xscale("log")
-    _save(fig, ax, figures / "results_time.png", "median seconds to obtain the policy (log)",
-          "mean normalised score")  # fmt: skip
+    from lever_gym.experiments.protocol import FAMILIES
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    panels = ((axes[0], "path_coverage", "share of the optimal path's pairs"),
+              (axes[1], "pair_coverage", "share of every reachable pair"))  # fmt: skip
+    for ax, field, label in panels:
+        for method in ("lever (defaults)", "bcvi (time-indexed)"):
+            sel = [r for r in _select(coverage or rows, method)
+                   if r["normalised"] is not None and r[field] is not None]  # fmt: skip
+            ax.scatter([r[field] for r in sel], [r["normalised"] for r in sel], s=6, alpha=0.4,
+                       label=method)  # fmt: skip
+        ax.set_xlabel(f"{label} in the data")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("normalised score (its contract's ceiling)")
+    fig.tight_layout()
+    fig.savefig(figures / "results_coverage.png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    methods = [m for m in _methods(rows) if not m.startswith("d3rlpy")]
+    width = 0.8 / max(len(methods), 1)
+    for i, method in enumerate(methods):
+        means = [
+            np.mean([r["normalised"] for r in _select(rows, method, fam)
+                     if r["normalised"] is not None] or [np.nan])
+            for fam in FAMILIES
+        ]  # fmt: skip
+        ax.bar(np.arange(len(FAMILIES)) + i * width, np.clip(means, -1, None), width,
+               label=method)  # fmt: skip
+    ax.set_xticks(np.arange(len(FAMILIES)) + 0.4 - width / 2, FAMILIES)
+    _save(fig, ax, figures / "results_families.png", "family", "mean normalised score (≥ −1)")
 
 
 def _save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str) -> None:

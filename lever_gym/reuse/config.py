@@ -195,6 +195,9 @@ class ReuseConfig:
             parts.append(f"pool={self.pool}")
         if i.rounds:
             parts.append(f"+improve{i.rounds}")
+            if i.gammas != ImproveConfig().gammas:
+                plans = ",".join(f"{g:g}" for g in i.gammas) or "finite-horizon only"
+                parts.append(f"(plans: {plans})")
         if i.guard:
             parts.append("+guard")
         return " ".join(parts)

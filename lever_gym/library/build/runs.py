@@ -2,7 +2,6 @@
 policy folder in the staging area and rename it into place (``build_run``, what an executor
 runs); finished policies whose files still match their recorded digests are kept."""
 
-
 from __future__ import annotations
 
 import os

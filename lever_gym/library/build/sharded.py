@@ -147,5 +147,3 @@ def _write_global(
         "index_files": {rel: sha256(root / rel) for rel in GLOBAL_FILES},
         "annoy": {f"{GLOBAL}/annoy.ann": facts.to_dict()},
     }
-
-
