@@ -16,8 +16,8 @@ from lever_gym.experiments.suite import K_GRID, load_rows, write_rows
 DEFAULT = Path(__file__).resolve().parents[2] / "datasets"
 CONFIG = ProtocolConfig(
     name="test", sizes=(8,), tuning_layouts=(), heldout_layouts=(1,), library_seeds=(0,),
-    gammas=(0.99,), setups=("P+G", "PG+HL"), headroom=1, start_protocols=("fixed", "random"),
-    offline_units=0, quality_budgets=(1000, 10_000),
+    gammas=(0.99,), setups=("P+G", "PG+HL"), signed=1, start_protocols=("fixed", "random"),
+    offline_layouts=0, quality_budgets=(1000, 10_000),
 )  # fmt: skip
 
 
@@ -41,9 +41,14 @@ def test_every_method_is_scored_exactly_and_never_above_the_ceiling(rows):
     assert methods == {m for m in METHODS if not m.startswith("d3rlpy")}
     assert len(data) == len(methods) * 3 * 2  # tasks x start protocols
     for r in data:
-        assert r["mean_return"] <= r["optimal_return"] + 1e-9
-        if r["normalised"] is not None:
-            assert r["normalised"] <= 1 + 1e-9
+        assert r["mean_return"] <= r["optimal_return"] + 1e-9  # nothing beats the optimum
+        assert r["stationary_return"] <= r["optimal_return"] + 1e-9
+        assert r["contract"] == ("time-aware" if r["method"] == "bcvi (time-indexed)" else
+                                 "stationary")  # fmt: skip
+        if r["normalised_horizon"] is not None:
+            assert r["normalised_horizon"] <= 1 + 1e-9
+        if r["bound_low"] is not None and r["protocol"] == "fixed":
+            assert r["bound_low"] - 1e-6 <= r["mean_return"] <= r["bound_high"] + 1e-6
     quality = read_rows(rows / "quality")
     assert {r["budget"] for r in quality} == {1000, 10_000}
 
@@ -53,11 +58,11 @@ def test_results_page_is_written_from_the_rows(rows, tmp_path):
     results.mkdir()
     write_rows(results / "rows.jsonl.gz", read_rows(rows / "rows"))
     write_rows(results / "quality.jsonl.gz", read_rows(rows / "quality"))
-    write_rows(results / "k.jsonl.gz", read_rows(rows / "k"))
+    write_rows(results / "tuning.jsonl.gz", read_rows(rows / "k"))
     assert load_rows(results / "rows.jsonl.gz") == read_rows(rows / "rows")
     text = write_page(results, tmp_path / "results.md", tmp_path / "figures")
-    for heading in ("## Held-out layouts", "## Against reusing", "## Headroom", "## Coverage",
-                    "## Time to quality", "## Quality against k"):  # fmt: skip
+    for heading in ("## Reading", "## Targets", "## Tuning", "## Held-out layouts, by family",
+                    "## Paired comparisons", "## Time to quality", "## Method labels"):  # fmt: skip
         assert heading in text
     assert (tmp_path / "figures" / "results_coverage.png").is_file()
     assert "| sum h1 |" in text and "| gpi h1 +improve10 +guard |" in text
@@ -70,11 +75,11 @@ def test_a_library_the_benchmark_cannot_open_says_to_delete_it(tmp_path):
     from lever_gym.errors import LibraryError
     from lever_gym.experiments.suite import run
 
-    old = tmp_path / "libraries" / "seed0"
+    old = tmp_path / "libraries" / "seed0-8x8"
     shutil.copytree(DEFAULT, old)
     manifest = json.loads((old / "manifest.json").read_text())
     (old / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 2}))
-    with pytest.raises(LibraryError, match=r"schema version 2.*delete .*seed0 and run again"):
+    with pytest.raises(LibraryError, match=r"schema version 2.*delete .*seed0-8x8 and run again"):
         run(CONFIG, tmp_path, stages=("report",))
     assert (old / "manifest.json").is_file()  # nothing removed
 
