@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lever_gym.experiments.protocol import ProtocolConfig, Unit
+from lever_gym.experiments.report import LEGEND
 from lever_gym.experiments.runner import read_rows, run_unit
 from lever_gym.reuse.decompose import SETUPS
 
@@ -34,15 +35,22 @@ def run_demo(library: Path, out: Path) -> str:
     print(
         "lever-gym demo: composing policies offline from the default library "
         f"({library}) for the paper's six setups on 8x8 layouts 0 and 1, both library "
-        "gammas, from the fixed start; scored exactly (0 = random, 1 = the finite-horizon "
-        "optimum). Setups name the parts composed: P path, G gold, H hazard, L lever; "
-        "'PG+HL' composes a PathGold and a HazardLever policy.",
+        "gammas, from the fixed start; scored exactly (0 = random, 1 = the ceiling of the "
+        "method's contract: the stationary reference, or the finite-horizon optimum for the "
+        "time-indexed bcvi). Setups name the parts composed: P path, G gold, H hazard, L "
+        "lever; 'PG+HL' composes a PathGold and a HazardLever policy.",
         flush=True,
     )
     if config.offline_layouts == 0:
         print(
             "  d3rlpy is not installed: the d3rlpy CQL baseline is left out "
             "(pip install 'lever-gym[baselines]' adds it).",
+            flush=True,
+        )
+    if (out / "rows").is_dir() and any((out / "rows").iterdir()):
+        print(
+            f"  reusing the rows of an earlier run in {out / 'rows'} (delete {out} to run "
+            "every method again)",
             flush=True,
         )
     for unit in config.units("heldout"):
@@ -65,5 +73,6 @@ def summary(rows: list[dict], seconds: float) -> str:
     for m in methods:
         cells = [f"{np.mean(scores[s, m]):.2f}" if scores[s, m] else "–" for s in SETUPS]
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {np.median(times[m]):.3f} |")
+    lines += ["", "Methods:"] + [f"- {m}: {LEGEND[m]}" for m in methods if m in LEGEND]
     lines += ["", f"{len(rows)} rows in {seconds:.0f} s; held-out evidence: docs/results.md."]
     return "\n".join(lines)
