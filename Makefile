@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/lever-gym demo
 
+# Slow tests (marked `slow`) run in CI (CI=true) and with `make test SLOW=1`.
+PYTEST_MARKS := $(if $(or $(CI),$(SLOW)),-m "slow or not slow",)
+
 test: $(STAMP)
 	$(BIN)/ruff check lever_gym tests examples benchmarks
 	$(BIN)/ruff format --check lever_gym tests examples benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_MARKS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lever_gym tests examples benchmarks

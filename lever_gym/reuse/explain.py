@@ -141,35 +141,61 @@ class Explanation:
         )
 
     def summary(self) -> str:
-        """A few lines for people: the chosen policies, their score, coverage and timings."""
+        """A few lines for people: first what the policy is worth (its return on the data
+        from the start, and its bounds), then how it was built; at most ``SHOWN`` members."""
         chosen, sec = self.chosen, self.seconds
         retrieval, compose = self.config["retrieval"], self.config["compose"]
+        head = f"{self.objective_label} on {self.size}x{self.size} layout {self.layout_seed}"
+        if self.bounds is not None:
+            low, high = self.bounds["lower"], self.bounds["upper"]
+            head += (f": return from the start {low:.2f} (known from the data)" if low == high
+                     else f": return from the start in [{low:.2f}, {high:.2f}] (bounds from "
+                     "the data)")  # fmt: skip
         lines = [
-            f"objective {self.objective} on {self.size}x{self.size} layout {self.layout_seed}: "
-            f"parts {' + '.join(p.objective for p in self.parts)}, strategy "
-            f"{retrieval['strategy']} (k={retrieval['k']}), scoring "
-            f"{self.config['scoring']['scoring']}, operator {compose['operator']} "
-            f"(support mode: {compose['support_mode']})",
-            f"scored {len(self.combinations)} combination(s); chosen "
-            f"({'every gamma' if chosen.gamma is None else f'gamma {chosen.gamma:g}'}):",
-            *[f"  {pid}" for pid in chosen.policies],
-            f"offline rollout return {chosen.rollout_return:.2f} over the scoring starts, "
-            f"{100 * chosen.rollout_inside:.0f}% of them stayed inside the data",
+            head,
+            f"  {compose['operator']} over {len(chosen.policies)} polic"
+            f"{'y' if len(chosen.policies) == 1 else 'ies'} (parts "
+            f"{' + '.join(p.objective for p in self.parts)}; strategy {retrieval['strategy']}, "
+            f"k={retrieval['k']}, scoring {self.config['scoring']['scoring']}, support mode "
+            f"{compose['support_mode']}; {len(self.combinations)} combination(s) scored, "
+            f"{'every gamma' if chosen.gamma is None else f'gamma {chosen.gamma:g}'}); "
+            f"composed, it returned {chosen.rollout_return:.2f} on the data over the scoring "
+            f"starts, {100 * chosen.rollout_inside:.0f}% of its rollouts inside the data:",
+            *[f"    {pid}" for pid in chosen.policies[:SHOWN]],
         ]
+        if len(chosen.policies) > SHOWN:
+            lines.append(f"    ... and {len(chosen.policies) - SHOWN} more (explain()['chosen'])")
         if chosen.predicted_return is not None:
-            lines.append(f"predicted return (embedding predictor): {chosen.predicted_return:.2f}")
+            lines.append(f"  predicted return (embedding predictor): {chosen.predicted_return:.2f}")
         if self.improvement is not None:
             imp = self.improvement
             lines.append(
-                f"improved by {imp['steps']} round(s) of policy iteration on the data: "
-                f"{imp['changed_states']} state(s) changed, start value "
-                f"{imp['start_value_before']:.2f} -> {imp['start_value_after']:.2f}"
+                f"  improved by {imp['steps']} round(s) of policy iteration on the data "
+                f"({imp.get('plan', 'finite-horizon')} plan): {imp['changed_states']} state(s) "
+                f"changed, start value {imp['start_value_before']:.2f} -> "
+                f"{imp['start_value_after']:.2f}"
+            )
+        if self.guard is not None and self.guard.get("best_member") is not None:
+            lines.append(
+                f"  the guard acts as {self.guard['best_member']} (it scores higher alone)"
             )
         lines += [
-            f"coverage of its rollout from the start: "
+            f"  coverage of its rollout from the start: "
             f"{100 * self.coverage.start_rollout_coverage:.0f}% "
             f"({self.coverage.start_rollout_steps} recorded steps)",
-            f"time: retrieval {1e3 * sec.retrieval:.1f} ms, scoring {1e3 * sec.scoring:.1f} ms, "
+            f"  time: retrieval {1e3 * sec.retrieval:.1f} ms, scoring {1e3 * sec.scoring:.1f} ms, "
             f"composition {1e3 * sec.composition:.1f} ms",
         ]
         return "\n".join(lines)
+
+    @property
+    def objective_label(self) -> str:
+        """The objective's name if its weights are 0 and 1, else its weights (a weighted
+        objective is not the 0/1 objective of its active components)."""
+        if all(w in (0.0, 1.0) for w in self.weights):
+            return self.objective
+        return "weights (" + ", ".join(f"{w:g}" for w in self.weights) + ")"
+
+
+SHOWN = 5
+"""Members ``summary`` lists (``explain()`` has them all)."""

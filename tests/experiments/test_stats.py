@@ -9,6 +9,7 @@ from lever_gym.errors import ConfigError
 from lever_gym.experiments.stats import PairedTest, holm, intervals, paired_test
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_covers_the_true_mean_in_at_least_90_percent_of_draws():
     truth, covered = 0.6, 0
     for draw in range(200):

@@ -50,6 +50,7 @@ def composed_table(lib: Library, key: str) -> tuple[list[str], str]:
     return list(policy.explanation.chosen.policies), hashlib.sha256(actions.tobytes()).hexdigest()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_composed_tables_match_the_recording(lib, layout):
     for key, want in RECORDED.items():
