@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from lever_gym.errors import ConfigError, LibraryError, suggest
+from lever_gym.errors import ConfigError, LibraryError, SeedError, suggest
 
 T = TypeVar("T")
 
@@ -48,6 +48,19 @@ def seed(value: object, name: str = "seed") -> int:
     """A seed: an integer in ``[0, 2**63)``."""
     if not _is_int(value) or not 0 <= int(value) < 2**63:  # type: ignore[arg-type]
         raise ConfigError(f"{name} must be an integer in [0, 2**63); got {value!r}.")
+    return int(value)  # type: ignore[arg-type]
+
+
+def reset_seed(value: object, name: str = "seed") -> int:
+    """A reset seed: any non-negative integer, of any size (Minari's ``DataCollector`` draws
+    64-bit ones), as gymnasium's ``np_random`` takes it; numpy integers are read as ints.
+    Anything else raises ``SeedError``, a ``ConfigError`` that is also the
+    ``gymnasium.error.Error`` gymnasium raises for it. A boolean is no seed."""
+    if not _is_int(value) or int(value) < 0:  # type: ignore[arg-type]
+        raise SeedError(
+            f"{name} must be a non-negative integer (of any size) or None; got {value!r} "
+            f"({type(value).__name__}). Pass e.g. seed=0."
+        )
     return int(value)  # type: ignore[arg-type]
 
 

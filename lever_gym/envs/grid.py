@@ -14,7 +14,9 @@ from lever_gym.envs.render import TILE_SIZE, check_tile_size, render_ansi, rende
 from lever_gym.errors import ConfigError
 from lever_gym.objective import Objective, weighted
 
-RESET_OPTIONS = ("start_cell",)
+RESET_OPTIONS = ("start_cell", "minari_autoseed")
+"""Reset option keys LeverGrid reads: ``start_cell``, and ``minari_autoseed`` (True or False),
+which Minari's ``DataCollector`` reads and passes on to the env; the env ignores it."""
 
 
 class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
@@ -130,9 +132,10 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; with ``random_start`` the start cell is drawn from ``seed``.
 
-        ``options={"start_cell": c}`` starts from floor cell ``c`` instead (one of
-        ``layout.start_cells()``); other option keys are refused, as are seeds outside
-        ``[0, 2**63)``.
+        ``seed``: any non-negative integer (``SeedError``, a ``gymnasium.error.Error``,
+        otherwise). ``options={"start_cell": c}`` starts from floor cell ``c`` instead (one of
+        ``layout.start_cells()``); ``minari_autoseed`` (Minari's ``DataCollector`` option) is
+        accepted and ignored; other option keys are refused.
         """
         super().reset(seed=check_reset(seed, options))
         space = self._model.space
@@ -203,9 +206,9 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
 
 
 def check_reset(seed: object, options: object) -> int | None:
-    """``seed`` as a Python int (or ``None``) if it is a seed and ``options`` are ``None`` or a
-    dict of known keys (``RESET_OPTIONS``), else ``ConfigError`` (gymnasium would raise its
-    own error type, and refuses numpy integers)."""
+    """``seed`` as a Python int (or ``None``) if it is a non-negative integer, else
+    ``SeedError`` (a ``ConfigError`` and a ``gymnasium.error.Error``); ``options`` must be
+    ``None`` or a dict of known keys (``RESET_OPTIONS``), else ``ConfigError``."""
     if options is not None and not isinstance(options, dict):
         raise ConfigError(
             f"options must be a dict such as {{'start_cell': c}} or None; got {options!r}."
@@ -216,7 +219,9 @@ def check_reset(seed: object, options: object) -> int | None:
             f"unknown reset option(s) {', '.join(unknown)}; LeverGrid reads "
             f"{', '.join(map(repr, RESET_OPTIONS))}."
         )
-    return None if seed is None else checks.seed(seed)
+    if options and "minari_autoseed" in options:
+        checks.boolean(options["minari_autoseed"], "reset option minari_autoseed")
+    return None if seed is None else checks.reset_seed(seed)
 
 
 def start_option(options: dict[str, Any] | None, floor: tuple[int, ...]) -> int | None:

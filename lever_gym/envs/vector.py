@@ -28,7 +28,7 @@ from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.render import TILE_SIZE, render_ansi, render_rgb
 from lever_gym.envs.vector_kernels import first_invalid, observe_all, step_envs
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ConfigError, SeedError
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,11 +185,14 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         if seed is None:
             return [None] * n
         if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-            checks.seed(seed, "seed")
-            return [int(seed) + i for i in range(n)]
+            first = checks.reset_seed(seed, "seed")
+            return [first + i for i in range(n)]
         if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) == n:
-            return [None if s is None else checks.seed(s, "seed") for s in seed]
-        raise ConfigError(
+            return [
+                None if s is None else checks.reset_seed(s, f"seed[{i}]")
+                for i, s in enumerate(seed)
+            ]
+        raise SeedError(
             f"seed must be None, an integer (env i gets seed + i) or a list of {n} seeds "
             f"(one per env, None allowed); got {seed!r}."
         )

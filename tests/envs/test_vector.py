@@ -200,7 +200,8 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, message):
     ("seed", "message"),
     [
         ([1, 2], r"list of 3 seeds"),
-        (-1, r"seed must be an integer in \[0, 2\*\*63\)"),
+        (-1, r"seed must be a non-negative integer"),
+        ([0, -2, 1], r"seed\[1\] must be a non-negative integer"),
         ("1", r"seed must be None, an integer"),
     ],
 )
