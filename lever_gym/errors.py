@@ -47,6 +47,10 @@ class ResetNeeded(LeverGymError, gym_error.ResetNeeded):
     gymnasium's ``OrderEnforcing`` raises for it)."""
 
 
+class UnknownAttributeError(LeverGymError, AttributeError):
+    """An attribute an env does not have (an ``AttributeError``, as gymnasium raises it)."""
+
+
 class ObservationError(ConfigError):
     """An observation that is not one of the layout's: wrong shape or type, entries other than
     0 and 1, or not exactly one row and one column set."""

@@ -26,9 +26,10 @@ from lever_gym.envs.grid import LeverGridEnv, check_reset, start_option
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
-from lever_gym.envs.render import TILE_SIZE, render_ansi, render_rgb
+from lever_gym.envs.render import TILE_SIZE
+from lever_gym.envs.vector_attrs import SubEnvAttributes, frame
 from lever_gym.envs.vector_kernels import first_invalid, observe_all, step_envs
-from lever_gym.errors import ConfigError, SeedError
+from lever_gym.errors import ConfigError, ResetNeeded, SeedError
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +43,7 @@ class _World:
     success: np.ndarray
 
 
-class LeverGridVectorEnv(gym.vector.VectorEnv):
+class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
     """``num_envs`` LeverGrid envs in one batched, compiled step (see the module docstring).
 
     Arguments are those of ``LeverGridEnv`` (or, with ``layout_seeds``, of
@@ -55,9 +56,16 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
     Spaces, seeding and autoreset follow ``SyncVectorEnv``: ``reset(seed=s)`` seeds env ``i``
     with ``s + i``, ``reset(seed=[...])`` one seed per env, ``reset()`` continues each env's
     generator; ``options`` go to every env (``{"start_cell": c}``). ``render()`` returns one
-    frame per env. Unlike ``gym.make``'s ``OrderEnforcing``, ``step`` before ``reset`` is
-    allowed and starts every env from the layout's start, as the unwrapped env does.
-    Actions must be integers in ``0..3``, shape ``(num_envs,)``.
+    frame per env. ``step`` before the first ``reset`` raises ``ResetNeeded`` (a
+    ``gymnasium.error.ResetNeeded``, as the sub-envs of ``SyncVectorEnv`` raise it).
+    ``call``, ``get_attr`` and ``set_attr`` answer as ``SyncVectorEnv``'s do
+    (``lever_gym.envs.vector_attrs``). Actions must be integers in ``0..3``, shape
+    ``(num_envs,)``.
+
+    Autoreset is next-step autoreset, gymnasium 1.0's only mode: the step after an episode
+    ends returns the reset observation and info, reward 0, ``terminated`` and ``truncated``
+    False, and ignores that env's action. gymnasium 1.0 has no ``metadata["autoreset_mode"]``
+    (1.1 adds it, where this mode is ``AutoresetMode.NEXT_STEP``), so none is declared.
     """
 
     def __init__(
@@ -156,6 +164,8 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         self._redraw = self.random_start or self._random_worlds
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._rng_seeds: list[int | None] = [None] * n
+        self._set_attrs: list[dict[str, Any]] = [{} for _ in range(n)]
+        self._needs_reset = True
 
     # -- seeding -----------------------------------------------------------------------
 
@@ -258,6 +268,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
             if self._random_worlds:
                 self._regroup()
         self._states[:] = starts
+        self._needs_reset = False
         self._elapsed[:] = 0
         self._autoreset[:] = False
         space = self._space
@@ -274,7 +285,13 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
     def step(
         self, actions: np.ndarray | Sequence[int]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every env, or reset those whose episode ended on the previous step."""
+        """Step every env, or reset those whose episode ended on the previous step;
+        ``ResetNeeded`` before the first ``reset``."""
+        if self._needs_reset:
+            raise ResetNeeded(
+                "Cannot call step() before calling reset(): call envs.reset(seed=...) first "
+                "(gymnasium's OrderEnforcing refuses it too)."
+            )
         a = self._check_actions(actions)
         if self._redraw and self._autoreset.any():
             for i in np.flatnonzero(self._autoreset).tolist():
@@ -321,12 +338,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
 
     def render(self) -> tuple[str | np.ndarray | None, ...]:
         """One frame per env (ANSI text or RGB array per ``render_mode``; ``None`` without)."""
-        pairs = zip(self._worlds, self._states, strict=True)
-        if self.render_mode == "ansi":
-            return tuple(render_ansi(w.model, int(s)) for w, s in pairs)
-        if self.render_mode == "rgb_array":
-            return tuple(render_rgb(w.model, int(s), self.tile_size) for w, s in pairs)
-        return (None,) * self.num_envs
+        return tuple(frame(self, i) for i in range(self.num_envs))
 
     # -- helpers -----------------------------------------------------------------------
 
