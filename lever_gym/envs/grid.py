@@ -11,7 +11,7 @@ import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout, check_size
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.render import TILE_SIZE, check_tile_size, render_ansi, render_rgb
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ActionError, ConfigError
 from lever_gym.objective import Objective, weighted
 
 RESET_OPTIONS = ("start_cell", "minari_autoseed")
@@ -98,7 +98,9 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
                 )
         else:
             grid = Layout.generate(check_size(16 if size is None else size), layout_seed)
-        checks.one_of(render_mode, (None, *self.metadata["render_modes"]), "render_mode")
+        render_mode = checks.one_of(
+            render_mode, (None, *self.metadata["render_modes"]), "render_mode"
+        )
         self.random_start = checks.boolean(random_start, "random_start")
         self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode
@@ -158,16 +160,16 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self, action: int | np.integer
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move; returns ``(obs, reward, terminated, False, info)`` (truncation is TimeLimit's)."""
-        if isinstance(action, np.ndarray) and action.shape == ():
+        if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
             action = action.item()
-        if isinstance(action, bool) or not isinstance(action, int | np.integer):
-            raise ConfigError(
+        if not checks.is_int(action):  # no booleans, no np.timedelta64 (a numpy integer type)
+            raise ActionError(
                 f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r} "
                 f"({type(action).__name__})."
             )
         a = int(action)
         if not 0 <= a < N_ACTIONS:
-            raise ConfigError(f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r}.")
+            raise ActionError(f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r}.")
         m = self._model
         s = self._state
         s2 = int(m.next_state[s, a])
@@ -230,8 +232,7 @@ def start_option(options: dict[str, Any] | None, floor: tuple[int, ...]) -> int 
     if not options or "start_cell" not in options:
         return None
     start = options["start_cell"]
-    is_int = isinstance(start, int | np.integer) and not isinstance(start, bool)
-    if not is_int or start not in floor:
+    if not checks.is_int(start) or start not in floor:
         raise ConfigError(
             f"start_cell must be a floor cell reachable from the start (one of "
             f"layout.start_cells()); got {start!r}."

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import lever_gym.checks as checks
 from lever_gym.envs.grid import LeverGridEnv, check_reset
 from lever_gym.envs.layout import RANDOM_LAYOUT_SEEDS, Layout, check_size
 from lever_gym.errors import ConfigError
@@ -19,7 +20,7 @@ def check_layout_seeds(layout_seeds: object) -> tuple[int, int]:
         isinstance(layout_seeds, Sequence | np.ndarray)
         and not isinstance(layout_seeds, str)
         and len(layout_seeds) == 2
-        and all(isinstance(x, int | np.integer) and not isinstance(x, bool) for x in layout_seeds)
+        and all(checks.is_int(x) for x in layout_seeds)
     )
     if ok:
         lo, hi = (int(x) for x in layout_seeds)

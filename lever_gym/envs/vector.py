@@ -24,12 +24,38 @@ from gymnasium.vector.utils import batch_space
 import lever_gym.checks as checks
 from lever_gym.envs.grid import LeverGridEnv, check_reset, start_option
 from lever_gym.envs.layout import Layout
-from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
+from lever_gym.envs.model import TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.render import TILE_SIZE
 from lever_gym.envs.vector_attrs import SubEnvAttributes, frame
-from lever_gym.envs.vector_kernels import first_invalid, observe_all, step_envs
+from lever_gym.envs.vector_checks import check_actions, check_vector_size
+from lever_gym.envs.vector_kernels import observe_all, step_envs
 from lever_gym.errors import ConfigError, ResetNeeded, SeedError
+
+
+def _template(
+    objective: str,
+    size: int | None,
+    layout_seed: int | None,
+    layout: str | None,
+    layout_seeds: Sequence[int] | None,
+    common: dict[str, Any],
+) -> tuple[LeverGridEnv, int]:
+    """The single env a vector env copies (its first world) and its layout seed:
+    a ``RandomLeverGridEnv`` with ``layout_seeds``, else a ``LeverGridEnv``."""
+    if layout_seeds is None:
+        seed = 0 if layout_seed is None else layout_seed
+        return LeverGridEnv(objective, size=size, layout_seed=seed, layout=layout, **common), 0
+    if layout is not None or layout_seed is not None:
+        raise ConfigError(
+            "layout_seeds (a new generated layout every reset) excludes layout and "
+            f"layout_seed; got layout_seeds={checks.shown(layout_seeds)} with "
+            f"layout_seed={checks.shown(layout_seed)}, layout={'<map>' if layout else None}. "
+            "Pass only one of them."
+        )
+    size = 16 if size is None else size
+    worlds = RandomLeverGridEnv(objective, size=size, layout_seeds=layout_seeds, **common)
+    return worlds, worlds.layout_seed
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,8 +110,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         tile_size: int = TILE_SIZE,
         max_episode_steps: int | None = None,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ConfigError(f"num_envs must be a positive integer; got {num_envs!r}.")
+        num_envs = checks.positive_int(num_envs, "num_envs")
         common = {
             "weights": weights,
             "random_start": random_start,
@@ -94,42 +119,24 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             "tile_size": tile_size,
         }
         self._random_worlds = layout_seeds is not None
-        if self._random_worlds:
-            if layout is not None or layout_seed is not None:
-                raise ConfigError(
-                    "layout_seeds (a new generated layout every reset) excludes layout and "
-                    f"layout_seed; got layout_seeds={layout_seeds!r} with "
-                    f"layout_seed={layout_seed!r}, layout={'<map>' if layout else None}. "
-                    "Pass only one of them."
-                )
-            worlds = RandomLeverGridEnv(
-                objective, size=16 if size is None else size, layout_seeds=layout_seeds, **common
-            )
-            self.layout_seeds: tuple[int, int] | None = worlds.layout_seeds
-            first_seed = worlds.layout_seed
-            template: LeverGridEnv = worlds
-        else:
-            template = LeverGridEnv(
-                objective,
-                size=size,
-                layout_seed=0 if layout_seed is None else layout_seed,
-                layout=layout,
-                **common,
-            )
-            self.layout_seeds = None
-            first_seed = 0
+        template, first_seed = _template(objective, size, layout_seed, layout, layout_seeds, common)
+        self.layout_seeds: tuple[int, int] | None = getattr(template, "layout_seeds", None)
         size_ = template.layout.size
         if max_episode_steps is None:
             max_episode_steps = size_ * size_
-        if (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, int | np.integer)
-            or max_episode_steps < 1
-        ):
+        if not checks.is_int(max_episode_steps) or not 1 <= max_episode_steps < 2**63:  # type: ignore[operator]
             raise ConfigError(
-                f"max_episode_steps must be a positive integer (the TimeLimit); "
-                f"got {max_episode_steps!r}."
+                f"max_episode_steps must be a positive integer below 2**63 (the TimeLimit); "
+                f"got {checks.shown(max_episode_steps)}."
             )
+        lo, hi = self.layout_seeds or (0, 0)
+        check_vector_size(
+            num_envs,
+            template.observation_space.shape[0],
+            len(template.weights),
+            worlds=min(num_envs, hi - lo),
+            states=template.model.n_states,
+        )
 
         self.template = template
         """A single env with the layout (the first world) and objective of this vector env."""
@@ -292,7 +299,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
                 "Cannot call step() before calling reset(): call envs.reset(seed=...) first "
                 "(gymnasium's OrderEnforcing refuses it too)."
             )
-        a = self._check_actions(actions)
+        a = check_actions(actions, self.num_envs)
         if self._redraw and self._autoreset.any():
             for i in np.flatnonzero(self._autoreset).tolist():
                 self._restart[i] = self._draw_start(i, None)
@@ -341,30 +348,6 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         return tuple(frame(self, i) for i in range(self.num_envs))
 
     # -- helpers -----------------------------------------------------------------------
-
-    def _check_actions(self, actions: np.ndarray | Sequence[int]) -> np.ndarray:
-        """Actions as int64 of shape ``(num_envs,)``; ``ConfigError`` if not all in 0..3."""
-        n = self.num_envs
-        try:
-            a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
-        except (TypeError, ValueError) as e:  # ragged lists, undecodable bytes
-            raise ConfigError(
-                f"actions must be an integer array of shape ({n},); got {actions!r} ({e})."
-            ) from e
-        if a.shape != (n,) or a.dtype.kind not in "iu":
-            raise ConfigError(
-                f"actions must be an integer array of shape ({n},), one action in "
-                f"0..{N_ACTIONS - 1} per env (as action_space.sample() gives); got "
-                f"shape {a.shape}, dtype {a.dtype}."
-            )
-        cast = a if a.dtype == np.int64 else a.astype(np.int64)
-        bad = first_invalid(cast, N_ACTIONS)
-        if bad >= 0:
-            raise ConfigError(
-                f"actions must be integers in 0..{N_ACTIONS - 1}; got {a[bad].item()!r} for "
-                f"env {bad}."
-            )
-        return cast
 
     def _info(
         self, states: np.ndarray, cells: np.ndarray, comps: np.ndarray, success: np.ndarray
