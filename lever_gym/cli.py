@@ -86,7 +86,7 @@ def _field_docs(cls: type) -> dict[str, str]:
     for node, after in itertools.pairwise(body):
         named = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
         if named and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-            out[node.target.id] = str(after.value.value)  # type: ignore[union-attr]
+            out[node.target.id] = str(after.value.value)
     return out
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+import gymnasium.error as gym_error
+
 
 class LeverGymError(Exception):
     """Base class of every error raised by lever_gym."""
@@ -28,6 +30,25 @@ class LayoutError(LeverGymError, ValueError):
 
 class ConfigError(LeverGymError, ValueError):
     """An argument outside its valid range or of the wrong shape."""
+
+
+class SeedError(ConfigError, gym_error.Error):
+    """A reset seed that is not a non-negative integer. It is also a ``gymnasium.error.Error``,
+    the type gymnasium's own ``np_random`` raises for such a seed, so code written for
+    gymnasium envs catches it."""
+
+
+class ActionError(ConfigError, gym_error.InvalidAction):
+    """An action outside the action space (also a ``gymnasium.error.InvalidAction``)."""
+
+
+class ResetNeeded(LeverGymError, gym_error.ResetNeeded):
+    """A step before the first reset (also a ``gymnasium.error.ResetNeeded``, what
+    gymnasium's ``OrderEnforcing`` raises for it)."""
+
+
+class UnknownAttributeError(LeverGymError, AttributeError):
+    """An attribute an env does not have (an ``AttributeError``, as gymnasium raises it)."""
 
 
 class ObservationError(ConfigError):

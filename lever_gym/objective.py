@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+import lever_gym.checks as checks
 import lever_gym.components as reward_components
 from lever_gym.errors import UnknownObjectiveError, suggest
 
@@ -313,22 +314,27 @@ def _unreadable(spec: str) -> UnknownObjectiveError:
 
 
 def _check_weights(weights: Any) -> np.ndarray:
+    """``weights`` as a float64 vector: a flat list, tuple or 1-D array of one real number per
+    component (``checks.as_real``: no booleans, complex or time values, nothing beyond float
+    range), finite, within ``MAX_WEIGHT``, not all zero; else ``UnknownObjectiveError``."""
     names, n = reward_components.names(), reward_components.count()
-    if isinstance(weights, str | bytes) or (
-        isinstance(weights, Sequence | np.ndarray)
-        and any(isinstance(x, str | bytes | bool | np.bool_) for x in np.ravel(weights))
-    ):
-        raise UnknownObjectiveError(f"weights must be {n} numbers for {names}; got {weights!r}.")
-    try:
-        w = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as e:
+    items = _flat_items(weights)
+    if items is None:
         raise UnknownObjectiveError(
-            f"weights must be {n} numbers for {names}; got {weights!r}."
-        ) from e
-    if w.shape != (n,):
-        raise UnknownObjectiveError(
-            f"weights must have shape ({n},) for components {names}; got shape {w.shape}."
+            f"weights must be a flat list of {n} numbers for components {names}; got "
+            f"{checks.shown(weights)}."
         )
+    if len(items) != n:
+        raise UnknownObjectiveError(
+            f"weights must have shape ({n},) for components {names}; got shape ({len(items)},)."
+        )
+    values = [checks.as_real(x) for x in items]
+    if any(x is None for x in values):
+        raise UnknownObjectiveError(
+            f"weights must be {n} real numbers for {names} (ints or floats; no booleans, "
+            f"complex or time values); got {checks.shown(weights)}."
+        )
+    w = np.array(values, dtype=np.float64)
     if not all(math.isfinite(x) and abs(x) <= MAX_WEIGHT for x in w):
         raise UnknownObjectiveError(
             f"weights must be finite with |w| <= {MAX_WEIGHT:g}; got {w.tolist()}."
@@ -338,3 +344,15 @@ def _check_weights(weights: Any) -> np.ndarray:
             f"weights are all zero: at least one component of {names} needs a non-zero weight."
         )
     return w
+
+
+def _flat_items(weights: Any) -> list | None:
+    """The items of a list, tuple or 1-D array of scalars; ``None`` for anything else (text,
+    nested sequences, arrays of another shape, mappings, scalars)."""
+    if isinstance(weights, np.ndarray):
+        return list(weights) if weights.ndim == 1 else None
+    if not isinstance(weights, Sequence) or isinstance(weights, str | bytes):
+        return None
+    if any(isinstance(x, list | tuple | np.ndarray | str | bytes | dict) for x in weights):
+        return None
+    return list(weights)

@@ -6,6 +6,10 @@ so misaligns them; this conversion drops the final observation of every episode 
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -74,18 +78,45 @@ def to_d3rlpy(datasets: Iterable[Any] | Any, objective: Any) -> Any:
 
 
 def import_d3rlpy() -> Any:
-    """d3rlpy, imported quietly (its gym dependency prints a notice on import), or an error
-    naming the extra that installs it."""
-    import contextlib
-    import io
-
+    """d3rlpy, imported without the notice its ``gym`` dependency prints (``quiet_gym``), or
+    an error naming the extra that installs it."""
     try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            import d3rlpy
+        quiet_gym()
+        import d3rlpy
     except ImportError as e:
         raise ConfigError(
-            "the offline-RL baselines need d3rlpy and torch: pip install 'lever-gym[baselines]' "
-            "(install torch's CPU build first, e.g. pip install torch --index-url "
-            "https://download.pytorch.org/whl/cpu, or pip pulls several GB of CUDA packages)."
+            "the offline-RL baselines need d3rlpy and torch: pip install -c constraints.txt "
+            "-e '.[baselines]' from a clone of lever_gym (constraints.txt keeps torch on its "
+            "CPU build; without it pip pulls several GB of CUDA packages)."
         ) from e
     return d3rlpy
+
+
+def quiet_gym() -> None:
+    """Import the ``gym`` package that d3rlpy imports, without the notice gym prints to stderr
+    on import, "Gym has been unmaintained since 2022 ..." (the ``gym_notices`` text for its
+    version). Anything else written to stderr meanwhile is
+    passed on; a missing ``gym`` is left for d3rlpy's own import to report."""
+    if "gym" in sys.modules:
+        return
+    caught = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(caught):
+            importlib.import_module("gym")
+    except ImportError:
+        pass
+    finally:
+        sys.stderr.write(without_notice(caught.getvalue(), _gym_notice()))
+
+
+def _gym_notice() -> str | None:
+    """The notice ``gym`` prints for its version (``gym_notices``), if both are imported."""
+    notices = getattr(sys.modules.get("gym_notices.notices"), "notices", None)
+    version = getattr(sys.modules.get("gym"), "__version__", None)
+    return notices.get(version) if isinstance(notices, dict) else None
+
+
+def without_notice(text: str, notice: str | None) -> str:
+    """``text`` with the line(s) ``print(notice)`` wrote removed once (``notice`` ``None``:
+    ``text`` unchanged)."""
+    return text.replace(f"{notice}\n", "", 1) if notice else text

@@ -11,10 +11,12 @@ import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout, check_size
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.render import TILE_SIZE, check_tile_size, render_ansi, render_rgb
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ActionError, ConfigError
 from lever_gym.objective import Objective, weighted
 
-RESET_OPTIONS = ("start_cell",)
+RESET_OPTIONS = ("start_cell", "minari_autoseed")
+"""Reset option keys LeverGrid reads: ``start_cell``, and ``minari_autoseed`` (True or False),
+which Minari's ``DataCollector`` reads and passes on to the env; the env ignores it."""
 
 
 class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
@@ -83,7 +85,11 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         render_mode: str | None = None,
         tile_size: int = TILE_SIZE,
     ) -> None:
-        self.objective = Objective(weights) if weights is not None else Objective.parse(objective)
+        # Objective checks what it is given (a flat sequence of real numbers, else an error).
+        if weights is not None:
+            self.objective = Objective(weights)  # type: ignore[arg-type]
+        else:
+            self.objective = Objective.parse(objective)
         self.weights = self.objective.vector
         layout_seed = checks.seed(layout_seed, "layout_seed")
         if layout is not None:
@@ -96,7 +102,9 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
                 )
         else:
             grid = Layout.generate(check_size(16 if size is None else size), layout_seed)
-        checks.one_of(render_mode, (None, *self.metadata["render_modes"]), "render_mode")
+        render_mode = checks.one_of(
+            render_mode, (None, *self.metadata["render_modes"]), "render_mode"
+        )
         self.random_start = checks.boolean(random_start, "random_start")
         self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode
@@ -130,9 +138,10 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; with ``random_start`` the start cell is drawn from ``seed``.
 
-        ``options={"start_cell": c}`` starts from floor cell ``c`` instead (one of
-        ``layout.start_cells()``); other option keys are refused, as are seeds outside
-        ``[0, 2**63)``.
+        ``seed``: any non-negative integer (``SeedError``, a ``gymnasium.error.Error``,
+        otherwise). ``options={"start_cell": c}`` starts from floor cell ``c`` instead (one of
+        ``layout.start_cells()``); ``minari_autoseed`` (Minari's ``DataCollector`` option) is
+        accepted and ignored; other option keys are refused.
         """
         super().reset(seed=check_reset(seed, options))
         space = self._model.space
@@ -155,16 +164,16 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self, action: int | np.integer
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move; returns ``(obs, reward, terminated, False, info)`` (truncation is TimeLimit's)."""
-        if isinstance(action, np.ndarray) and action.shape == ():
+        if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
             action = action.item()
-        if isinstance(action, bool) or not isinstance(action, int | np.integer):
-            raise ConfigError(
+        if not checks.is_int(action):  # no booleans, no np.timedelta64 (a numpy integer type)
+            raise ActionError(
                 f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r} "
                 f"({type(action).__name__})."
             )
         a = int(action)
         if not 0 <= a < N_ACTIONS:
-            raise ConfigError(f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r}.")
+            raise ActionError(f"action must be an integer in 0..{N_ACTIONS - 1}; got {action!r}.")
         m = self._model
         s = self._state
         s2 = int(m.next_state[s, a])
@@ -182,7 +191,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         }
         return space.observe_one(s2), float(reward), terminated, False, info
 
-    def render(self) -> str | np.ndarray | None:
+    def render(self) -> str | np.ndarray | None:  # type: ignore[override]
         """Return the ANSI text or the RGB array of the current state, per ``render_mode``."""
         if self.render_mode == "ansi":
             return render_ansi(self._model, self._state)
@@ -203,9 +212,9 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
 
 
 def check_reset(seed: object, options: object) -> int | None:
-    """``seed`` as a Python int (or ``None``) if it is a seed and ``options`` are ``None`` or a
-    dict of known keys (``RESET_OPTIONS``), else ``ConfigError`` (gymnasium would raise its
-    own error type, and refuses numpy integers)."""
+    """``seed`` as a Python int (or ``None``) if it is a non-negative integer, else
+    ``SeedError`` (a ``ConfigError`` and a ``gymnasium.error.Error``); ``options`` must be
+    ``None`` or a dict of known keys (``RESET_OPTIONS``), else ``ConfigError``."""
     if options is not None and not isinstance(options, dict):
         raise ConfigError(
             f"options must be a dict such as {{'start_cell': c}} or None; got {options!r}."
@@ -216,7 +225,9 @@ def check_reset(seed: object, options: object) -> int | None:
             f"unknown reset option(s) {', '.join(unknown)}; LeverGrid reads "
             f"{', '.join(map(repr, RESET_OPTIONS))}."
         )
-    return None if seed is None else checks.seed(seed)
+    if options and "minari_autoseed" in options:
+        checks.boolean(options["minari_autoseed"], "reset option minari_autoseed")
+    return None if seed is None else checks.reset_seed(seed)
 
 
 def start_option(options: dict[str, Any] | None, floor: tuple[int, ...]) -> int | None:
@@ -225,8 +236,7 @@ def start_option(options: dict[str, Any] | None, floor: tuple[int, ...]) -> int 
     if not options or "start_cell" not in options:
         return None
     start = options["start_cell"]
-    is_int = isinstance(start, int | np.integer) and not isinstance(start, bool)
-    if not is_int or start not in floor:
+    if not checks.is_int(start) or start not in floor:
         raise ConfigError(
             f"start_cell must be a floor cell reachable from the start (one of "
             f"layout.start_cells()); got {start!r}."

@@ -239,7 +239,7 @@ class Layout:
 
 def check_size(size: object) -> int:
     """Validate a generator size: one of the ``PRESETS`` keys."""
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or int(size) not in PRESETS:
+    if not checks.is_int(size) or int(size) not in PRESETS:
         raise ConfigError(
             f"size must be one of {sorted(PRESETS)} for generated layouts; got {size!r}. "
             "Give an ASCII map (layout=) for other sizes."

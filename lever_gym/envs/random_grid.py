@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import lever_gym.checks as checks
 from lever_gym.envs.grid import LeverGridEnv, check_reset
 from lever_gym.envs.layout import RANDOM_LAYOUT_SEEDS, Layout, check_size
 from lever_gym.errors import ConfigError
@@ -15,15 +16,13 @@ from lever_gym.errors import ConfigError
 
 def check_layout_seeds(layout_seeds: object) -> tuple[int, int]:
     """Validate ``layout_seeds``: two integers ``lo < hi`` with ``0 <= lo`` and ``hi <= 2**63``."""
-    ok = (
-        isinstance(layout_seeds, Sequence | np.ndarray)
-        and not isinstance(layout_seeds, str)
-        and len(layout_seeds) == 2
-        and all(isinstance(x, int | np.integer) and not isinstance(x, bool) for x in layout_seeds)
-    )
-    if ok:
-        lo, hi = (int(x) for x in layout_seeds)
-        ok = 0 <= lo < hi <= 2**63
+    ok = False
+    listed = isinstance(layout_seeds, Sequence) and not isinstance(layout_seeds, str | bytes)
+    if (listed or np.ndim(layout_seeds) == 1) and len(layout_seeds) == 2:  # type: ignore[arg-type]
+        pair = list(layout_seeds)  # type: ignore[call-overload]
+        if all(checks.is_int(x) for x in pair):
+            lo, hi = (int(x) for x in pair)
+            ok = 0 <= lo < hi <= 2**63
     if not ok:
         raise ConfigError(
             "layout_seeds must be a list of two integers [lo, hi) with 0 <= lo < hi <= 2**63 "

@@ -13,6 +13,7 @@ from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
 
 TILE_SIZE = 16
@@ -126,14 +127,16 @@ def legend_figure(
             ax.set_title(titles[i], fontsize=9, pad=4)
         x += w + gap
 
-    handles = []
+    handles: list[Artist] = []
     for char, name, key in LEGEND:
-        color = tuple(v / 255 for v in COLORS[key])
+        r, g, b = (v / 255 for v in COLORS[key])
+        color = (r, g, b)
         label = f"{name} ({char})".replace("$", r"\$")  # a bare "$" starts matplotlib math
         if char == "A":
             handles.append(Line2D([], [], marker="o", linestyle="", color=color, label=label))
         else:
-            edge = tuple(v / 255 for v in COLORS["grid"])
+            er, eg, eb = (v / 255 for v in COLORS["grid"])
+            edge = (er, eg, eb)
             handles.append(Patch(facecolor=color, edgecolor=edge, label=label))
     fig.legend(
         handles=handles,

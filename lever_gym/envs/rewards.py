@@ -48,7 +48,7 @@ def build_tables(lay: Layout, shaping: bool) -> tuple[np.ndarray, np.ndarray, np
     for name, field in reward_components.fields():
         moves.after[name] = field.advance(moves)
     components = np.stack([c.reward(moves) for c in reward_components.registered()], axis=-1)
-    next_state = space.encode(c2, **moves.after)
+    next_state = np.asarray(space.encode(c2, **moves.after))
     terminated = moves.at_exit | moves.at_hazard
 
     # Agents never stand on walls, and exit/hazard cells end the episode: make those

@@ -24,11 +24,38 @@ from gymnasium.vector.utils import batch_space
 import lever_gym.checks as checks
 from lever_gym.envs.grid import LeverGridEnv, check_reset, start_option
 from lever_gym.envs.layout import Layout
-from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
+from lever_gym.envs.model import TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
-from lever_gym.envs.render import TILE_SIZE, render_ansi, render_rgb
-from lever_gym.envs.vector_kernels import first_invalid, observe_all, step_envs
-from lever_gym.errors import ConfigError
+from lever_gym.envs.render import TILE_SIZE
+from lever_gym.envs.vector_attrs import SubEnvAttributes, frame
+from lever_gym.envs.vector_checks import check_actions, check_vector_size
+from lever_gym.envs.vector_kernels import observe_all, step_envs
+from lever_gym.errors import ConfigError, ResetNeeded, SeedError
+
+
+def _template(
+    objective: str,
+    size: int | None,
+    layout_seed: int | None,
+    layout: str | None,
+    layout_seeds: Sequence[int] | None,
+    common: dict[str, Any],
+) -> tuple[LeverGridEnv, int]:
+    """The single env a vector env copies (its first world) and its layout seed:
+    a ``RandomLeverGridEnv`` with ``layout_seeds``, else a ``LeverGridEnv``."""
+    if layout_seeds is None:
+        seed = 0 if layout_seed is None else layout_seed
+        return LeverGridEnv(objective, size=size, layout_seed=seed, layout=layout, **common), 0
+    if layout is not None or layout_seed is not None:
+        raise ConfigError(
+            "layout_seeds (a new generated layout every reset) excludes layout and "
+            f"layout_seed; got layout_seeds={checks.shown(layout_seeds)} with "
+            f"layout_seed={checks.shown(layout_seed)}, layout={'<map>' if layout else None}. "
+            "Pass only one of them."
+        )
+    size = 16 if size is None else size
+    worlds = RandomLeverGridEnv(objective, size=size, layout_seeds=layout_seeds, **common)
+    return worlds, worlds.layout_seed
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +69,7 @@ class _World:
     success: np.ndarray
 
 
-class LeverGridVectorEnv(gym.vector.VectorEnv):
+class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
     """``num_envs`` LeverGrid envs in one batched, compiled step (see the module docstring).
 
     Arguments are those of ``LeverGridEnv`` (or, with ``layout_seeds``, of
@@ -55,9 +82,16 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
     Spaces, seeding and autoreset follow ``SyncVectorEnv``: ``reset(seed=s)`` seeds env ``i``
     with ``s + i``, ``reset(seed=[...])`` one seed per env, ``reset()`` continues each env's
     generator; ``options`` go to every env (``{"start_cell": c}``). ``render()`` returns one
-    frame per env. Unlike ``gym.make``'s ``OrderEnforcing``, ``step`` before ``reset`` is
-    allowed and starts every env from the layout's start, as the unwrapped env does.
-    Actions must be integers in ``0..3``, shape ``(num_envs,)``.
+    frame per env. ``step`` before the first ``reset`` raises ``ResetNeeded`` (a
+    ``gymnasium.error.ResetNeeded``, as the sub-envs of ``SyncVectorEnv`` raise it).
+    ``call``, ``get_attr`` and ``set_attr`` answer as ``SyncVectorEnv``'s do
+    (``lever_gym.envs.vector_attrs``). Actions must be integers in ``0..3``, shape
+    ``(num_envs,)``.
+
+    Autoreset is next-step autoreset, gymnasium 1.0's only mode: the step after an episode
+    ends returns the reset observation and info, reward 0, ``terminated`` and ``truncated``
+    False, and ignores that env's action. gymnasium 1.0 has no ``metadata["autoreset_mode"]``
+    (1.1 adds it, where this mode is ``AutoresetMode.NEXT_STEP``), so none is declared.
     """
 
     def __init__(
@@ -76,8 +110,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         tile_size: int = TILE_SIZE,
         max_episode_steps: int | None = None,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ConfigError(f"num_envs must be a positive integer; got {num_envs!r}.")
+        num_envs = checks.positive_int(num_envs, "num_envs")
         common = {
             "weights": weights,
             "random_start": random_start,
@@ -86,47 +119,12 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
             "tile_size": tile_size,
         }
         self._random_worlds = layout_seeds is not None
-        if self._random_worlds:
-            if layout is not None or layout_seed is not None:
-                raise ConfigError(
-                    "layout_seeds (a new generated layout every reset) excludes layout and "
-                    f"layout_seed; got layout_seeds={layout_seeds!r} with "
-                    f"layout_seed={layout_seed!r}, layout={'<map>' if layout else None}. "
-                    "Pass only one of them."
-                )
-            worlds = RandomLeverGridEnv(
-                objective, size=16 if size is None else size, layout_seeds=layout_seeds, **common
-            )
-            self.layout_seeds: tuple[int, int] | None = worlds.layout_seeds
-            first_seed = worlds.layout_seed
-            template: LeverGridEnv = worlds
-        else:
-            template = LeverGridEnv(
-                objective,
-                size=size,
-                layout_seed=0 if layout_seed is None else layout_seed,
-                layout=layout,
-                **common,
-            )
-            self.layout_seeds = None
-            first_seed = 0
-        size_ = template.layout.size
-        if max_episode_steps is None:
-            max_episode_steps = size_ * size_
-        if (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, int | np.integer)
-            or max_episode_steps < 1
-        ):
-            raise ConfigError(
-                f"max_episode_steps must be a positive integer (the TimeLimit); "
-                f"got {max_episode_steps!r}."
-            )
-
+        template, first_seed = _template(objective, size, layout_seed, layout, layout_seeds, common)
+        self.layout_seeds: tuple[int, int] | None = getattr(template, "layout_seeds", None)
+        self.max_episode_steps = _checked_size(template, num_envs, max_episode_steps)
         self.template = template
         """A single env with the layout (the first world) and objective of this vector env."""
         self.num_envs = int(num_envs)
-        self.max_episode_steps = int(max_episode_steps)
         self.weights = template.weights
         self.objective = template.objective
         self.random_start = template.random_start
@@ -139,9 +137,12 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         self.single_action_space = template.action_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
+        self._start_state(template.model, first_seed)
+
+    def _start_state(self, model: TabularModel, first_seed: int) -> None:
+        """Every env in the first world at its start, no generator drawn yet, reset needed."""
         n = self.num_envs
-        model = template.model
-        self._size = size_
+        self._size = model.layout.size
         self._space = model.space
         self._w = np.array(self.weights, dtype=np.float64)
         first = self._new_world(model, first_seed)
@@ -156,17 +157,20 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         self._redraw = self.random_start or self._random_worlds
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._rng_seeds: list[int | None] = [None] * n
+        self._set_attrs: list[dict[str, Any]] = [{} for _ in range(n)]
+        self._needs_reset = True
 
     # -- seeding -----------------------------------------------------------------------
 
-    @property
-    def np_random(self) -> tuple[np.random.Generator, ...]:
+    # SyncVectorEnv overrides VectorEnv's read-write generator with one per env, read-only.
+    @property  # type: ignore[misc]
+    def np_random(self) -> tuple[np.random.Generator, ...]:  # type: ignore[override]
         """Each env's generator (created from fresh entropy if never seeded), as
         ``SyncVectorEnv.np_random`` returns them."""
         return tuple(self._rng(i) for i in range(self.num_envs))
 
     @property
-    def np_random_seed(self) -> tuple[int, ...]:
+    def np_random_seed(self) -> tuple[int, ...]:  # type: ignore[override]
         """The seed each env's generator came from."""
         self.np_random  # noqa: B018  (creates missing generators and their seeds)
         return tuple(int(s) for s in self._rng_seeds)  # type: ignore[arg-type]
@@ -185,11 +189,14 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
         if seed is None:
             return [None] * n
         if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-            checks.seed(seed, "seed")
-            return [int(seed) + i for i in range(n)]
+            first = checks.reset_seed(seed, "seed")
+            return [first + i for i in range(n)]
         if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) == n:
-            return [None if s is None else checks.seed(s, "seed") for s in seed]
-        raise ConfigError(
+            return [
+                None if s is None else checks.reset_seed(s, f"seed[{i}]")
+                for i, s in enumerate(seed)
+            ]
+        raise SeedError(
             f"seed must be None, an integer (env i gets seed + i) or a list of {n} seeds "
             f"(one per env, None allowed); got {seed!r}."
         )
@@ -255,6 +262,7 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
             if self._random_worlds:
                 self._regroup()
         self._states[:] = starts
+        self._needs_reset = False
         self._elapsed[:] = 0
         self._autoreset[:] = False
         space = self._space
@@ -271,8 +279,14 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
     def step(
         self, actions: np.ndarray | Sequence[int]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every env, or reset those whose episode ended on the previous step."""
-        a = self._check_actions(actions)
+        """Step every env, or reset those whose episode ended on the previous step;
+        ``ResetNeeded`` before the first ``reset``."""
+        if self._needs_reset:
+            raise ResetNeeded(
+                "Cannot call step() before calling reset(): call envs.reset(seed=...) first "
+                "(gymnasium's OrderEnforcing refuses it too)."
+            )
+        a = check_actions(actions, self.num_envs)
         if self._redraw and self._autoreset.any():
             for i in np.flatnonzero(self._autoreset).tolist():
                 self._restart[i] = self._draw_start(i, None)
@@ -316,40 +330,11 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
             )
         return obs, rewards, terms, truncs, self._info(states, cells, comps, success)
 
-    def render(self) -> tuple[str | np.ndarray | None, ...]:
+    def render(self) -> tuple[str | np.ndarray | None, ...]:  # type: ignore[override]
         """One frame per env (ANSI text or RGB array per ``render_mode``; ``None`` without)."""
-        pairs = zip(self._worlds, self._states, strict=True)
-        if self.render_mode == "ansi":
-            return tuple(render_ansi(w.model, int(s)) for w, s in pairs)
-        if self.render_mode == "rgb_array":
-            return tuple(render_rgb(w.model, int(s), self.tile_size) for w, s in pairs)
-        return (None,) * self.num_envs
+        return tuple(frame(self, i) for i in range(self.num_envs))
 
     # -- helpers -----------------------------------------------------------------------
-
-    def _check_actions(self, actions: np.ndarray | Sequence[int]) -> np.ndarray:
-        """Actions as int64 of shape ``(num_envs,)``; ``ConfigError`` if not all in 0..3."""
-        n = self.num_envs
-        try:
-            a = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
-        except (TypeError, ValueError) as e:  # ragged lists, undecodable bytes
-            raise ConfigError(
-                f"actions must be an integer array of shape ({n},); got {actions!r} ({e})."
-            ) from e
-        if a.shape != (n,) or a.dtype.kind not in "iu":
-            raise ConfigError(
-                f"actions must be an integer array of shape ({n},), one action in "
-                f"0..{N_ACTIONS - 1} per env (as action_space.sample() gives); got "
-                f"shape {a.shape}, dtype {a.dtype}."
-            )
-        cast = a if a.dtype == np.int64 else a.astype(np.int64)
-        bad = first_invalid(cast, N_ACTIONS)
-        if bad >= 0:
-            raise ConfigError(
-                f"actions must be integers in 0..{N_ACTIONS - 1}; got {a[bad].item()!r} for "
-                f"env {bad}."
-            )
-        return cast
 
     def _info(
         self, states: np.ndarray, cells: np.ndarray, comps: np.ndarray, success: np.ndarray
@@ -371,3 +356,24 @@ class LeverGridVectorEnv(gym.vector.VectorEnv):
             info["layout_seed"] = self._world_seeds.copy()
             info["_layout_seed"] = masks[4]
         return info
+
+
+def _checked_size(template: LeverGridEnv, num_envs: int, max_episode_steps: object) -> int:
+    """The time limit (default ``size**2``), checked, once the env's memory is within bounds."""
+    size = template.layout.size
+    if max_episode_steps is None:
+        max_episode_steps = size * size
+    if not checks.is_int(max_episode_steps) or not 1 <= max_episode_steps < 2**63:
+        raise ConfigError(
+            f"max_episode_steps must be a positive integer below 2**63 (the TimeLimit); "
+            f"got {checks.shown(max_episode_steps)}."
+        )
+    lo, hi = getattr(template, "layout_seeds", None) or (0, 0)
+    check_vector_size(
+        num_envs,
+        template.model.space.obs_dim,
+        len(template.weights),
+        worlds=min(num_envs, hi - lo),
+        states=template.model.n_states,
+    )
+    return int(max_episode_steps)

@@ -181,7 +181,7 @@ def _opened(path: Path) -> Library:
 def _job(
     config: ProtocolConfig,
     unit: Unit,
-    libraries: dict[int | str, str],
+    libraries: dict[Any, str],
     out: Path,
     grid: list[dict],
     kind: str,

@@ -114,6 +114,7 @@ def stationary_reference(
         means.append(float(returns.mean()))
         if best_returns is None or means[-1] > means[best]:
             best, best_actions, best_returns = i, actions, returns
+    assert best_actions is not None and best_returns is not None  # the grid is not empty
     return StationaryReference(grid[best], best_actions, best_returns, tuple(grid), tuple(means))
 
 
@@ -265,7 +266,11 @@ def value_bounds(
     s, total = checks.non_negative_int(start, "start"), 0.0
     for k in range(horizon):
         i = int(np.searchsorted(states, s))
-        row = int(empirical.rows(s, a[i])) if i < len(states) and states[i] == s else -1
+        row = (
+            int(empirical.rows(np.array([s]), a[i : i + 1])[0])
+            if i < len(states) and states[i] == s
+            else -1
+        )
         if row < 0:
             low, high = reward_range.rest(horizon - k)
             return ValueBounds(total + low, total + high, k, True)

@@ -199,11 +199,12 @@ def test_bad_action_raises():
 @pytest.mark.parametrize(
     ("seed", "options", "message"),
     [
-        (-1, None, r"seed must be an integer in \[0, 2\*\*63\)"),
-        ("0", None, "seed must be an integer"),
+        (-1, None, r"seed must be a non-negative integer \(of any size\) or None; got -1"),
+        ("0", None, "seed must be"),
         (None, "start_cell", "options must be a dict"),
         (None, {"start_cel": 1}, "unknown reset option"),
         (None, {"start_cell": 1.0}, "start_cell must be a floor cell"),
+        (None, {"minari_autoseed": "no"}, "minari_autoseed must be True or False"),
     ],
 )
 def test_bad_reset_arguments_raise_config_errors_in_every_env(seed, options, message):
@@ -213,5 +214,65 @@ def test_bad_reset_arguments_raise_config_errors_in_every_env(seed, options, mes
         LeverGridVectorEnv(2, "Path", size=8),
     ]
     for env in envs:
-        with pytest.raises(ConfigError, match=message if seed != "0" else "seed must be"):
+        with pytest.raises(ConfigError, match=message):
             env.reset(seed=seed, options=options)
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**70), 1.5, "0", True, np.float64(2.0), [3]])
+def test_bad_seeds_raise_gymnasiums_error_type_as_a_config_error(seed):
+    """Where gymnasium's ``np_random`` raises ``gymnasium.error.Error``, so does LeverGrid
+    (a ``SeedError``, in lever_gym's family too). gymnasium takes ``True`` as seed 1;
+    lever_gym refuses booleans as numbers everywhere."""
+    for env in (gym.make("LeverGrid-8x8-Path-v0"), gym.make("LeverGrid-Random-8x8-Path-v0")):
+        with pytest.raises(gym.error.Error, match="seed") as caught:
+            env.reset(seed=seed)
+        assert isinstance(caught.value, ConfigError)
+    if not isinstance(seed, bool):
+        with pytest.raises(gym.error.Error):
+            gym.utils.seeding.np_random(seed)  # gymnasium's own refusal: the same type
+    with pytest.raises(gym.error.Error) as caught:
+        gym.make_vec("LeverGrid-8x8-Path-v0", num_envs=2).reset(seed=seed)
+    assert isinstance(caught.value, ConfigError)
+
+
+def test_minari_data_collector_records_with_its_default_seeding():
+    """DataCollector draws 64-bit seeds (up to 2**64 - 1) and passes its own reset option;
+    every reset must take them, and plain Minari must read the episodes back."""
+    import minari
+
+    env = minari.DataCollector(gym.make("LeverGrid-8x8-PathGold-v0"))
+    env.action_space.seed(0)
+    for _ in range(12):  # about half of 64-bit seeds are >= 2**63
+        env.reset()
+        done = False
+        while not done:
+            *_, terminated, truncated, _ = env.step(env.action_space.sample())
+            done = terminated or truncated
+    env.reset(options={"minari_autoseed": False})  # Minari's opt-out reaches the env too
+    env.step(0)
+    env.create_dataset("test/collected-v0", algorithm_name="random", author="lever_gym tests")
+    data = minari.load_dataset("test/collected-v0")
+    assert data.total_episodes == 13
+    episodes = list(data.iterate_episodes())
+    assert all(e.observations.shape == (len(e.actions) + 1, 21) for e in episodes)
+    seeds = [e["seed"] for e in data.storage.get_episode_metadata(range(12))]
+    assert all(isinstance(s, int | np.integer) and 0 <= s < 2**64 for s in seeds)
+    assert data.recover_environment().unwrapped.objective.name == "PathGold"
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64 - 1, 2**64, 10**40])
+def test_seeds_of_any_size_are_accepted_and_reproducible(seed):
+    for env in (
+        LeverGridEnv("Path", size=8, random_start=True),
+        RandomLeverGridEnv("Path", size=8),
+    ):
+        first = env.reset(seed=seed)[1]["cell"], int(env.np_random.integers(2**62))
+        again = env.reset(seed=seed)[1]["cell"], int(env.np_random.integers(2**62))
+        assert first == again
+        assert env.np_random_seed == seed
+    envs = LeverGridVectorEnv(2, "Path", size=8, random_start=True)
+    envs.reset(seed=seed)
+    assert envs.np_random_seed == (seed, seed + 1)
+    sync = gym.make_vec("LeverGrid-8x8-Path-v0", 2, vectorization_mode="sync", random_start=True)
+    sync.reset(seed=seed)
+    assert sync.np_random_seed == envs.np_random_seed

@@ -150,13 +150,112 @@ def test_outputs_are_fresh_arrays():
     assert_same(tuple(first), tuple(kept), "earlier step results changed")
 
 
-def test_step_before_reset_starts_at_the_layout_start():
-    native = gym.make_vec("LeverGrid-8x8-Path-v0", num_envs=2)
-    single = gym.make("LeverGrid-8x8-Path-v0").unwrapped
-    obs, reward, *_, info = native.step(np.array([1, 1]))
-    expected = single.step(1)
-    np.testing.assert_array_equal(obs[1], expected[0])
-    assert reward[1] == expected[1] and info["state"][1] == expected[4]["state"]
+@pytest.mark.parametrize("eid", ["LeverGrid-8x8-Path-v0", "LeverGrid-Random-8x8-Path-v0"])
+def test_step_before_reset_raises_reset_needed_as_sync_does(eid):
+    sync, native = make_pair(eid, 2)
+    for envs in (sync, native):
+        with pytest.raises(gym.error.ResetNeeded, match=r"step\(\) before .*reset\(\)"):
+            envs.step(np.array([1, 1]))
+    assert isinstance(_raised(native.step, np.array([1, 1])), lever_gym.LeverGymError)
+    native.reset(seed=0)
+    native.step(np.array([1, 1]))  # and fine after a reset
+
+
+def _raised(fn, *args):
+    try:
+        fn(*args)
+    except Exception as e:
+        return e
+    raise AssertionError(f"{fn} raised nothing")
+
+
+ATTRIBUTES = ["state", "layout", "objective", "random_start", "shaping", "render_mode"]
+ATTRIBUTES += ["tile_size", "action_space", "observation_space", "metadata", "np_random_seed"]
+ATTRIBUTES += ["_max_episode_steps"]
+
+
+@pytest.mark.parametrize(
+    ("eid", "kwargs"),
+    [
+        ("LeverGrid-8x8-PathGold-v0", {"random_start": True, "render_mode": "ansi"}),
+        ("LeverGrid-Random-8x8-PathGold-v0", {"max_episode_steps": 5}),
+    ],
+)
+def test_get_attr_and_call_match_sync(eid, kwargs):
+    sync, native = make_pair(eid, 3, **kwargs)
+    run_both(sync, native, seed=4, steps=17)
+    names = ATTRIBUTES + (["layout_seed", "layout_seeds"] if "Random" in eid else [])
+    for name in names:
+        a, b = sync.get_attr(name), native.get_attr(name)
+        assert type(a) is type(b) is tuple and len(b) == 3, name
+        assert [type(x) for x in a] == [type(x) for x in b], name
+        assert a == b, name
+        assert native.call(name) == a, name
+    weights = native.get_attr("weights")
+    assert isinstance(weights, tuple) and all(np.array_equal(w, native.weights) for w in weights)
+    assert weights[0] is not weights[1]  # one array per env, as sub-envs hold them
+    states = [g.bit_generator.state for g in sync.get_attr("np_random")]
+    assert [g.bit_generator.state for g in native.get_attr("np_random")] == states
+    assert native.call("render") == sync.call("render") == native.render()
+    assert native.get_attr("model")[0] is native.get_attr("model")[0]
+
+
+def test_set_attr_matches_sync():
+    sync, native = make_pair("LeverGrid-8x8-Path-v0", 3)
+    for envs in (sync, native):
+        envs.set_attr("curriculum", [1, 2, 3])
+        assert envs.get_attr("curriculum") == (1, 2, 3)
+        envs.set_attr("curriculum", "same")
+        assert envs.get_attr("curriculum") == ("same",) * 3
+        assert envs.set_attr("scale", np.array([4, 5, 6])) is None  # an array goes to every env
+        assert all(np.array_equal(x, [4, 5, 6]) for x in envs.get_attr("scale"))
+        envs.set_attr("hook", lambda k=2: k * 10)
+        assert envs.call("hook", k=3) == (30, 30, 30)
+        with pytest.raises(ValueError, match="length equal to the number of environments"):
+            envs.set_attr("curriculum", [1, 2])
+        with pytest.raises(AttributeError, match="no_such_thing"):
+            envs.get_attr("no_such_thing")
+        generators = [np.random.default_rng(i) for i in range(3)]
+        envs.set_attr("np_random", generators)
+        assert envs.get_attr("np_random") == tuple(generators)
+        assert envs.np_random == tuple(generators)
+    sync.reset(options={"start_cell": 9})
+    native.reset(options={"start_cell": 9})
+    run_both(sync, native, seed=1, steps=30)
+
+
+@pytest.mark.parametrize("name", ["weights", "objective", "state", "render_mode", "layout"])
+def test_set_attr_refuses_what_the_native_env_shares(name):
+    envs = gym.make_vec("LeverGrid-8x8-Path-v0", num_envs=2)
+    envs.reset(seed=0)
+    before = envs.get_attr(name)
+    with pytest.raises(ConfigError, match=rf"set_attr\({name!r}\).*vectorization_mode='sync'"):
+        envs.set_attr(name, [None, None])
+    assert str(envs.get_attr(name)) == str(before)
+
+
+@pytest.mark.parametrize("name", ["reset", "step", "close"])
+def test_call_refuses_the_methods_that_would_run_one_env_alone(name):
+    envs = gym.make_vec("LeverGrid-8x8-Path-v0", num_envs=2)
+    with pytest.raises(ConfigError, match=rf"call\({name!r}\).*envs\.{name}\("):
+        envs.call(name)
+
+
+def test_autoreset_is_next_step_and_documented():
+    """gymnasium 1.0 has no ``autoreset_mode`` metadata (1.1 adds it); both envs reset on the
+    step after an episode ends, and the docstring says so."""
+    import gymnasium.vector
+
+    assert not hasattr(gymnasium.vector, "AutoresetMode")
+    native = gym.make_vec("LeverGrid-8x8-Path-v0", num_envs=1, max_episode_steps=2)
+    assert "autoreset_mode" not in native.metadata
+    assert "next-step autoreset" in LeverGridVectorEnv.__doc__
+    native.reset(seed=0)
+    native.step(np.array([0]))
+    assert native.step(np.array([0]))[3][0]  # truncated at the limit
+    obs, reward, term, trunc, _ = native.step(np.array([0]))
+    assert reward[0] == 0 and not term[0] and not trunc[0]
+    np.testing.assert_array_equal(obs, native.reset(seed=0)[0])
 
 
 @pytest.mark.parametrize(
@@ -200,7 +299,8 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, message):
     ("seed", "message"),
     [
         ([1, 2], r"list of 3 seeds"),
-        (-1, r"seed must be an integer in \[0, 2\*\*63\)"),
+        (-1, r"seed must be a non-negative integer"),
+        ([0, -2, 1], r"seed\[1\] must be a non-negative integer"),
         ("1", r"seed must be None, an integer"),
     ],
 )

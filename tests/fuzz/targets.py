@@ -167,7 +167,7 @@ ACTIONS = mostly(
 OPTIONS = mostly(
     st.none()
     | st.dictionaries(
-        st.sampled_from(["start_cell", "start_cell", "start_cel", "seed"]),
+        st.sampled_from(["start_cell", "start_cell", "start_cel", "seed", "minari_autoseed"]),
         mostly(st.integers(-1, 70)), max_size=2,
     ),
 )  # fmt: skip
@@ -198,11 +198,13 @@ def _is_action(a: object, n: int | None) -> bool:
 
 
 def _is_options(options: object) -> bool:
-    """Reset options ``reset`` may accept: none, or ``start_cell`` as an integer."""
+    """Reset options ``reset`` may accept: none, ``start_cell`` as an integer, Minari's
+    ``minari_autoseed`` as a boolean."""
     return options is None or (
         isinstance(options, dict)
-        and set(options) <= {"start_cell"}
-        and all(_is_int(v) for v in options.values())
+        and set(options) <= {"start_cell", "minari_autoseed"}
+        and _is_int(options.get("start_cell", 0))
+        and isinstance(options.get("minari_autoseed", True), bool | np.bool_)
     )
 
 

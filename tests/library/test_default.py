@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,19 @@ def test_resolution_order(monkeypatch, tmp_path):
         locate.default_library()
 
 
+def readme_wheel_install(wheel: Path) -> list[str]:
+    """The README's core install line for a built wheel (the first ``pip install`` line of the
+    block after its ``wheel-install`` marker), with this checkout's paths put in."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- wheel-install")[1].split("```bash\n")[1].split("```")[0]
+    line = next(x for x in block.splitlines() if x.startswith("pip install"))
+    words = shlex.split(line.split("#")[0])
+    named = f"dist/{wheel.name}"
+    assert named in words, f"the README installs {words}, not the wheel built, {named}"
+    paths = {"constraints.txt": str(ROOT / "constraints.txt"), named: str(wheel)}
+    return [paths.get(w, w) for w in words]
+
+
 @pytest.mark.slow
 def test_a_built_wheel_in_a_new_venv_installs_the_default_library_and_runs_the_quick_start(
     tmp_path,
@@ -72,10 +86,10 @@ def test_a_built_wheel_in_a_new_venv_installs_the_default_library_and_runs_the_q
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = str(venv / "bin" / "python")
+    pip_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     installed = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
-         str(next(wheels.glob("*.whl")))],
-        capture_output=True, text=True, timeout=1800,
+        [python, "-m", *readme_wheel_install(next(wheels.glob("*.whl")))],
+        env=pip_env, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr[-3000:]
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
