@@ -26,15 +26,20 @@ def unit_key(r: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def matrix(rows: Iterable[dict[str, Any]], method: str) -> np.ndarray:
-    """Normalised scores of ``method`` as (units, tasks): tasks are (γ, task, protocol)."""
-    table: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    """Normalised scores of ``method`` as (units, tasks): tasks are (γ, task, protocol) for
+    the paper's setups; a unit's signed tasks differ from another's (each layout draws its
+    own weights, and their families), so there a task is (γ, protocol) and its score the
+    unit's mean over the family's weight vectors."""
+    table: dict[tuple, dict[tuple, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["method"] == method and r["normalised"] is not None:
-            table[unit_key(r)][(r["gamma"], r["task"], r["protocol"])] = r["normalised"]
+            named = r["kind"] == "setup"
+            column = (r["gamma"], r["task"] if named else "", r["protocol"])
+            table[unit_key(r)][column].append(r["normalised"])
     if not table:
         return np.zeros((0, 0))
     columns = sorted(set.intersection(*(set(v) for v in table.values())))
-    return np.array([[table[u][c] for c in columns] for u in sorted(table)])
+    return np.array([[np.mean(table[u][c]) for c in columns] for u in sorted(table)])
 
 
 def per_unit(rows: Iterable[dict[str, Any]], method: str) -> dict[tuple, float]:
