@@ -30,9 +30,10 @@ from lever_gym.data.minari_hdf5 import (
     iter_episodes,
 )
 from lever_gym.envs.grid import LeverGridEnv, lever_env
-from lever_gym.envs.layout import MAX_GOLD, MAX_SIZE, MIN_SIZE
+from lever_gym.envs.layout import MIN_SIZE
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.envs.registration import ENTRY_POINT, RANDOM_ENTRY_POINT, VECTOR_ENTRY_POINT
+from lever_gym.envs.views import MAX_OBS_DIM
 from lever_gym.errors import LibraryError
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.mdp.horizon import reference_values, start_states
@@ -196,7 +197,7 @@ def check_metadata(raw: bytes, where: str) -> tuple[dict[str, Any], gym.Space, g
     dim = box.get("shape") if isinstance(box, dict) else None
     ok = (
         isinstance(dim, list) and len(dim) == 1 and type(dim[0]) is int
-        and 2 * MIN_SIZE + 1 <= dim[0] <= 2 * MAX_SIZE + 1 + MAX_GOLD
+        and 2 * MIN_SIZE + 1 <= dim[0] <= MAX_OBS_DIM
         and box == {"type": "Box", "dtype": "float32", "shape": dim, "low": [0.0] * dim[0],
                     "high": [1.0] * dim[0]}
     )  # fmt: skip

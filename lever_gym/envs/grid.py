@@ -11,6 +11,7 @@ import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout, check_size
 from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.render import TILE_SIZE, check_tile_size, render_ansi, render_rgb
+from lever_gym.envs.views import DEFAULT_VIEW_SIZE, Observer, check_obs_mode, observer
 from lever_gym.errors import ActionError, ConfigError
 from lever_gym.objective import Objective, weighted
 
@@ -32,8 +33,12 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     the agent in place.
 
     ## Observation Space
-    ``Box(0, 1, (2N + 1 + G,), float32)``: row one-hot, column one-hot, lever flag, one bit
-    per gold still on the grid. The observation determines the state.
+    By ``obs_mode`` (``lever_gym.envs.views``), a flat float32 ``Box(0, 1)``:
+    ``"state"`` (default), ``(2N + 1 + G,)``: row one-hot, column one-hot, lever flag, one bit
+    per gold still on the grid; it determines the state. ``"view"``: the ``view_size`` ×
+    ``view_size`` window centred on the agent (default 7), six channels per cell (wall,
+    hazard, gold, lever, exit, agent; outside the grid is wall), then the lever flag.
+    ``"grid"``: the whole N × N grid with the same channels, then the lever flag.
 
     ## Starting State
     The layout's start cell, or with ``random_start=True`` a floor cell drawn from the
@@ -63,7 +68,8 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     wins over ``layout_seed``), ``weights`` (one number per component, overriding the
     objective's 0/1 weights), ``random_start``, ``shaping``, ``render_mode`` (``"ansi"``:
     the map and a legend line; ``"rgb_array"``: a uint8 picture), ``tile_size`` (pixels per
-    cell of ``rgb_array`` frames, 4 to 64, default 16). ``env.objective`` is the parsed
+    cell of ``rgb_array`` frames, 4 to 64, default 16), ``obs_mode`` and ``view_size`` (see
+    Observation Space). ``env.objective`` is the parsed
     ``Objective``; ``env.weights`` its weights as an array.
 
     ## Version History
@@ -84,6 +90,8 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         shaping: bool = True,
         render_mode: str | None = None,
         tile_size: int = TILE_SIZE,
+        obs_mode: str = "state",
+        view_size: int = DEFAULT_VIEW_SIZE,
     ) -> None:
         # Objective checks what it is given (a flat sequence of real numbers, else an error).
         if weights is not None:
@@ -109,17 +117,17 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         self.shaping = checks.boolean(shaping, "shaping")
         self.render_mode = render_mode
         self.tile_size = check_tile_size(tile_size)
+        self.obs_mode, self.view_size = check_obs_mode(obs_mode, view_size)
         self._use_layout(grid)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
-        self.observation_space = gym.spaces.Box(
-            0.0, 1.0, shape=(self._model.space.obs_dim,), dtype=np.float32
-        )
+        self.observation_space = self._observer.observation_space
         self._state = self._model.start_state
 
     def _use_layout(self, grid: Layout) -> None:
         """Play on ``grid`` from now on: its cached model and start cells (spaces unchanged)."""
         self.layout = grid
         self._model = model_for(grid, self.shaping)
+        self._observer = observer(grid, self.obs_mode, self.view_size)
         self._floor = grid.start_cells()
         self._starts = self._floor if self.random_start else (grid.start,)
 
@@ -127,6 +135,11 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     def model(self) -> TabularModel:
         """The exact tabular model (transitions, reward components) of this layout."""
         return self._model
+
+    @property
+    def observer(self) -> Observer:
+        """What the agent sees of each state of this layout (``obs_mode``)."""
+        return self._observer
 
     @property
     def state(self) -> int:
@@ -158,7 +171,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
             "reward_components": np.zeros(len(self.weights)),
             "is_success": False,
         }
-        return space.observe_one(self._state), info
+        return self._observer.observe_one(self._state), info
 
     def step(
         self, action: int | np.integer
@@ -189,7 +202,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
             "reward_components": comps,
             "is_success": success,
         }
-        return space.observe_one(s2), float(reward), terminated, False, info
+        return self._observer.observe_one(s2), float(reward), terminated, False, info
 
     def render(self) -> str | np.ndarray | None:  # type: ignore[override]
         """Return the ANSI text or the RGB array of the current state, per ``render_mode``."""
@@ -202,13 +215,14 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the (large, cached) model tables."""
         state = self.__dict__.copy()
-        del state["_model"]
+        del state["_model"], state["_observer"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore and re-attach the cached model of the layout."""
         self.__dict__.update(state)
         self._model = model_for(self.layout, self.shaping)
+        self._observer = observer(self.layout, self.obs_mode, self.view_size)
 
 
 def check_reset(seed: object, options: object) -> int | None:

@@ -54,9 +54,9 @@ class RandomLeverGridEnv(LeverGridEnv):
         layout_seeds: Sequence[int] = RANDOM_LAYOUT_SEEDS,
         **options: Any,
     ) -> None:
-        """``options``: ``weights``, ``random_start``, ``shaping``, ``render_mode`` and
-        ``tile_size``, as for ``LeverGridEnv`` (a fixed ``layout`` or ``layout_seed`` is not
-        one: the world changes every episode)."""
+        """``options``: ``weights``, ``random_start``, ``shaping``, ``render_mode``,
+        ``tile_size``, ``obs_mode`` and ``view_size``, as for ``LeverGridEnv`` (a fixed
+        ``layout`` or ``layout_seed`` is not one: the world changes every episode)."""
         fixed = sorted({"layout", "layout_seed"} & set(options))
         if fixed:
             raise ConfigError(

@@ -30,6 +30,7 @@ from lever_gym.envs.render import TILE_SIZE
 from lever_gym.envs.vector_attrs import SubEnvAttributes, frame
 from lever_gym.envs.vector_checks import check_actions, check_vector_size
 from lever_gym.envs.vector_kernels import observe_all, step_envs
+from lever_gym.envs.views import DEFAULT_VIEW_SIZE, Observer, observer
 from lever_gym.errors import ConfigError, ResetNeeded, SeedError
 
 
@@ -60,13 +61,15 @@ def _template(
 
 @dataclass(frozen=True, eq=False)
 class _World:
-    """A layout in use: its model, the floor cells random starts are drawn from, and where
-    the objective's goals are met (``TabularModel.success`` of every state)."""
+    """A layout in use: its model, the floor cells random starts are drawn from, where
+    the objective's goals are met (``TabularModel.success`` of every state), and what the
+    agent sees there."""
 
     model: TabularModel
     floor: tuple[int, ...]
     layout_seed: int
     success: np.ndarray
+    observer: Observer
 
 
 class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
@@ -108,6 +111,8 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         shaping: bool = True,
         render_mode: str | None = None,
         tile_size: int = TILE_SIZE,
+        obs_mode: str = "state",
+        view_size: int = DEFAULT_VIEW_SIZE,
         max_episode_steps: int | None = None,
     ) -> None:
         num_envs = checks.positive_int(num_envs, "num_envs")
@@ -117,6 +122,8 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             "shaping": shaping,
             "render_mode": render_mode,
             "tile_size": tile_size,
+            "obs_mode": obs_mode,
+            "view_size": view_size,
         }
         self._random_worlds = layout_seeds is not None
         template, first_seed = _template(objective, size, layout_seed, layout, layout_seeds, common)
@@ -131,6 +138,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self.shaping = template.shaping
         self.render_mode = template.render_mode
         self.tile_size = template.tile_size
+        self.obs_mode, self.view_size = template.obs_mode, template.view_size
         self.metadata = dict(LeverGridEnv.metadata)
         self.single_observation_space = template.observation_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -206,7 +214,8 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
     def _new_world(self, model: TabularModel, layout_seed: int) -> _World:
         """A world of ``model``: its start cells and where the objective succeeds."""
         success = model.success(np.arange(model.n_states), self.objective)
-        return _World(model, model.layout.start_cells(), layout_seed, success)
+        seen = observer(model.layout, self.obs_mode, self.view_size)
+        return _World(model, model.layout.start_cells(), layout_seed, success, seen)
 
     def _world(self, layout_seed: int) -> _World:
         """The world of ``layout_seed``, shared by every env that drew it."""
@@ -268,6 +277,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         space = self._space
         obs = np.empty((n, space.obs_dim), dtype=np.float32)
         observe_all(self._states, self._size, space.cell_shift, space.flag_positions, obs)
+        obs = self._seen(obs, self._states)
         info = self._info(
             self._states.copy(),
             space.cell_of(self._states),
@@ -328,6 +338,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
                 comps,
                 success,
             )
+        obs = self._seen(obs, states)
         return obs, rewards, terms, truncs, self._info(states, cells, comps, success)
 
     def render(self) -> tuple[str | np.ndarray | None, ...]:  # type: ignore[override]
@@ -335,6 +346,16 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         return tuple(frame(self, i) for i in range(self.num_envs))
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _seen(self, state_obs: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """The observations of ``states`` in ``obs_mode`` (``state_obs`` as they are in the
+        state mode, else each world's ``Observer``)."""
+        if self.obs_mode == "state":
+            return state_obs
+        obs = np.empty((self.num_envs, self._worlds[0].observer.obs_dim), np.float32)
+        for world, idx in self._groups:
+            obs[idx] = world.observer.observe(states[idx])
+        return obs
 
     def _info(
         self, states: np.ndarray, cells: np.ndarray, comps: np.ndarray, success: np.ndarray
@@ -371,7 +392,7 @@ def _checked_size(template: LeverGridEnv, num_envs: int, max_episode_steps: obje
     lo, hi = getattr(template, "layout_seeds", None) or (0, 0)
     check_vector_size(
         num_envs,
-        template.model.space.obs_dim,
+        template.observer.obs_dim,
         len(template.weights),
         worlds=min(num_envs, hi - lo),
         states=template.model.n_states,
