@@ -101,12 +101,23 @@ def bootstrap_ci(values: np.ndarray, seed: int, resamples: int = 2000) -> tuple[
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
+def batch_actions(policy: Any, obs: np.ndarray) -> np.ndarray:
+    """``policy.predict(obs)`` as int64 actions; a Stable-Baselines3 model's ``(actions,
+    state)`` answer is taken as it comes (its ``predict`` is deterministic only when asked,
+    so SB3 models are asked for their deterministic action)."""
+    sb3 = type(policy).__module__.startswith("stable_baselines3")
+    answer = policy.predict(obs, deterministic=True) if sb3 else policy.predict(obs)
+    if isinstance(answer, tuple):
+        answer = answer[0]
+    return np.asarray(answer, dtype=np.int64)
+
+
 def as_action_fn(policy: Policy | Callable[[np.ndarray], int]) -> Callable[[np.ndarray], int]:
     """A callable ``obs -> action`` for a callable policy or an object with ``predict``."""
     if callable(policy):
         return lambda obs: int(policy(obs))
     if hasattr(policy, "predict"):
-        return lambda obs: int(np.asarray(policy.predict(np.asarray(obs)[None]))[0])
+        return lambda obs: int(batch_actions(policy, np.asarray(obs)[None])[0])
     raise ConfigError(
         f"policy must be callable (obs -> action) or have predict(obs_batch); got "
         f"{type(policy).__name__}."
@@ -149,7 +160,7 @@ def _run_vector(policy: Any, envs: gym.vector.VectorEnv, n: int, seed: int, hori
         out.starts[ids] = info["state"][: len(ids)]
         live = np.arange(k) < len(ids)
         while live.any():
-            actions = np.asarray(policy.predict(obs), dtype=np.int64)
+            actions = batch_actions(policy, obs)
             for j in np.flatnonzero(live):
                 out.pairs[ids[j]].append((int(info["state"][j]), int(actions[j])))
             obs, reward, terminated, truncated, info = envs.step(actions)

@@ -27,6 +27,7 @@ from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library, PolicyLibrary
 from lever_gym.mdp.contract import step_reward_bounds, value_bounds
 from lever_gym.objective import Objective
+from lever_gym.policy import SB3_UNSET, sb3_answer
 from lever_gym.reuse.composition import ComposedQ
 from lever_gym.reuse.config import ReuseConfig
 from lever_gym.reuse.decompose import Part, splits
@@ -187,10 +188,19 @@ class LeverComposedPolicy:
         """
         return self.composed.action(self.model.space.state_from_obs_one(obs, validate=validate))
 
-    def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
-        """Actions (int64) for a batch of observations, e.g. from ``gym.make_vec``."""
+    def predict(
+        self,
+        obs: np.ndarray,
+        state: Any = SB3_UNSET,
+        episode_start: Any = SB3_UNSET,
+        deterministic: Any = SB3_UNSET,
+        *,
+        validate: bool = True,
+    ) -> Any:
+        """Actions (int64) for a batch of observations, e.g. from ``gym.make_vec`` (SB3's
+        ``(actions, state)`` when called with its arguments, as ``evaluate_policy`` does)."""
         states = self.model.space.states_from_obs(obs, validate=validate)
-        return self.composed.actions_of(states)
+        return sb3_answer(self.composed.actions_of(states), state, episode_start, deterministic)
 
     def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
         """Composed Q-values (``-inf`` where excluded) of one observation or a batch."""

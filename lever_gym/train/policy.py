@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.envs.space import GridSpace
 from lever_gym.errors import ObservationError
+from lever_gym.policy import SB3_UNSET, sb3_answer
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,9 +32,19 @@ class TabularPolicy:
         states = self.model.space.states_from_obs(obs, validate=validate)
         return self.q[self.model.space.row_of(states, self.key)]
 
-    def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
-        """Greedy actions (ties to the lowest action) for a batch of observations."""
-        return np.argmax(self.q_values(obs, validate=validate), axis=-1)
+    def predict(
+        self,
+        obs: np.ndarray,
+        state: Any = SB3_UNSET,
+        episode_start: Any = SB3_UNSET,
+        deterministic: Any = SB3_UNSET,
+        *,
+        validate: bool = True,
+    ) -> Any:
+        """Greedy actions (ties to the lowest action) for a batch of observations (SB3's
+        ``(actions, state)`` when called with its arguments: ``lever_gym.policy``)."""
+        actions = np.argmax(self.q_values(obs, validate=validate), axis=-1)
+        return sb3_answer(actions, state, episode_start, deterministic)
 
     def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:
         """Greedy action for one observation (shape ``(obs_dim,)``)."""
