@@ -1,4 +1,5 @@
-"""Native vector env against SyncVectorEnv (issue: native batched vector env, random worlds).
+"""Native vector env against SyncVectorEnv (issue: native batched vector env, random worlds),
+on the state observation and on the ``view`` and ``grid`` modes that show the layout.
 
 Run: python benchmarks/bench_vector.py   (writes benchmarks/results/vector.md)
 Target: >= 10**7 env-steps/s at 1,024 envs on one core, and >= 100x gym.make_vec(...,
@@ -47,13 +48,16 @@ def main() -> None:
         (lever_gym.env_id(16, "PathGoldHazardLever"), {}),
         (lever_gym.env_id(8, "PathGoldHazardLever"), {}),
         (lever_gym.env_id(16, "PathGoldHazardLever"), {"random_start": True}),
+        (lever_gym.env_id(8, "PathGoldHazardLever"), {"obs_mode": "view"}),
+        (lever_gym.env_id(8, "PathGoldHazardLever"), {"obs_mode": "grid"}),
+        ("LeverGrid-Random-8x8-PathGoldHazardLever-v0", {"obs_mode": "view"}),
     ]
     for eid, kwargs in cases:
         native, sync = {}, {}
         for n in NATIVE_SIZES:
             calls = min(NATIVE_ENV_STEPS // n, NATIVE_MAX_CALLS)
             native[n] = steps_per_second(gym.make_vec(eid, num_envs=n, **kwargs), calls, 7)
-        if not kwargs:
+        if "random_start" not in kwargs:
             for n in SYNC_SIZES:
                 envs = gym.make_vec(eid, num_envs=n, vectorization_mode="sync", **kwargs)
                 sync[n] = steps_per_second(envs, SYNC_ENV_STEPS // n, 5 if n < 1024 else 3)

@@ -16,6 +16,8 @@ from lever_gym.errors import LeverGymError
 from lever_gym.experiments.protocol import STAGES
 from lever_gym.library.build.executor import EXECUTORS
 from lever_gym.library.format.config import BuildConfig
+from lever_gym.train.dqn import DQNConfig
+from lever_gym.train.heads import HeadConfig
 from lever_gym.train.tabular import ALGORITHMS, BUDGETS
 from lever_gym.version import __version__
 
@@ -170,6 +172,24 @@ def _build_library_command(sub: Any) -> None:
         "--sharded", action="store_true",
         help="one library per layout under shards.json, with a global index (many layouts)",
     )  # fmt: skip
+    p.add_argument(
+        "--members", default="tabular", choices=("tabular", "dqn"),
+        help="tabular Q-tables per layout, or DQN networks over a range of randomised layouts "
+             "(--sizes: one size; --layout-seeds: the range START:STOP they train on)",
+    )  # fmt: skip
+    p.add_argument(
+        "--obs-mode", default="view", choices=("view", "grid"),
+        help="dqn members: the observation they see (view: egocentric window)",
+    )  # fmt: skip
+    p.add_argument("--view-size", type=int, default=7, help="dqn members: the window's side")
+    p.add_argument(
+        "--env-steps", type=int, default=DQNConfig().env_steps,
+        help="dqn members: environment steps of each member's training",
+    )  # fmt: skip
+    p.add_argument(
+        "--head-steps", type=int, default=HeadConfig().steps,
+        help="dqn members: gradient steps of each offline head's fit (psi, behaviour)",
+    )  # fmt: skip
     p.set_defaults(func=commands.build_library)
 
 
@@ -234,6 +254,11 @@ def _library_command(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--to", default=None, help="install into this folder instead")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="build processes")
+    p.add_argument(
+        "--members", default="tabular", choices=("tabular", "dqn"),
+        help="the tabular default library, or the default neural library (dqn members; its "
+             "rebuild takes about 30 minutes on 2 cores)",
+    )  # fmt: skip
     p.set_defaults(func=commands.library)
 
 

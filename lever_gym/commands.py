@@ -12,7 +12,7 @@ import gymnasium as gym
 
 from lever_gym.data.collect import DataConfig
 from lever_gym.envs.registration import ENV_IDS
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.format.config import BuildConfig
 from lever_gym.library.locate import default_library
 from lever_gym.mdp.rollout import greedy_trajectory
@@ -44,6 +44,8 @@ def solve_env(args: argparse.Namespace) -> None:
 def build_library(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
+    if args.members == "dqn":
+        return _build_neural(args)
     config = BuildConfig(
         sizes=tuple(args.sizes),
         layout_seeds=tuple(seed for seeds in args.layout_seeds for seed in seeds),
@@ -80,6 +82,36 @@ def build_library(args: argparse.Namespace) -> None:
     print(
         f"{len(lib)} policies in {args.out} ({time.perf_counter() - start:.1f} s); {lib.verify()}"
     )
+
+
+def _build_neural(args: argparse.Namespace) -> None:
+    from lever_gym.library.build.neural import build_neural_library
+    from lever_gym.library.format.neural import NeuralBuildConfig
+    from lever_gym.library.neural_store import NeuralLibrary
+    from lever_gym.train.dqn import DQNConfig, Worlds
+    from lever_gym.train.heads import HeadConfig
+
+    seeds = sorted({seed for seeds in args.layout_seeds for seed in seeds})
+    if len(args.sizes) != 1 or seeds != list(range(seeds[0], seeds[-1] + 1)) or len(seeds) < 2:
+        raise ConfigError(
+            "--members dqn trains over one size and one range of layouts: pass one --sizes "
+            f"and --layout-seeds START:STOP (at least two layouts); got sizes {args.sizes} "
+            f"and {len(seeds)} layout seed(s)."
+        )
+    worlds = Worlds(size=args.sizes[0], layout_seeds=(seeds[0], seeds[-1] + 1),
+                    obs_mode=args.obs_mode, view_size=args.view_size)  # fmt: skip
+    config = NeuralBuildConfig(
+        objectives=tuple(args.objectives), replicas=args.replicas, worlds=worlds,
+        dqn=DQNConfig(env_steps=args.env_steps, worlds=worlds),
+        heads=HeadConfig(steps=args.head_steps), episodes=args.episodes,
+        epsilon=args.epsilon, seed=args.seed,
+    )  # fmt: skip
+    start = time.perf_counter()
+    out = build_neural_library(args.out, config, workers=args.workers, executor=args.executor,
+                               progress=True)  # fmt: skip
+    lib = NeuralLibrary.load(out)
+    lib.verify()
+    print(f"{len(lib.members)} neural members in {out} ({time.perf_counter() - start:.1f} s)")
 
 
 def compose(args: argparse.Namespace) -> None:
@@ -166,6 +198,8 @@ def library(args: argparse.Namespace) -> None:
     from lever_gym.library.build.default import install_default
     from lever_gym.library.locate import ENV_VAR, user_library
 
+    if args.members == "dqn":
+        return _neural_library(args)
     if args.action == "where":
         print(default_library())
         return
@@ -177,9 +211,46 @@ def library(args: argparse.Namespace) -> None:
         print(f"use it with ${ENV_VAR}={target} or pass it as the library path")
 
 
+def _neural_library(args: argparse.Namespace) -> None:
+    from lever_gym.library.build.neural import build_neural_library
+    from lever_gym.library.format.neural import DEFAULT_NEURAL_CONFIG
+    from lever_gym.library.locate import (
+        NEURAL_ENV_VAR,
+        checkout_neural_library,
+        default_neural_library,
+        user_neural_library,
+    )
+    from lever_gym.library.neural_store import NeuralLibrary
+
+    if args.action == "where":
+        print(default_neural_library())
+        return
+    target = Path(args.to) if args.to else user_neural_library()
+    print(f"rebuilding the default neural library into {target} (no download; about 30 "
+          "minutes on 2 cores)...", flush=True)  # fmt: skip
+    build_neural_library(target, DEFAULT_NEURAL_CONFIG, workers=args.workers, progress=True)
+    built = NeuralLibrary.load(target)
+    built.verify()
+    shipped = checkout_neural_library()
+    if (shipped / "manifest.json").is_file():
+        ref = {m.id: m.files for m in NeuralLibrary.load(shipped).members}
+        same = sum(ref.get(m.id) == m.files for m in built.members)
+        print(f"{same} of {len(built.members)} members byte-identical to {shipped}")
+    print(f"verified {len(built.members)} members in {target}")
+    if args.to:
+        print(f"use it with ${NEURAL_ENV_VAR}={target} or pass it as the library path")
+
+
 def demo(args: argparse.Namespace) -> None:
     """Every method on the default library's 8x8 layouts, the paper's six setups, both
     library gammas, the fixed start; d3rlpy DiscreteCQL for 300 steps on layout 0."""
-    from lever_gym.experiments.demo import run_demo
+    from lever_gym.experiments.demo import neural_summary, run_demo
+    from lever_gym.library.locate import default_neural_library
 
     print(run_demo(default_library(), Path(args.out)))
+    try:
+        neural = default_neural_library()
+    except LibraryError as e:
+        print(f"\nNo neural table: {e}")
+        return
+    print(neural_summary(neural))

@@ -116,3 +116,24 @@ def test_build_library_refuses_another_config_unless_forced(capsys, tmp_path):
     assert "data.episodes: 2 -> 3" in capsys.readouterr().err
     assert main([*args, "--episodes", "3", "--force"]) == 0
     assert Library.load(out).config.data.episodes == 3
+
+
+def test_build_library_of_dqn_members_over_a_range_of_layouts(tmp_path, capsys):
+    from lever_gym.library.neural_store import NeuralLibrary
+
+    out = tmp_path / "neural"
+    args = ["build-library", "--members", "dqn", "--out", str(out), "--sizes", "8"]
+    args += ["--layout-seeds", "0:4", "--objectives", "Path", "Gold", "--env-steps", "600"]
+    args += ["--view-size", "3", "--episodes", "2", "--workers", "1", "--replicas", "1"]
+    args += ["--head-steps", "50"]
+    assert main(args) == 0
+    assert "2 neural members" in capsys.readouterr().out
+    lib = NeuralLibrary.load(out)
+    assert lib.worlds.layout_seeds == (0, 4) and lib.worlds.view_size == 3
+    assert lib.config.dqn.env_steps == 600
+
+
+def test_dqn_members_need_one_range_of_layouts(tmp_path, capsys):
+    args = ["build-library", "--members", "dqn", "--out", str(tmp_path / "x"), "--sizes", "8"]
+    assert main([*args, "--layout-seeds", "1", "5"]) == 2
+    assert "--layout-seeds START:STOP" in capsys.readouterr().err

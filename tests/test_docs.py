@@ -47,6 +47,7 @@ EXAMPLES = {
     "01_evaluation_loop.py": ["--episodes", "2"],
     "02_minari_d3rlpy.py": ["--steps", "50"],
     "03_compose_policy.py": ["--size", "8", "--episodes", "2"],
+    "04_neural_members.py": ["--build", "neural", "--env-steps", "2000", "--episodes", "1"],
 }
 
 

@@ -1,4 +1,5 @@
-"""Stage 4, data: behaviour episodes, their Minari storage, and the d3rlpy conversion."""
+"""Stage 4, data: behaviour episodes, their Minari storage, and the d3rlpy conversion; episodes
+over randomised worlds (``worlds``) and any observation mode of stored data (``modes``)."""
 
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"

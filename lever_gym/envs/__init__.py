@@ -1,1 +1,2 @@
-"""Stage 1, the environment: layouts, the exact tabular model, the env, rendering, ids."""
+"""Stage 1, the environment: layouts, the exact tabular model, the env, observation modes,
+rendering, ids."""

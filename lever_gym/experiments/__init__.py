@@ -1,1 +1,1 @@
-"""Stage 8, experiments: the benchmark suite and its report."""
+"""Stage 8, experiments: the benchmark suite and its report; the neural protocol (``neural``)."""

@@ -57,6 +57,7 @@ def write_page(results: Path, page: Path, figures: Path, seed: int = 0) -> str:
     lines += _coverage_section(coverage)
     lines += _time_section(rows, quality, builds)
     lines += _failure_section(failure)
+    lines += _neural_section(results / NEURAL_TABLE)
     lines += _legend_section(every)
     plot(rows, coverage, figures)
     rel = lambda name: (figures / name).relative_to(page.parent).as_posix()  # noqa: E731
@@ -254,6 +255,19 @@ def _time_section(
                 else f"- To reach {threshold:g}: scratch reaches it in none of lever's cells."
             )
     return [*lines, ""]
+
+
+NEURAL_TABLE = "neural.md"
+"""The neural benchmark's tables (``benchmarks/bench_neural.py``), beside the rows."""
+
+
+def _neural_section(table: Path) -> list[str]:
+    """The neural benchmark's tables as a section (none if it has not been run)."""
+    if not table.is_file():
+        return []
+    body = table.read_text().splitlines()[1:]  # its own title gives way to the section's
+    return ["", "## Neural members", "", "Written by `benchmarks/bench_neural.py` "
+            "(`docs/neural.md`); same statistics, own units.", *body]  # fmt: skip
 
 
 def _failure_section(rows: list[dict[str, Any]]) -> list[str]:

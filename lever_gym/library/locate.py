@@ -6,6 +6,9 @@
    ``lever-gym library install-default`` puts it, if it holds a library;
 4. ``datasets/`` of a source checkout (beside the package), if it holds a library.
 
+The default neural library (DQN members) resolves the same way: ``$LEVER_GYM_NEURAL_LIBRARY``,
+the user data folder's ``neural-library``, then ``datasets-neural/`` of a checkout.
+
 The working directory plays no part.
 """
 
@@ -18,6 +21,8 @@ from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.format.manifest import MANIFEST
 
 ENV_VAR = "LEVER_GYM_LIBRARY"
+NEURAL_ENV_VAR = "LEVER_GYM_NEURAL_LIBRARY"
+NEURAL_MANIFEST = "manifest.json"
 
 
 def user_library() -> Path:
@@ -57,3 +62,30 @@ def resolve(path: str | os.PathLike[str] | None) -> Path:
         return Path(path).expanduser()
     except RuntimeError as e:  # "~user" for a user that does not exist
         raise LibraryError(f"cannot read the library path {path!r} ({e}).") from e
+
+
+def user_neural_library() -> Path:
+    """The user data folder of the default neural library (whether it exists or not)."""
+    import platformdirs
+
+    return platformdirs.user_data_path("lever-gym") / "neural-library"
+
+
+def checkout_neural_library() -> Path:
+    """``datasets-neural/`` of the source checkout this package runs from."""
+    return Path(__file__).resolve().parents[2] / "datasets-neural"
+
+
+def default_neural_library() -> Path:
+    """The default neural library's folder, in the same order as the tabular one:
+    ``$LEVER_GYM_NEURAL_LIBRARY``, the user data folder, ``datasets-neural/`` of a checkout."""
+    if os.environ.get(NEURAL_ENV_VAR):
+        return Path(os.environ[NEURAL_ENV_VAR]).expanduser()
+    for candidate in (user_neural_library(), checkout_neural_library()):
+        if (candidate / NEURAL_MANIFEST).is_file():
+            return candidate
+    raise LibraryError(
+        f"no default neural library: ${NEURAL_ENV_VAR} is not set, and neither "
+        f"{user_neural_library()} nor {checkout_neural_library()} holds one. Run `lever-gym "
+        "library install-default --members dqn` (it rebuilds it, no download), or pass a path."
+    )

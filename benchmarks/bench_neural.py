@@ -1,0 +1,194 @@
+"""Neural members composed on held-out layouts (issue: beyond the table).
+
+Run: python benchmarks/bench_neural.py [--library DIR] [--rebuild] [--layouts N]
+(writes benchmarks/results/neural.md and docs/results/neural.md, which `lever-gym report`
+puts on the results page; builds the library into DIR, default
+``datasets-neural/``, the shipped default neural library, unless one of the same config
+is there).
+
+Protocol, fixed before any figure was seen:
+- Library: one DQN member per building block of the paper's six setups (7 members), each
+  trained on randomised 8x8 layouts of seeds 0..19,999 in the ``view`` mode (7x7 window),
+  with its Minari dataset (ε-greedy episodes over the same range) and ψ/behaviour heads.
+- Units: held-out 8x8 layouts of seeds 1,000,000 + i (outside every member's range) × the
+  library seed (one seed: 0). Each method acts on every state of the layout; its score is
+  the exact return within the env's time limit from the start, normalised so that the
+  uniform random policy is 0 and the finite-horizon optimum (the true ceiling, exact value
+  iteration on the layout's model, used for scoring only) is 1.
+- Methods per setup (members: the setup's parts): lever GPI over ψ·w with the behaviour
+  (BCQ τ) and nearest-neighbour supports, the paper's Q-sum, the best single member chosen
+  from data, d3rlpy DiscreteCQL on the union of the members' datasets relabelled to the
+  objective, and a scratch DQN trained on the objective itself with the env steps of two
+  members (the budget of the two-part setups; the three- and four-part setups spent more).
+- Times: the composition (retrieval, reading the networks, building the support) against
+  the CQL fit, side by side in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+
+from lever_gym.eval.baselines import offline_rl
+from lever_gym.experiments.neural import COMPOSED, HELD_OUT, composed_scores, held_out, score
+from lever_gym.experiments.stats import holm, intervals, paired_test
+from lever_gym.library.build.executor import run_jobs
+from lever_gym.library.build.neural import build_neural_library
+from lever_gym.library.format.neural import DEFAULT_NEURAL_CONFIG as CONFIG
+from lever_gym.library.locate import checkout_neural_library
+from lever_gym.library.neural_store import NeuralLibrary
+from lever_gym.objective import Objective
+from lever_gym.reuse.decompose import SETUPS, setup_target
+from lever_gym.train.dqn import DQNConfig, train_dqn
+
+from _common import RESULTS, machine
+
+WORLDS = CONFIG.worlds
+CQL_STEPS = 10_000
+
+
+def library(path: Path, rebuild: bool) -> tuple[NeuralLibrary, float | None]:
+    """The benchmark's library at ``path`` (built unless one of ``CONFIG`` is there)."""
+    manifest = path / "manifest.json"
+    same = manifest.is_file() and json.loads(manifest.read_text())["config"] == CONFIG.to_dict()
+    if same and not rebuild:
+        return NeuralLibrary.load(path), None
+    start = time.perf_counter()
+    build_neural_library(path, CONFIG, workers=2, progress=True)
+    return NeuralLibrary.load(path), time.perf_counter() - start
+
+
+def cql_job(job: tuple[str, str, int]) -> tuple[str, list[float], float]:
+    """d3rlpy DiscreteCQL on the union of one setup's member datasets, relabelled: its
+    scores on the held-out layouts and its fit time."""
+    root, setup, n = job
+    lib = NeuralLibrary.load(root)
+    parts = set(SETUPS[setup])
+    datasets = [lib.dataset(m.id) for m in lib.members if m.objective in parts]
+    target = setup_target(setup)
+    fitted = offline_rl(datasets, target, "cql", n_steps=CQL_STEPS, threads=1)
+    return (
+        setup,
+        [score(fitted.policy.predict, lay, WORLDS, target) for lay in held_out(WORLDS, n)],
+        fitted.seconds,
+    )
+
+
+def scratch_job(job: tuple[str, int]) -> tuple[str, list[float], float]:
+    """A DQN trained on the objective itself with the env steps of two members: its scores
+    on the held-out layouts and its training time."""
+    name, n = job
+    config = DQNConfig(**{**CONFIG.dqn.__dict__, "env_steps": 2 * CONFIG.dqn.env_steps, "seed": 7})
+    trained = train_dqn(name, config)
+    target = Objective.parse(name)
+    return (
+        name,
+        [score(trained.policy.predict, lay, WORLDS, target) for lay in held_out(WORLDS, n)],
+        trained.seconds,
+    )
+
+
+def baseline_job(job: tuple[str, Any]) -> tuple[str, list[float], float]:
+    """One baseline fit (``("cql", ...)`` or ``("dqn", ...)``), for ``run_jobs``."""
+    kind, args = job
+    return cql_job(args) if kind == "cql" else scratch_job(args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--library", type=Path, default=checkout_neural_library())
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--layouts", type=int, default=20)
+    args = parser.parse_args()
+    lib, build_seconds = library(args.library.resolve(), args.rebuild)
+    n = args.layouts
+    layouts = held_out(WORLDS, n)
+    started = time.perf_counter()
+    targets = sorted({setup_target(s).name for s in SETUPS})
+    jobs = [("cql", (str(lib.root), s, n)) for s in SETUPS] + [("dqn", (t, n)) for t in targets]
+    done = run_jobs(baseline_job, jobs, workers=2)
+    cql = {key: (sc, t) for kind, (key, sc, t) in zip(jobs, done, strict=True) if kind[0] == "cql"}
+    scratch = {key: (sc, t) for kind, (key, sc, t) in zip(jobs, done, strict=True)
+               if kind[0] == "dqn"}  # fmt: skip
+    baseline_seconds = time.perf_counter() - started
+
+    scores, compose_seconds = composed_scores(lib, layouts)
+    scratch_name = "scratch DQN (2 members' steps)"
+    names = [*COMPOSED, "best single", "d3rlpy CQL", scratch_name]
+    for setup in SETUPS:
+        scores[setup, "d3rlpy CQL"] = cql[setup][0]
+        scores[setup, scratch_name] = scratch[setup_target(setup).name][0]
+    write(lib, build_seconds, names, scores, compose_seconds, cql, scratch, baseline_seconds)
+
+
+def write(
+    lib: NeuralLibrary,
+    build_seconds: float | None,
+    names: list[str],
+    scores: dict,
+    compose_seconds: list[float],
+    cql: dict,
+    scratch: dict,
+    baseline_seconds: float,
+) -> None:
+    """benchmarks/results/neural.md from the measured scores and times."""
+    setups = list(SETUPS)
+    lines = ["# Neural members composed on held-out 8x8 layouts", ""]
+    lines += [f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}.", ""]
+    record = lib.index
+    built = f"{build_seconds:.0f} s in this run" if build_seconds else "reused"
+    lines += [
+        f"- Library: {len(lib.members)} DQN members ({', '.join(m.objective for m in lib.members)})"
+        f", 8x8 layouts 0..19,999, view 7x7, {CONFIG.dqn.env_steps:,} env steps each; build "
+        f"{record['build_seconds']:.0f} s on 2 workers ({built}); "
+        f"{sum(f.stat().st_size for f in lib.root.rglob('*') if f.is_file()) / 2**20:.1f} MiB.",
+        f"- Units: {len(next(iter(scores.values())))} held-out layouts (seeds {HELD_OUT:,}+) × "
+        "library seed 0; scores normalised random 0, finite-horizon optimum 1.",
+        "",
+        "| method | " + " | ".join(setups) + " | mean [95% CI] | IQM [95% CI] |",
+        "|---" * (len(setups) + 3) + "|",
+    ]
+    for name in names:
+        matrix = np.array([scores[s, name] for s in setups]).T
+        mean, iqm = intervals(matrix, seed=0)
+        cells = [f"{matrix[:, j].mean():.3f}" for j in range(len(setups))]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean} | {iqm} |")
+    lines += ["", "Paired over units (all setups pooled), Holm-corrected Wilcoxon:", ""]
+    lead = "lever gpi (behaviour)"
+    others = [n for n in names if n != lead]
+    pooled = {n: np.concatenate([scores[s, n] for s in setups]) for n in names}
+    tests = holm([paired_test(pooled[lead], pooled[n]) for n in others])
+    lines += ["| lever gpi (behaviour) vs | mean diff | wins | losses | p (Holm) |",
+              "|---|---|---|---|---|"]  # fmt: skip
+    for n, t in zip(others, tests, strict=True):
+        lines.append(f"| {n} | {t.mean_difference:+.3f} | {t.wins} | {t.losses} | "
+                     f"{t.p_holm:.2g} |")  # fmt: skip
+    fails = {n: float(np.mean(pooled[n] < 0.5)) for n in names}
+    lines += ["", "Share of (unit, setup) cells below 0.5 and the worst cell:", ""]
+    lines += [f"- {n}: {fails[n]:.1%}, worst {pooled[n].min():.3f}" for n in names]
+    med = float(np.median(compose_seconds))
+    cql_med = float(np.median([t for _, t in cql.values()]))
+    lines += [
+        "",
+        f"- Time to a composed policy: median {med * 1000:.1f} ms over {len(compose_seconds)} "
+        f"compositions; d3rlpy DiscreteCQL fit ({CQL_STEPS:,} steps, 1 thread): median "
+        f"{cql_med:.1f} s; ratio {cql_med / med:,.0f}x.",
+        f"- Scratch DQN ({2 * CONFIG.dqn.env_steps:,} env steps): "
+        + ", ".join(f"{o} {t:.0f} s" for o, (_, t) in sorted(scratch.items()))
+        + f"; baselines took {baseline_seconds:.0f} s on 2 workers.",
+    ]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "neural.md").write_text(text)
+    (RESULTS.parents[1] / "docs" / "results" / "neural.md").write_text(text)  # for the page
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The neural protocol: held-out layouts fixed in advance, exact scores, the compared methods.
+
+Units are held-out layouts ``HELD_OUT + i`` (no member's training range reaches them) of the
+library's size, for one library seed. A method is anything with ``predict`` (observations
+to actions); it acts on every state of the layout, observed in the library's mode, and its
+score is the exact undiscounted return within the env's time limit (``size**2`` steps) from
+the start, normalised so that the uniform random policy scores 0 and the finite-horizon
+optimum (exact value iteration on the layout's true model, used here for scoring only,
+never by a method) scores 1. ``lever-gym demo`` and ``benchmarks/bench_neural.py`` share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from lever_gym.envs.layout import Layout
+from lever_gym.envs.model import model_for
+from lever_gym.envs.views import observer
+from lever_gym.errors import ConfigError
+from lever_gym.library.neural_store import NeuralLibrary
+from lever_gym.mdp.horizon import policy_values, reference_values
+from lever_gym.objective import Objective
+from lever_gym.reuse.composition import ComposeConfig
+from lever_gym.reuse.decompose import SETUPS, setup_target
+from lever_gym.reuse.neural import NeuralReuseConfig
+from lever_gym.reuse.neural_pipeline import best_single, compose_neural
+from lever_gym.train.dqn import Worlds
+
+HELD_OUT = 1_000_000
+"""The first held-out layout seed (every library's range lies below it)."""
+COMPOSED: dict[str, NeuralReuseConfig] = {
+    "lever gpi (behaviour)": NeuralReuseConfig(support="behaviour"),
+    "lever gpi (neighbour)": NeuralReuseConfig(support="neighbour"),
+    "Q-sum": NeuralReuseConfig(compose=ComposeConfig(operator="sum")),
+}
+"""The composed methods compared: GPI over ψ·w with each support estimate, the paper's sum."""
+
+
+def held_out(worlds: Worlds, n: int) -> list[Layout]:
+    """The first ``n`` held-out layouts of ``worlds``' size; ``ConfigError`` if the training
+    range reaches them."""
+    if worlds.layout_seeds[1] > HELD_OUT:
+        raise ConfigError(
+            f"the library trains on layouts up to {worlds.layout_seeds[1]:,}, which reaches "
+            f"the held-out layouts from {HELD_OUT:,}; build it on a lower range."
+        )
+    return [Layout.generate(worlds.size, HELD_OUT + i) for i in range(n)]
+
+
+def score(predict: Callable[[np.ndarray], np.ndarray], layout: Layout, worlds: Worlds,
+          objective: Objective) -> float:  # fmt: skip
+    """The normalised exact return of ``predict`` on ``layout`` (module docstring)."""
+    model = model_for(layout, True)
+    seen = observer(layout, worlds.obs_mode, worlds.view_size).observe(np.arange(model.n_states))
+    actions = np.asarray(predict(seen), dtype=np.int64)
+    horizon = layout.size**2
+    value = policy_values(model, objective, actions, horizon)
+    low, high = reference_values(model, objective, horizon)
+    s = model.start_state
+    return float((value[s] - low[s]) / (high[s] - low[s]))
+
+
+def composed_scores(
+    library: NeuralLibrary,
+    layouts: list[Layout],
+    methods: Mapping[str, NeuralReuseConfig] = COMPOSED,
+) -> tuple[dict[tuple[str, str], list[float]], list[float]]:
+    """Per (setup, method) the scores on ``layouts`` of the composed methods and of the best
+    single member (members: the setup's parts), and the seconds of every composition."""
+    scores: dict[tuple[str, str], list[float]] = {}
+    seconds: list[float] = []
+    for setup, parts in SETUPS.items():
+        target = setup_target(setup)
+        for layout in layouts:
+            for name, config in methods.items():
+                policy = compose_neural(library, target, layout=layout, config=config,
+                                        objectives=parts)  # fmt: skip
+                seconds.append(float(policy.facts["seconds"]))
+                scores.setdefault((setup, name), []).append(
+                    score(policy.predict, layout, library.worlds, target)
+                )
+            _, single = best_single(library, target, parts)
+            scores.setdefault((setup, "best single"), []).append(
+                score(single.predict, layout, library.worlds, target)
+            )
+    return scores, seconds
+
+
+def table(scores: Mapping[tuple[str, str], Any], methods: list[str]) -> list[str]:
+    """Markdown rows: mean score per setup for each method."""
+    lines = ["| method | " + " | ".join(SETUPS) + " | mean |", "|---" * (len(SETUPS) + 2) + "|"]
+    for m in methods:
+        means = [float(np.mean(scores[s, m])) for s in SETUPS]
+        cells = " | ".join(f"{x:.2f}" for x in means)
+        lines.append(f"| {m} | {cells} | {np.mean(means):.2f} |")
+    return lines
