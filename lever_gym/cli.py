@@ -214,6 +214,7 @@ def _compose_command(sub: Any) -> None:
     p.add_argument("--random-start", action="store_true", help="evaluate from random starts")
     p.add_argument("--seed", type=int, default=0, help="seed of scoring and evaluation")
     p.add_argument("--save", default=None, help="folder to save the composed policy in")
+    p.add_argument("--overwrite", action="store_true", help="replace a policy saved there")
     p.set_defaults(func=commands.compose)
 
 

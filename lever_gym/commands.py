@@ -141,7 +141,7 @@ def compose(args: argparse.Namespace) -> None:
     start = "random starts" if args.random_start else "the fixed start"
     print(f"evaluation in {eid} ({args.episodes} seeded episodes from {start}): {result}")
     if args.save:
-        print(f"saved to {policy.save(args.save)}")
+        print(f"saved to {policy.save(args.save, overwrite=args.overwrite)}")
 
 
 def _layout(

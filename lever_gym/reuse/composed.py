@@ -235,9 +235,16 @@ class LeverComposedPolicy:
 
     # -- saving -----------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write ``policy.json`` and ``policy.npz`` into the folder ``path`` (atomically);
-        ``LibraryError`` if the folder cannot be made."""
+        ``LibraryError`` if the folder cannot be made, or already holds a saved policy and
+        ``overwrite`` is not set."""
+        existing = [n for n in ("policy.json", "policy.npz") if (Path(path) / n).exists()]
+        if existing and not overwrite:
+            raise LibraryError(
+                f"{path} already holds a saved policy ({', '.join(existing)}); pass "
+                "overwrite=True to replace it, or choose another folder (nothing was written)."
+            )
         folder = make_folder(Path(path), "save the policy in")
         with atomic_path(folder / "policy.npz") as tmp, open(tmp, "wb") as fh:
             actions, values, allowed = self.composed.all()

@@ -29,7 +29,7 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.model import N_ACTIONS
-from lever_gym.errors import ConfigError
+from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.policy import SB3_UNSET, sb3_answer
 from lever_gym.reuse.composition import ComposeConfig, compose_states
 from lever_gym.reuse.operators import family
@@ -206,11 +206,17 @@ class NeuralComposedPolicy:
             **self.facts,
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write the policy as an ``.npz`` of named arrays and a JSON header (no pickle)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the policy as an ``.npz`` of named arrays and a JSON header (no pickle),
+        atomically; ``LibraryError`` if ``path`` exists and ``overwrite`` is not set."""
         from lever_gym.library.format.files import atomic_path
 
         path = Path(path)
+        if path.exists() and not overwrite:
+            raise LibraryError(
+                f"{path} exists; pass overwrite=True to replace it, or choose another path "
+                "(nothing was written)."
+            )
         header = {
             "explain": self.explain(),
             "n_components": self.members[0].n_components,

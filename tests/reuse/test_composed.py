@@ -128,6 +128,11 @@ def test_same_seed_same_policy_and_save_load(lib, tmp_path):
     assert c.info["chosen"] == a.info["chosen"]
     with pytest.raises(LibraryError, match="no readable composed policy"):
         LeverComposedPolicy.load(tmp_path / "missing")
+    before = (tmp_path / "policy" / "policy.npz").read_bytes()
+    with pytest.raises(LibraryError, match="overwrite=True"):
+        b.save(tmp_path / "policy")
+    assert (tmp_path / "policy" / "policy.npz").read_bytes() == before
+    b.save(tmp_path / "policy", overwrite=True)
 
 
 @pytest.mark.parametrize(

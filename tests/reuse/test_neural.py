@@ -11,7 +11,7 @@ import pytest
 import lever_gym.envs.model as model_module
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.views import observer
-from lever_gym.errors import ConfigError, LayoutError
+from lever_gym.errors import ConfigError, LayoutError, LibraryError
 from lever_gym.library.neural_store import NeuralLibrary
 from lever_gym.reuse.composition import ComposeConfig
 from lever_gym.reuse.neural import NeuralComposedPolicy, NeuralReuseConfig
@@ -83,6 +83,9 @@ def test_a_saved_policy_loads_to_the_same_values_without_pickle(
         again = NeuralComposedPolicy.load(path, see)
         assert np.array_equal(again.q_values(obs), policy.q_values(obs)), name
         assert again.explain() == policy.explain()
+        with pytest.raises(LibraryError, match="overwrite=True"):
+            policy.save(path)
+        policy.save(path, overwrite=True)
 
 
 def test_the_member_protocol_answers_on_state_indices(lib: NeuralLibrary) -> None:
