@@ -8,6 +8,7 @@ never steps an environment.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -59,8 +60,8 @@ class LeverComposedPolicy:
     """A composed policy: an action and composed Q-values for every state of one layout.
 
     Use it like any policy: ``policy(obs) -> int``, ``policy.predict(obs_batch)``,
-    ``policy.q_values(obs)``; ``policy.explain()`` says what was chosen and why. It holds
-    plain numpy arrays only, so it pickles and deep-copies.
+    ``policy.q_values(obs)``; ``policy.explain()`` says what was chosen and why. It pickles
+    and copies as its saved form (the composed arrays, compressed; no members).
     """
 
     def __init__(
@@ -246,11 +247,19 @@ class LeverComposedPolicy:
                 "overwrite=True to replace it, or choose another folder (nothing was written)."
             )
         folder = make_folder(Path(path), "save the policy in")
-        with atomic_path(folder / "policy.npz") as tmp, open(tmp, "wb") as fh:
-            actions, values, allowed = self.composed.all()
-            np.savez_compressed(
-                fh, actions=actions, values=values, allowed=allowed, support_keys=self.covered_keys
-            )
+        meta, raw = self._saved_form()
+        with atomic_path(folder / "policy.npz") as tmp:
+            tmp.write_bytes(raw)
+        write_json_atomic(folder / "policy.json", meta)
+        return folder
+
+    def _saved_form(self) -> tuple[dict[str, Any], bytes]:
+        """What ``save`` writes: ``policy.json``'s content and ``policy.npz``'s bytes."""
+        buffer = io.BytesIO()
+        actions, values, allowed = self.composed.all()
+        np.savez_compressed(
+            buffer, actions=actions, values=values, allowed=allowed, support_keys=self.covered_keys
+        )
         meta = {
             "format_version": FORMAT_VERSION,
             "lever_gym_version": __version__,
@@ -258,8 +267,12 @@ class LeverComposedPolicy:
             "shaping": self.model.shaping,
             "info": self.explanation.to_dict(),
         }
-        write_json_atomic(folder / "policy.json", meta)
-        return folder
+        return meta, buffer.getvalue()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle (and copy) as the saved form: the composed arrays compressed, no members."""
+        meta, raw = self._saved_form()
+        return (_restore, (json.dumps(meta), raw))
 
     @classmethod
     def load(cls, path: str | Path) -> LeverComposedPolicy:
@@ -273,6 +286,13 @@ class LeverComposedPolicy:
             raw = (folder / "policy.npz").read_bytes()
         except Exception as e:  # a missing folder or file, undecodable JSON
             raise LibraryError(f"no readable composed policy in {folder} ({e}).") from e
+        return cls.from_saved_form(meta, raw, str(folder))
+
+    @classmethod
+    def from_saved_form(cls, meta: Any, raw: bytes, where: str) -> LeverComposedPolicy:
+        """The policy of ``policy.json``'s parsed content and ``policy.npz``'s bytes (``where``
+        names them in errors)."""
+        folder = where
         version = meta.get("format_version") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:
             raise LibraryError(
@@ -290,7 +310,7 @@ class LeverComposedPolicy:
                 f"{folder}/policy.json is not a saved composed policy ({e!r})."
             ) from e
         names = ("actions", "values", "allowed", "support_keys")
-        read = read_npz(raw, str(folder / "policy.npz"), names, array_limit(model.n_states))
+        read = read_npz(raw, f"{folder}/policy.npz", names, array_limit(model.n_states))
         arrays = [read[k] for k in names]
         actions, values, allowed, covered = arrays
         n = model.n_states
@@ -311,6 +331,11 @@ class LeverComposedPolicy:
             f"LeverComposedPolicy(objective={self.explanation.objective!r}, "
             f"policies={list(self.explanation.chosen.policies)})"
         )
+
+
+def _restore(meta: str, raw: bytes) -> LeverComposedPolicy:
+    """Unpickle a policy from its saved form."""
+    return LeverComposedPolicy.from_saved_form(json.loads(meta), raw, "a pickled policy")
 
 
 def _opened(library: PolicyLibrary | str | Path | None) -> PolicyLibrary:

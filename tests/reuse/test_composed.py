@@ -292,3 +292,18 @@ def test_the_true_value_lies_within_the_reported_bounds(lib, rng):
             assert bounds["lower"] - 1e-6 <= true <= bounds["upper"] + 1e-6
             tight += bounds["lower"] == bounds["upper"]
     assert tight >= 1  # some walks stay in the data: the value is known exactly there
+
+
+def test_a_pickled_policy_is_as_small_as_its_saved_form(lib, tmp_path):
+    import copy
+    import pickle
+
+    policy = LeverComposedPolicy.from_library(lib, "PathGoldHazard", layout=(8, 1))
+    folder = policy.save(tmp_path / "saved")
+    saved = sum(f.stat().st_size for f in folder.iterdir())
+    raw = pickle.dumps(policy)
+    assert len(raw) <= 2 * saved
+    obs = policy.model.space.observe(np.arange(policy.model.n_states))
+    for again in (pickle.loads(raw), copy.deepcopy(policy)):
+        np.testing.assert_array_equal(again.q_values(obs), policy.q_values(obs))
+        assert again.explain() == policy.explain()
