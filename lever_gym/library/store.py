@@ -202,8 +202,9 @@ class Library:
             self._grouped = (self.records, groups)
         return self._grouped[1]
 
-    def model(self, record: PolicyRecord) -> TabularModel:
-        """The tabular model of the record's layout."""
+    def model(self, record: PolicyRecord | str) -> TabularModel:
+        """The tabular model of the record's layout (a record or a policy id)."""
+        record = self._record(record)
         return layout_model(record.size, record.layout_seed)
 
     def train_seconds(self, record: PolicyRecord) -> float:
@@ -235,8 +236,11 @@ class Library:
         arrays = self.policy_arrays(record)
         return arrays["psi_keys"], arrays["psi"]
 
-    def _record(self, record: PolicyRecord) -> PolicyRecord:
-        """``record`` if it is one of this library's (its files' digests are the manifest's)."""
+    def _record(self, record: PolicyRecord | str) -> PolicyRecord:
+        """``record`` (or the record of policy id ``record``) if it is one of this library's
+        (its files' digests are the manifest's)."""
+        if isinstance(record, str) and record in self._by_id:
+            return self._by_id[record]
         if not isinstance(record, PolicyRecord) or self._by_id.get(record.id) != record:
             raise LibraryError(
                 f"{record!r:.80} is not a record of the library at {self.root}; pass one of "
@@ -265,11 +269,12 @@ class Library:
             )
         return self
 
-    def policy(self, record: PolicyRecord) -> TabularPolicy:
-        """The greedy ``TabularPolicy`` of a library policy."""
+    def policy(self, record: PolicyRecord | str) -> TabularPolicy:
+        """The greedy ``TabularPolicy`` of a library policy (a record or a policy id)."""
+        record = self._record(record)
         return TabularPolicy(self.model(record), self.arrays(record)[0], record.key)
 
-    def dataset(self, record: PolicyRecord) -> Any:
+    def dataset(self, record: PolicyRecord | str) -> Any:
         """The policy's ``MinariDataset``, read straight from the library folder after every
         file of its ``data/`` folder is checked against the manifest (and nothing else is
         there); its HDF5 file is checked again whenever lever_gym reads episodes from it."""

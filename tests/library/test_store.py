@@ -374,3 +374,13 @@ def test_unsigned_keys_out_of_order_are_refused_and_in_order_read_as_int64():
     assert not _increasing(np.array([2, 7, 2], dtype=np.uint64))
     assert _increasing(np.array([1, 2, 9], dtype=np.uint64))
     assert _index(np.array([1, 2], dtype=np.uint64)).dtype == np.int64
+
+
+def test_policies_models_and_datasets_open_by_id() -> None:
+    lib = Library.load()
+    record = next(iter(lib))
+    assert lib.model(record.id) is lib.model(record)
+    assert np.array_equal(lib.policy(record.id).q, lib.policy(record).q)
+    assert lib.dataset(record.id).total_episodes == lib.dataset(record).total_episodes
+    with pytest.raises(LibraryError, match="not a record"):
+        lib.policy("no-such-policy")
