@@ -1,7 +1,7 @@
 """Neural members composed on held-out layouts (issue: beyond the table).
 
 Run: python benchmarks/bench_neural.py [--library DIR] [--rebuild] [--layouts N]
-(writes benchmarks/results/neural.md and docs/results/neural.md, which `lever-gym report`
+(writes benchmarks/results/neural.md and docs/results/neural.txt, which `lever-gym report`
 puts on the results page; builds the library into DIR, default
 ``datasets-neural/``, the shipped default neural library, unless one of the same config
 is there).
@@ -186,7 +186,7 @@ def write(
     ]
     text = "\n".join(lines) + "\n"
     (RESULTS / "neural.md").write_text(text)
-    (RESULTS.parents[1] / "docs" / "results" / "neural.md").write_text(text)  # for the page
+    (RESULTS.parents[1] / "docs" / "results" / "neural.txt").write_text(text)  # for the page
     print(text)
 
 

@@ -257,7 +257,7 @@ def _time_section(
     return [*lines, ""]
 
 
-NEURAL_TABLE = "neural.md"
+NEURAL_TABLE = "neural.txt"
 """The neural benchmark's tables (``benchmarks/bench_neural.py``), beside the rows."""
 
 

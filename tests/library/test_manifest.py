@@ -172,7 +172,8 @@ def test_only_the_librarys_own_records_are_read(tiny_library):
     import dataclasses
 
     record = tiny_library.records[0]
-    for foreign in (dataclasses.replace(record, dataset_id="lever/x-v0"), record.id, None):
+    foreign_id = record.id + "-elsewhere"
+    for foreign in (dataclasses.replace(record, dataset_id="lever/x-v0"), foreign_id, None):
         with pytest.raises(LibraryError, match="is not a record of the library"):
             tiny_library.arrays(foreign)
         with pytest.raises(LibraryError, match="is not a record of the library"):
