@@ -33,7 +33,7 @@ from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.policy import SB3_UNSET, sb3_answer
 from lever_gym.reuse.composition import ComposeConfig, compose_states
 from lever_gym.reuse.operators import family
-from lever_gym.train.heads import Head, supported_by_behaviour
+from lever_gym.train.heads import Head, successor_outputs, supported_by_behaviour
 from lever_gym.train.network import NetworkSchema, check_arrays
 
 SUPPORT_ESTIMATES = ("behaviour", "neighbour")
@@ -123,7 +123,7 @@ class NeuralMember:
         """``(q (n, A), ψ (n, A, C), support (n, A) as 0/1 counts)`` of observations."""
         o = np.asarray(obs, np.float32)
         q = self.heads["q"](o).astype(np.float64)
-        psi = self.heads["psi"](o).reshape(len(o), N_ACTIONS, self.n_components)
+        psi = successor_outputs(self.heads["psi"], o, self.n_components)
         if self.config.support == "behaviour":
             ok = supported_by_behaviour(self.heads["behaviour"], o, self.config.threshold)
         else:

@@ -44,7 +44,13 @@ from lever_gym.library.format.neural import (
 from lever_gym.library.index import AnnoyBackend
 from lever_gym.objective import Objective, env_id
 from lever_gym.train.dqn import DQNConfig, train_dqn
-from lever_gym.train.heads import Head, HeadConfig, fit_behaviour_head, fit_successor_head
+from lever_gym.train.heads import (
+    Head,
+    HeadConfig,
+    fit_behaviour_head,
+    fit_successor_head,
+    successor_outputs,
+)
 from lever_gym.version import __version__
 
 
@@ -160,7 +166,7 @@ def _member_job(job: tuple[dict[str, Any], str, int, int, str]) -> dict[str, Any
     starts = steps.obs[np.concatenate([[0], np.cumsum(columns.lengths)[:-1]])]
     n_comp = len(reward_components.names())
     first = trained.policy.predict(starts)
-    values = psi(starts).reshape(len(starts), -1, n_comp)[np.arange(len(starts)), first]
+    values = successor_outputs(psi, starts, n_comp)[np.arange(len(starts)), first]
     record = NeuralRecord(
         id=mid,
         objective=objective,
