@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+import lever_gym.checks as checks
 from lever_gym.envs.model import N_ACTIONS
-from lever_gym.errors import LibraryError
+from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.format.annoy_file import AnnoyFacts, check_annoy_file
 from lever_gym.library.format.contents import read_npz
 from lever_gym.library.format.files import checked_bytes, checked_file, inside
@@ -55,6 +56,8 @@ class NeuralLibrary:
     def load(cls, path: str | os.PathLike[str]) -> NeuralLibrary:
         """Open the neural library in ``path`` (``LibraryError`` on anything lever_gym did
         not write)."""
+        if not isinstance(path, str | os.PathLike):
+            raise ConfigError(f"a library path must be a str or a path; got {checks.shown(path)}.")
         root = Path(path).expanduser()
         manifest = root / "manifest.json"
         where = str(manifest)
@@ -67,7 +70,7 @@ class NeuralLibrary:
             raise LibraryError(f"{where} is larger than {MAX_MANIFEST_BYTES:,} bytes; rebuild.")
         try:
             data = json.loads(manifest.read_bytes())
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise LibraryError(f"{where} is not JSON ({e}); restore or rebuild it.") from e
         data = check_manifest(data, where)
         schemas = network_schemas(data, where)
@@ -107,9 +110,12 @@ class NeuralLibrary:
                 return m
         raise LibraryError(f"no member {member!r} in {self.root}; members: {', '.join(self.ids)}.")
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019  (a library is opened once and kept)
     def networks(self, member: str) -> dict[str, Head]:
-        """The member's heads (``q``, ``psi``, ``behaviour``), read and checked."""
+        """The member's heads (``q``, ``psi``, ``behaviour``), read and checked (once)."""
+        return self._networks(self.record(member).id)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019  (a library is opened once and kept)
+    def _networks(self, member: str) -> dict[str, Head]:
         rec = self.record(member)
         out = {}
         for head in HEADS:
@@ -153,8 +159,20 @@ class NeuralLibrary:
         return AnnoyBackend.load(path, self.embeddings, metric="dot")
 
     def retrieve(self, weights: np.ndarray, k: int) -> list[str]:
-        """The ``k`` member ids whose embedding scores best under ``weights``, best first."""
-        rows, _ = self._backend.query(np.asarray(weights, np.float32), min(k, len(self.members)))
+        """The ``k`` member ids whose embedding scores best under ``weights`` (finite, one per
+        component), best first; ``ConfigError`` on anything else."""
+        n_comp = len(self.members[0].embedding)
+        try:
+            w = np.asarray(weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            w = np.full(0, np.nan)
+        if w.shape != (n_comp,) or not np.isfinite(w).all():
+            raise ConfigError(
+                f"weights must be {n_comp} finite numbers (one per reward component); got "
+                f"{checks.shown(weights)}."
+            )
+        k = checks.int_in(k, "k", 1, 1024)
+        rows, _ = self._backend.query(w.astype(np.float32), min(k, len(self.members)))
         return [self.members[int(i)].id for i in rows]
 
     def verify(self) -> None:

@@ -122,6 +122,10 @@ def _pool(library: NeuralLibrary, objectives: Sequence[str] | None) -> list[Neur
     the library has no member of."""
     if objectives is None:
         return list(library.members)
+    if isinstance(objectives, str) or not all(isinstance(o, str) for o in objectives):
+        raise ConfigError(
+            f"objectives must be a list of objective names; got {checks.shown(objectives)}."
+        )
     have = sorted({m.objective for m in library.members})
     missing = [o for o in objectives if o not in have]
     if missing:

@@ -181,3 +181,33 @@ def test_the_shipped_default_neural_library_verifies() -> None:
     assert lib.config == DEFAULT_NEURAL_CONFIG
     assert sorted(SETUP_PARTS) == sorted({p for parts in SETUPS.values() for p in parts})
     assert sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) <= 20 * 2**20
+
+
+@pytest.mark.parametrize(
+    "weights, k, match",
+    [
+        (np.ones(3), 2, "4 finite numbers"),
+        ([np.nan] * 4, 2, "4 finite numbers"),
+        ("abc", 2, "4 finite numbers"),
+        (None, 2, "4 finite numbers"),
+        (np.ones(4), 0, "k"),
+        (np.ones(4), 1.5, "k"),
+        (np.ones(4), -1, "k"),
+    ],
+)
+def test_retrieval_refuses_bad_weights_and_counts(
+    tiny_neural_library: Path, weights: object, k: object, match: str
+) -> None:
+    lib = NeuralLibrary.load(tiny_neural_library)
+    with pytest.raises(ConfigError, match=match):
+        lib.retrieve(weights, k)  # type: ignore[arg-type]
+
+
+def test_bad_paths_ids_and_deep_json_are_refused(copy: Path) -> None:
+    with pytest.raises(ConfigError, match="library path"):
+        NeuralLibrary.load(None)  # type: ignore[arg-type]
+    with pytest.raises(LibraryError, match="no member"):
+        NeuralLibrary.load(copy).networks(["x"])  # type: ignore[arg-type]
+    (copy / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(LibraryError, match="not JSON"):
+        NeuralLibrary.load(copy)

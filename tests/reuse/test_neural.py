@@ -133,3 +133,9 @@ def test_the_target_layout_can_be_an_env_a_map_or_a_seed() -> None:
 def test_objectives_the_library_lacks_are_refused(lib: NeuralLibrary) -> None:
     with pytest.raises(ConfigError, match="no member of Lever"):
         compose_neural(lib, "PathGold", layout=(8, UNSEEN), objectives=("Lever",))
+
+
+def test_objectives_must_be_names(lib: NeuralLibrary) -> None:
+    for bad in ([None], [5], "Path"):
+        with pytest.raises(ConfigError, match="list of objective names"):
+            compose_neural(lib, "PathGold", layout=(8, UNSEEN), objectives=bad)  # type: ignore[arg-type]
