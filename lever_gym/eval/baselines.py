@@ -17,6 +17,8 @@ there).
   the task's datasets over recorded actions only (the tabular analogue of BCQ), one action
   per state (the stationary contract); ``bcvi_time_indexed``: backward induction over steps
   left on the same data, acting on the elapsed steps (the time-aware contract);
+* ``forward_backward``: the zero-shot policy of a forward-backward representation fitted
+  without rewards on the same data (``forward_backward_fit``, ``mdp.forward_backward``);
 * ``random`` and ``optimum`` (exact value iteration).
 """
 
@@ -36,6 +38,7 @@ from lever_gym.envs.model import N_ACTIONS, TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.store import Library
+from lever_gym.mdp.forward_backward import ForwardBackward
 from lever_gym.objective import Objective
 from lever_gym.reuse.pipeline import own_value
 from lever_gym.train.policy import TabularPolicy, TimeIndexedPolicy
@@ -230,3 +233,24 @@ def bcvi_time_indexed(
     actions = batch.bcvi_time_indexed(emp, objective, horizon)
     policy = TimeIndexedPolicy(model.space, emp.states(), actions, horizon, batch.FALLBACK_ACTION)
     return Baseline("bcvi (time-indexed)", policy, time.perf_counter() - start)
+
+
+def forward_backward_fit(
+    library: Library, records: Sequence[PolicyRecord], model: TabularModel, rank: int, seed: int = 0
+) -> ForwardBackward:
+    """The reward-free forward-backward fit (``mdp.forward_backward``) at ``rank`` on the
+    pairs ``records``' datasets took, the data every other baseline of the cell sees."""
+    return ForwardBackward.fit(_pool_data(library, records, model), rank, seed=seed)
+
+
+def forward_backward(
+    fitted: ForwardBackward, objective: Objective, model: TabularModel
+) -> Baseline:
+    """The zero-shot policy of a forward-backward representation fitted on a layout's data
+    (``mdp.forward_backward``): embed ``objective`` and act by ``π_z`` (stationary), with
+    ``batch.FALLBACK_ACTION`` in states the data never records. ``seconds`` is the zero-shot
+    step alone; the reward-free fit is shared by every objective of the layout."""
+    start = time.perf_counter()
+    actions = batch.full_table(fitted.tables.states, fitted.actions(objective), model.n_states)
+    policy = TabularPolicy(model, np.eye(N_ACTIONS)[actions])
+    return Baseline(f"fb (rank {fitted.rank})", policy, time.perf_counter() - start)

@@ -23,6 +23,8 @@ from lever_gym.eval.baselines import (
     bcvi_time_indexed,
     best_single,
     best_single_data,
+    forward_backward,
+    forward_backward_fit,
     offline_rl,
     scratch,
 )
@@ -53,9 +55,9 @@ class Cell:
     protocol: str
     seed: int
     offline_steps: int = 0
-    trained: dict[tuple[Any, ...], Baseline] = field(default_factory=dict)
-    """Scratch runs shared by the cells of a unit (training does not depend on the start
-    protocol of the evaluation)."""
+    trained: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    """Scratch runs, offline learners and forward-backward fits shared by the cells of a unit
+    (training does not depend on the start protocol of the evaluation)."""
     pool: list[PolicyRecord] = field(default_factory=list)
     """Candidates retrieved for the task (set by the first composed method)."""
     references: dict[tuple[str, str, str], float] = field(default_factory=dict)
@@ -220,11 +222,35 @@ def offline_run(cell: Cell, algo: str) -> Built:
     return _baseline(cell.trained[key])
 
 
+FB_RANK = 64
+"""The forward-backward comparator's rank (its fit error is in each row's ``chosen``)."""
+
+
+def forward_backward_run(cell: Cell) -> Built:
+    """The forward-backward comparator: one reward-free fit on the layout's pooled datasets
+    (``cell.records``: the target's own policy is never among them), shared by every task of
+    the unit that sees the same data, then the zero-shot step for the task."""
+    records = cell.records
+    key = ("fb", FB_RANK, tuple(sorted(r.id for r in records)))
+    if key not in cell.trained:
+        cell.trained[key] = forward_backward_fit(
+            cell.library, records, cell.model, FB_RANK, seed=cell.seed
+        )
+    fitted = cell.trained[key]
+    built = forward_backward(fitted, cell.task.objective, cell.model)
+    note = (
+        f"rank {fitted.rank}, measure fit error {fitted.fit_error:.3f}, reward projection "
+        f"error {fitted.projection_error(cell.task.objective):.3f}"
+    )
+    return Built(built.policy, built.seconds, note)
+
+
 METHODS: dict[str, Callable[[Cell], Built]] = {
     "lever (defaults)": lambda cell: compose(ReuseConfig(), cell),
     "lever (paper: sum)": lambda cell: compose(PAPER, cell),
     "gpi (parts)": lambda cell: compose(GPI_PARTS, cell),
     "gpi (layout)": lambda cell: compose(GPI_PARTS.with_options(pool="layout"), cell),
+    "fb (zero-shot)": forward_backward_run,
     "best single (data)": lambda cell: _baseline(
         best_single_data(cell.library, cell.records, cell.task.objective, cell.starts)[1]
     ),
@@ -246,6 +272,8 @@ METHODS: dict[str, Callable[[Cell], Built]] = {
 """Every reported method, in table order. ``lever (defaults)`` is ``from_library`` with
 its defaults (tuned on the tuning layouts); ``gpi (layout)`` is GPI over the successor
 features of the layout's policies (the "direct" zero-shot comparator on the known features);
+``fb (zero-shot)`` is a forward-backward representation fitted without rewards on the
+layout's pooled data (the "direct" family on learned features);
 ``bcvi`` and ``bcvi (time-indexed)`` plan on the retrieved candidates' data for the
 stationary and the time-aware contract; ``scratch Xk`` trains for the budget of the k
 blocks the task composes; the d3rlpy learners run on the protocol's offline cells only

@@ -92,3 +92,25 @@ def test_bcvi_forms_earn_exactly_what_they_plan_on_the_data(weights):
     value = discounted_values(reward, tables.onward, 0.99, actions)[j]
     assert np.isfinite(value)
     assert exact_returns(stationary.policy, model, objective, start, horizon)[0] <= true + 1e-9
+
+
+def test_forward_backward_at_full_rank_earns_what_bcvi_earns_and_below_it_reports_its_fit():
+    """Known answer: at full rank the projected reward is the reward, so the zero-shot policy
+    is stationary batch-constrained planning on the same data (``bcvi``'s return)."""
+    from lever_gym.eval.exact import exact_returns
+
+    lib = Library.load(DEFAULT)
+    records = lib.filter(size=8, layout_seed=0)
+    model = lib.model(records[0])
+    start, horizon = np.array([model.start_state]), model.layout.n_cells
+    full = baselines.forward_backward_fit(lib, records, model, rank=10**6)
+    low = baselines.forward_backward_fit(lib, records, model, rank=16)
+    assert full.fit_error < 1e-6 < low.fit_error < 1.0 and low.rank == 16
+    for weights in [(1.0, 0.0, 0.0, 0.0), (1.0, 1.0, -1.0, 0.0), (1.0, -1.0, -1.0, 0.0)]:
+        objective = Objective(weights)
+        ours = baselines.forward_backward(full, objective, model)
+        theirs = baselines.bcvi(lib, records, objective, model)
+        assert ours.name == f"fb (rank {full.rank})"
+        assert exact_returns(ours.policy, model, objective, start, horizon)[0] == pytest.approx(
+            exact_returns(theirs.policy, model, objective, start, horizon)[0], abs=1e-9
+        )
