@@ -149,10 +149,21 @@ def _family_section(rows: list[dict[str, Any]], seed: int) -> list[str]:
 def _paired_section(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["## Paired comparisons (units as pairs)", ""]
     groups = {fam: select(rows, kind=fam) for fam in FAMILIES if select(rows, kind=fam)}
-    for against in ("bcvi", "bcvi (time-indexed)", "gpi (layout)", "fb (zero-shot)",
-                    "best single (data)", "scratch Xk"):  # fmt: skip
-        if select(rows, method=against):
-            table, _ = paired_table(rows, DEFAULT, against, groups)
+    pairs = [
+        (DEFAULT, m)
+        for m in (
+            "bcvi",
+            "bcvi (time-indexed)",
+            "gpi (layout)",
+            "fb (zero-shot)",
+            "best single (data)",
+            "scratch Xk",
+        )
+    ]
+    pairs.append(("lever (time-aware)", "bcvi (time-indexed)"))  # the time-aware contract
+    for method, against in pairs:
+        if select(rows, method=method) and select(rows, method=against):
+            table, _ = paired_table(rows, method, against, groups)
             lines += [*table, ""]
     return lines
 

@@ -151,6 +151,8 @@ LEGEND = {
     "gpi (parts)": "GPI by successor features over the split's candidates, nothing after it",
     "gpi (layout)": "GPI by successor features over the layout's policies (SF-GPI on the known "
     "features, the zero-shot comparator), nothing after it",
+    "lever (time-aware)": "lever (defaults), then time-indexed policy iteration on the "
+    "members' data to its fixed point, acting on the elapsed steps (time-aware)",
     "fb (zero-shot)": "a forward-backward representation fitted on the layout's pooled "
     "transitions without rewards, then zero-shot for each weight vector",
     "best single (data)": "the library policy whose successor features on its own data give "

@@ -283,19 +283,24 @@ def bcvi_stationary(
 
 
 def backward_actions(
-    reward: np.ndarray, onward: np.ndarray, horizon: int
+    reward: np.ndarray, onward: np.ndarray, horizon: int, prefer: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(actions, values)`` of backward induction over steps left: ``actions[h - 1, i]`` (int8,
     shape ``(horizon, n)``) is the best action with ``h`` steps left in state ``i`` (ties: the
-    lowest), ``values[i]`` the best return within ``horizon`` steps. Once the values stop
-    changing every later row repeats the last."""
+    lowest, or ``prefer[i]`` where it is within ``TOLERANCE`` of the best), ``values[i]`` the
+    best return within ``horizon`` steps. Once the values stop changing every later row
+    repeats the last."""
     r, o = _check_tables(reward, onward)
     horizon = checks.positive_int(horizon, "horizon")
+    kept = None if prefer is None else _check_actions(prefer, r, ())
+    rows = np.arange(len(r))
     out = np.empty((horizon, len(r)), dtype=np.int8)
     v = np.zeros(len(r) + 1)
     for h in range(horizon):
         q = r + v[o]
         out[h] = np.argmax(q, axis=1)
+        if kept is not None:
+            out[h] = np.where(q[rows, kept] >= q[rows, out[h]] - TOLERANCE, kept, out[h])
         new = q.max(axis=1, initial=-np.inf)
         if np.array_equal(new, v[:-1]):
             out[h + 1 :] = out[h]

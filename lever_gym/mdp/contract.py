@@ -232,7 +232,8 @@ def value_bounds(
     reward_range: StepBounds,
 ) -> ValueBounds:
     """Bounds on the return within ``horizon`` from ``start`` of the stationary policy taking
-    ``actions_of_states[i]`` in ``empirical.states()[i]`` (anything elsewhere). The walk
+    ``actions_of_states[i]`` in ``empirical.states()[i]`` (anything elsewhere), or of the
+    time-aware one of shape ``(horizon, n)`` (row ``h - 1``: ``h`` steps left). The walk
     follows recorded transitions: while it stays in the data the return is exact (``lower ==
     upper``); if it reaches an unrecorded pair or state after ``k`` steps, the other
     ``horizon - k`` steps are bounded by ``reward_range.rest`` (``step_reward_bounds`` of the
@@ -248,14 +249,14 @@ def value_bounds(
     states = empirical.states()
     a = np.asarray(actions_of_states)
     if (
-        a.shape != states.shape
+        a.shape not in (states.shape, (horizon, *states.shape))
         or a.dtype.kind not in "iu"
         or (a.size and not 0 <= a.min() <= a.max() < N_ACTIONS)
     ):
         raise ConfigError(
             f"actions_of_states must be integers in 0..{N_ACTIONS - 1}, one per recorded state "
-            f"(shape {states.shape}); got {a.dtype} of shape {a.shape}. Align them with "
-            "empirical.states()."
+            f"(shape {states.shape}, or {(horizon, *states.shape)} per steps left); got "
+            f"{a.dtype} of shape {a.shape}. Align them with empirical.states()."
         )
     if not isinstance(reward_range, StepBounds):
         raise ConfigError(
@@ -266,8 +267,9 @@ def value_bounds(
     s, total = checks.non_negative_int(start, "start"), 0.0
     for k in range(horizon):
         i = int(np.searchsorted(states, s))
+        now = a if a.ndim == 1 else a[horizon - 1 - k]  # horizon - k steps left
         row = (
-            int(empirical.rows(np.array([s]), a[i : i + 1])[0])
+            int(empirical.rows(np.array([s]), now[i : i + 1])[0])
             if i < len(states) and states[i] == s
             else -1
         )

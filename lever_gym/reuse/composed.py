@@ -8,7 +8,6 @@ never steps an environment.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -17,12 +16,10 @@ from typing import Any
 
 import numpy as np
 
-import lever_gym.checks as checks
+import lever_gym.reuse.saved as saved
 from lever_gym.checks import json_file
-from lever_gym.envs.layout import Layout
-from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
-from lever_gym.errors import ConfigError, LeverGymError, LibraryError
-from lever_gym.library.format.contents import array_limit, read_npz
+from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.errors import ConfigError, LibraryError
 from lever_gym.library.format.files import atomic_path, make_folder, write_json_atomic
 from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library, PolicyLibrary
@@ -33,6 +30,7 @@ from lever_gym.reuse.composition import ComposedQ
 from lever_gym.reuse.config import ReuseConfig
 from lever_gym.reuse.decompose import Part, splits
 from lever_gym.reuse.explain import Combination, Coverage, Explanation, Timings
+from lever_gym.reuse.improve import improve_on_support, plan_time_aware
 from lever_gym.reuse.members import TabularMember
 from lever_gym.reuse.pipeline import (
     Candidate,
@@ -40,7 +38,6 @@ from lever_gym.reuse.pipeline import (
     Target,
     combinations,
     guard,
-    improve_on_support,
     members_of,
     pool_combination,
     resolve_target,
@@ -50,10 +47,7 @@ from lever_gym.reuse.pipeline import (
 )
 from lever_gym.reuse.scoring import ScoringContext
 from lever_gym.reuse.tables import layout_tables
-from lever_gym.version import __version__
-
-FORMAT_VERSION = 3
-"""Of a saved composed policy (``policy.json`` + ``policy.npz``)."""
+from lever_gym.train.policy import TimeIndexedPolicy
 
 
 class LeverComposedPolicy:
@@ -62,6 +56,12 @@ class LeverComposedPolicy:
     Use it like any policy: ``policy(obs) -> int``, ``policy.predict(obs_batch)``,
     ``policy.q_values(obs)``; ``policy.explain()`` says what was chosen and why. It pickles
     and copies as its saved form (the composed arrays, compressed; no members).
+
+    Built with ``improve.contract="time-aware"`` it is time-aware (``time_aware`` is true):
+    its observations carry the elapsed steps as their last entry
+    (``gymnasium.wrappers.TimeAwareObservation``), it acts by its time-indexed plan on the
+    members' data and by the composed action elsewhere, and ``q_values`` is the one-hot of
+    the action it takes.
     """
 
     def __init__(
@@ -71,14 +71,28 @@ class LeverComposedPolicy:
         composed: ComposedQ,
         explanation: Explanation,
         covered_keys: np.ndarray | None = None,
+        timed: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Prefer ``from_library`` or ``load``. ``covered_keys``: sorted ``state * A +
-        action`` of the members' datasets (computed from the members when omitted)."""
+        action`` of the members' datasets (computed from the members when omitted).
+        ``timed``: ``(states, actions)`` of a time-aware plan (``actions`` of shape
+        ``(horizon, len(states))``, row ``h - 1`` with ``h`` steps left)."""
         self.model = model
         self.objective = objective
         self.composed = composed
         self.explanation = explanation
         self._covered = covered_keys
+        self.timed = (
+            None
+            if timed is None
+            else TimeIndexedPolicy(model.space, timed[0], timed[1], model.layout.n_cells)
+        )
+        """The time-indexed plan (the composed action where it has none), or ``None``."""
+
+    @property
+    def time_aware(self) -> bool:
+        """Whether observations carry the elapsed steps (``exact_returns`` reads this)."""
+        return self.timed is not None
 
     @property
     def weights(self) -> np.ndarray:
@@ -147,8 +161,11 @@ class LeverComposedPolicy:
                 composed.act_as(
                     TabularMember(alone.id, tables.stacked, int(tables.positions([alone.id])[0]))
                 )
+        timed = None
+        if config.improve.contract == "time-aware":
+            timed = plan_time_aware(context, chosen, composed)
         start = context.rollouts(members, context.starts[:1])  # the layout's start
-        bounds = _bounds(context, composed)
+        bounds = _bounds(context, composed, timed)
         explanation = Explanation(
             objective=target.objective.name, weights=target.objective.weights,
             size=target.size, layout_seed=target.layout_seed, parts=combos[best].split,
@@ -174,8 +191,12 @@ class LeverComposedPolicy:
                 "plan_returns": improvement.returns,
             },
             bounds=bounds,
+            time_aware=None if timed is None else {
+                "start_value_before": timed.start_before, "start_value_after": timed.start_after,
+            },
         )  # fmt: skip
-        return cls(context.model, target.objective, composed, explanation)
+        plan = None if timed is None else (timed.states, timed.actions)
+        return cls(context.model, target.objective, composed, explanation, timed=plan)
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -187,6 +208,8 @@ class LeverComposedPolicy:
         input (``benchmarks/bench_observations.py`` measures both); ``predict`` and
         ``q_values`` take the same flag, and all three agree on every input.
         """
+        if self.timed is not None:
+            return int(self._timed_actions(np.asarray(obs)[None], validate)[0])
         return self.composed.action(self.model.space.state_from_obs_one(obs, validate=validate))
 
     def predict(
@@ -200,13 +223,27 @@ class LeverComposedPolicy:
     ) -> Any:
         """Actions (int64) for a batch of observations, e.g. from ``gym.make_vec`` (SB3's
         ``(actions, state)`` when called with its arguments, as ``evaluate_policy`` does)."""
-        states = self.model.space.states_from_obs(obs, validate=validate)
-        return sb3_answer(self.composed.actions_of(states), state, episode_start, deterministic)
+        if self.timed is not None:
+            actions = self._timed_actions(obs, validate)
+        else:
+            states = self.model.space.states_from_obs(obs, validate=validate)
+            actions = self.composed.actions_of(states)
+        return sb3_answer(actions, state, episode_start, deterministic)
 
     def q_values(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
-        """Composed Q-values (``-inf`` where excluded) of one observation or a batch."""
+        """Composed Q-values (``-inf`` where excluded) of one observation or a batch (a
+        time-aware policy: the one-hot of its action)."""
+        if self.timed is not None:
+            actions = self._timed_actions(np.atleast_2d(obs), validate)
+            return np.eye(N_ACTIONS)[actions].reshape((*np.shape(obs)[:-1], N_ACTIONS))
         states = self.model.space.states_from_obs(obs, validate=validate)
         return self.composed.values_of(states)
+
+    def _timed_actions(self, obs: np.ndarray, validate: bool) -> np.ndarray:
+        """A time-aware policy's actions for a batch: its plan, else the composed action."""
+        assert self.timed is not None
+        states, taken, ok = self.timed.planned(obs, validate=validate)
+        return np.where(ok, taken, self.composed.actions_of(states)).astype(np.int64)
 
     @property
     def covered_keys(self) -> np.ndarray:
@@ -255,19 +292,8 @@ class LeverComposedPolicy:
 
     def _saved_form(self) -> tuple[dict[str, Any], bytes]:
         """What ``save`` writes: ``policy.json``'s content and ``policy.npz``'s bytes."""
-        buffer = io.BytesIO()
-        actions, values, allowed = self.composed.all()
-        np.savez_compressed(
-            buffer, actions=actions, values=values, allowed=allowed, support_keys=self.covered_keys
-        )
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "lever_gym_version": __version__,
-            "layout": self.model.layout.to_ascii(),
-            "shaping": self.model.shaping,
-            "info": self.explanation.to_dict(),
-        }
-        return meta, buffer.getvalue()
+        timed = None if self.timed is None else (self.timed.states, self.timed.actions)
+        return saved.pack(self.model, self.composed, self.covered_keys, self.explanation, timed)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle (and copy) as the saved form: the composed arrays compressed, no members."""
@@ -292,39 +318,7 @@ class LeverComposedPolicy:
     def from_saved_form(cls, meta: Any, raw: bytes, where: str) -> LeverComposedPolicy:
         """The policy of ``policy.json``'s parsed content and ``policy.npz``'s bytes (``where``
         names them in errors)."""
-        folder = where
-        version = meta.get("format_version") if isinstance(meta, dict) else None
-        if version != FORMAT_VERSION:
-            raise LibraryError(
-                f"{folder} holds composed-policy format {version!r}; this lever_gym reads "
-                f"format {FORMAT_VERSION}. Save the policy again with it."
-            )
-        try:
-            model = model_for(
-                Layout.from_ascii(meta["layout"]), checks.boolean(meta["shaping"], "shaping")
-            )
-            explanation = Explanation.from_dict(meta["info"])
-            objective = Objective(explanation.weights)
-        except (LeverGymError, KeyError, TypeError, ValueError, AttributeError) as e:
-            raise LibraryError(
-                f"{folder}/policy.json is not a saved composed policy ({e!r})."
-            ) from e
-        names = ("actions", "values", "allowed", "support_keys")
-        read = read_npz(raw, f"{folder}/policy.npz", names, array_limit(model.n_states))
-        arrays = [read[k] for k in names]
-        actions, values, allowed, covered = arrays
-        n = model.n_states
-        ok = (
-            actions.shape == (n,) and actions.dtype.kind in "iu"
-            and (n == 0 or 0 <= actions.min() <= actions.max() < N_ACTIONS)
-            and values.shape == (n, N_ACTIONS) and values.dtype.kind == "f"
-            and allowed.shape == (n, N_ACTIONS) and allowed.dtype == bool
-            and covered.ndim == 1 and covered.dtype.kind in "iu"
-        )  # fmt: skip
-        if not ok:
-            raise LibraryError(f"{folder}/policy.npz does not match its layout; save it again.")
-        composed = ComposedQ.from_arrays(np.array(actions), np.array(values), np.array(allowed))
-        return cls(model, objective, composed, explanation, covered)
+        return cls(*saved.unpack(meta, raw, where))
 
     def __repr__(self) -> str:
         return (
@@ -382,14 +376,21 @@ def _best(scored: list[Combination], scoring: str) -> int:
     return max(range(len(scored)), key=lambda i: (key(scored[i]), -i))
 
 
-def _bounds(context: ScoringContext, composed: ComposedQ) -> dict[str, Any]:
-    """Bounds on the composed policy's true return from the layout's start, from the layout's
-    recorded data and the reward ranges of the components (``mdp.contract.value_bounds``)."""
+def _bounds(context: ScoringContext, composed: ComposedQ, timed: Any = None) -> dict[str, Any]:
+    """Bounds on the composed policy's true return from the layout's start (with its
+    time-aware plan ``timed``, if any), from the layout's recorded data and the reward ranges
+    of the components (``mdp.contract.value_bounds``)."""
     model, emp = context.model, context.empirical
-    weights = context.target.weights
+    weights, horizon, states = context.target.weights, model.layout.n_cells, emp.states()
+    actions = composed.actions_of(states)
+    if timed is not None:  # per steps left: the plan on its states, the composed action elsewhere
+        actions = np.tile(actions.astype(np.int8), (horizon, 1))
+        at = np.minimum(np.searchsorted(timed.states, states), len(timed.states) - 1)
+        planned = timed.states[at] == states
+        actions[:, planned] = timed.actions[:, at[planned]]
     found = value_bounds(
-        emp, composed.actions_of(emp.states()), weights, model.start_state,
-        model.layout.n_cells, step_reward_bounds(weights, model.shaping, model.layout.size),
+        emp, actions, weights, model.start_state, horizon,
+        step_reward_bounds(weights, model.shaping, model.layout.size),
     )  # fmt: skip
     return {"lower": found.lower, "upper": found.upper, "steps_in_data": found.steps_in_data,
             "left_data": found.left_data}  # fmt: skip

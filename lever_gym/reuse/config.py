@@ -23,6 +23,8 @@ from lever_gym.reuse.retrieval import STRATEGIES
 from lever_gym.reuse.scoring import SCORINGS
 
 POOLS = ("parts", "layout")
+CONTRACTS = ("stationary", "time-aware")
+"""The time-limit contracts a composed policy can be built for (docs/method.md)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,9 +88,14 @@ class ImproveConfig:
     the best return on the recorded data is kept); none: the finite-horizon plan alone."""
     guard: bool = True
     """Act as a member that scores higher alone on the recorded data."""
+    contract: str = field(default="stationary", metadata={"choices": CONTRACTS})
+    """``stationary``: one action per state (Gymnasium's Markov observation); ``time-aware``:
+    then time-indexed policy iteration on the same data to its fixed point, for observations
+    that carry the elapsed steps (``TimeAwareObservation``)."""
 
     def __post_init__(self) -> None:
         """Validate."""
+        checks.one_of(self.contract, CONTRACTS, "contract")
         checks.non_negative_int(self.rounds, "improvement rounds")
         if not isinstance(self.gammas, tuple | list):
             raise ConfigError(f"gammas must be a tuple of discounts; got {self.gammas!r}.")
@@ -200,6 +207,8 @@ class ReuseConfig:
                 parts.append(f"(plans: {plans})")
         if i.guard:
             parts.append("+guard")
+        if i.contract != "stationary":
+            parts.append(f"+{i.contract}")
         return " ".join(parts)
 
 

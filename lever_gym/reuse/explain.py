@@ -94,6 +94,9 @@ class Explanation:
     """Lower and upper bounds on the policy's true return within the horizon from the
     layout's start, from the recorded data alone (``mdp.contract.value_bounds``): equal when
     its walk from the start stays in the data."""
+    time_aware: dict[str, Any] | None = None
+    """With ``improve.contract="time-aware"``: the start's value (the whole horizon left) on
+    the members' data before and after time-indexed policy iteration."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-plain form (what ``explain()`` returns and saved policies store)."""
@@ -116,6 +119,7 @@ class Explanation:
             "guard": self.guard,
             "improvement": self.improvement,
             "bounds": self.bounds,
+            "time_aware": self.time_aware,
         }
 
     @classmethod
@@ -138,6 +142,7 @@ class Explanation:
             guard=data.get("guard"),
             improvement=data.get("improvement"),
             bounds=data.get("bounds"),
+            time_aware=data.get("time_aware"),
         )
 
     def summary(self) -> str:
@@ -174,6 +179,13 @@ class Explanation:
                 f"({imp.get('plan', 'finite-horizon')} plan): {imp['changed_states']} state(s) "
                 f"changed, start value {imp['start_value_before']:.2f} -> "
                 f"{imp['start_value_after']:.2f}"
+            )
+        timed = self.time_aware
+        if timed is not None:
+            lines.append(
+                f"  time-aware: time-indexed policy iteration on the data, start value "
+                f"{timed['start_value_before']:.2f} -> "
+                f"{timed['start_value_after']:.2f} (observations carry the elapsed steps)"
             )
         if self.guard is not None and self.guard.get("best_member") is not None:
             lines.append(

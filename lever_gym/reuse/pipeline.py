@@ -17,11 +17,10 @@ import numpy as np
 
 import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout
-from lever_gym.envs.model import N_ACTIONS, TabularModel
+from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
 from lever_gym.library.format.config import PolicyRecord
 from lever_gym.library.store import Library, PolicyLibrary, generated_layout
-from lever_gym.mdp.batch import SupportTables, discounted_policy_iteration
 from lever_gym.mdp.empirical import EmpiricalModel
 from lever_gym.objective import Objective, weighted
 from lever_gym.reuse.composition import ComposedQ
@@ -263,74 +262,6 @@ def scoring_starts(emp: EmpiricalModel, model: TabularModel, n: int, seed: int) 
     rng = np.random.default_rng(seed)
     picked = rng.choice(others, size=min(n - 1, len(others)), replace=False)
     return np.concatenate([[model.start_state], np.sort(np.asarray(picked, dtype=np.int64))])
-
-
-@dataclass(frozen=True, eq=False)
-class Improvement:
-    """The plan support-constrained improvement chose, its actions and what it changed."""
-
-    states: np.ndarray
-    actions: np.ndarray
-    start_before: float
-    """Value of the layout's start on the members' data, before and after (within the horizon)."""
-    start_after: float
-    changed: int
-    plan: str
-    """Which plan won: ``finite-horizon`` or ``discounted <γ>``."""
-    returns: dict[str, float]
-    """Each plan's return on the recorded data from the scoring starts."""
-
-
-def improve_on_support(
-    context: ScoringContext,
-    members: list[PolicyRecord],
-    composed: ComposedQ,
-    rounds: int,
-    gammas: tuple[float, ...],
-) -> Improvement:
-    """``rounds`` rounds of policy iteration from ``composed`` on the union of the members'
-    own data (recorded actions only), planned for the stationary contract: finite-horizon
-    stationary policy iteration (which never lowers a recorded state's value within the
-    horizon) and discounted policy iteration at each of ``gammas`` (where every step pays,
-    the finite-horizon plan can settle in a loop that discounting avoids). Each plan is
-    rolled through the recorded data from the scoring starts, as the guard rolls the
-    members, and the one with the largest return within the horizon is kept (ties: the
-    finite-horizon plan)."""
-    tables, model, target = context.tables, context.model, context.target
-    graph = tables.support_graph(tables.positions([r.id for r in members]))
-    emp = graph.empirical
-    rewards = weighted(emp.components, target.weights)
-    taken = composed.actions_of(graph.states)
-    at = np.searchsorted(emp.keys, graph.states * N_ACTIONS + taken)
-    at = np.minimum(at, max(graph.n_rows - 1, 0))
-    recorded = emp.keys[at] == graph.states * N_ACTIONS + taken
-    choice = np.where(recorded, at, graph.greedy_choice(rewards))
-    horizon = model.layout.n_cells
-    better, before, after = graph.policy_iteration(choice, rewards, horizon, rounds)
-    plans = {"finite-horizon": emp.actions_of_rows()[better]}
-    support = SupportTables.of(emp)
-    reward = support.rewards(target)
-    start = emp.actions_of_rows()[choice]  # recorded in every state of the graph
-    for g in gammas:
-        plans[f"discounted {g:g}"] = discounted_policy_iteration(
-            reward, support.onward, g, start, rounds
-        )[0]
-    base = composed.actions_of(context.states)
-    where = np.searchsorted(context.states, graph.states)
-    returns = {}
-    for name, actions in plans.items():
-        trial = base.copy()
-        trial[where] = actions
-        returns[name] = float(context.walk(trial).returns.mean())
-    plan = max(plans, key=lambda k: (returns[k], k == "finite-horizon"))
-    j = np.searchsorted(graph.states, model.start_state)
-    at_start = j < len(graph.states) and graph.states[j] == model.start_state
-    return Improvement(
-        graph.states, plans[plan],
-        float(before[j]) if at_start else float("nan"),
-        float(after[j]) if at_start else float("nan"),
-        int(np.sum(plans[plan] != start)), plan, returns,
-    )  # fmt: skip
 
 
 def _layout_seed(library: Library, members: list[PolicyRecord]) -> int:

@@ -83,8 +83,11 @@ class TimeIndexedPolicy:
         states = self.space.states_from_obs(o[..., :-1], validate=validate)
         return states, elapsed.astype(np.int64)
 
-    def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
-        """The action (int64) of each observation in a batch."""
+    def planned(
+        self, obs: np.ndarray, *, validate: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(states, actions, ok)`` of a batch: each observation's state, the plan's action
+        and whether the plan covers it (a planned state within the horizon)."""
         states, elapsed = self._split(obs, validate)
         at = np.minimum(np.searchsorted(self.states, states), max(len(self.states) - 1, 0))
         known = (self.states[at] == states) if len(self.states) else np.zeros(states.shape, bool)
@@ -92,6 +95,11 @@ class TimeIndexedPolicy:
         ok = known & (left >= 1) & (left <= self.horizon)
         row = np.clip(left - 1, 0, self.horizon - 1)
         taken = self.actions[row, at] if len(self.states) else np.zeros(states.shape, np.int64)
+        return states, taken, ok
+
+    def predict(self, obs: np.ndarray, *, validate: bool = True) -> np.ndarray:
+        """The action (int64) of each observation in a batch."""
+        _, taken, ok = self.planned(obs, validate=validate)
         return np.where(ok, taken, self.fallback).astype(np.int64)
 
     def __call__(self, obs: np.ndarray, *, validate: bool = True) -> int:

@@ -43,8 +43,8 @@ def test_every_method_is_scored_exactly_and_never_above_the_ceiling(rows):
     for r in data:
         assert r["mean_return"] <= r["optimal_return"] + 1e-9  # nothing beats the optimum
         assert r["stationary_return"] <= r["optimal_return"] + 1e-9
-        assert r["contract"] == ("time-aware" if r["method"] == "bcvi (time-indexed)" else
-                                 "stationary")  # fmt: skip
+        timed = r["method"] in ("bcvi (time-indexed)", "lever (time-aware)")
+        assert r["contract"] == ("time-aware" if timed else "stationary")
         if r["normalised_horizon"] is not None:
             assert r["normalised_horizon"] <= 1 + 1e-9
         if r["bound_low"] is not None and r["protocol"] == "fixed":
