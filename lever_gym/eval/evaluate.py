@@ -187,7 +187,8 @@ def evaluate(
     """Evaluate ``policy`` (callable or with ``predict``) on ``n_episodes`` seeded episodes.
 
     ``env``: a LeverGrid id (made with ``env_kwargs``, as a vector env of ``num_envs`` when
-    ``num_envs > 1``), an env (wrapped or not) or a vector env (stepped with
+    ``num_envs > 1``, in ``TimeAwareObservation`` for a policy whose ``time_aware`` is true),
+    an env (wrapped or not) or a vector env (stepped with
     ``policy.predict``); the same seeds give the same episodes in every form. Episodes end
     at the env's time limit (or the layout's ``N**2`` steps). ``reference=False`` skips the
     exact references (normalised score ``nan``).
@@ -197,12 +198,19 @@ def evaluate(
     seed = checks.seed(seed)
     checks.boolean(reference, "reference")
     made = isinstance(env, str)
+    time_aware = bool(getattr(policy, "time_aware", False))
     if isinstance(env, str):
-        env = (
-            gym.make_vec(env, num_envs=num_envs, **env_kwargs)
-            if num_envs > 1
-            else gym.make(env, **env_kwargs)
-        )
+        if time_aware and num_envs > 1:
+            raise ConfigError(
+                "a time-aware policy reads the elapsed steps, which a vector env made from an "
+                "id does not carry; evaluate it with num_envs=1 (the env is then wrapped in "
+                "TimeAwareObservation) or pass an env that carries them."
+            )
+        if num_envs > 1:
+            env = gym.make_vec(env, num_envs=num_envs, **env_kwargs)
+        else:
+            single = gym.make(env, **env_kwargs)
+            env = gym.wrappers.TimeAwareObservation(single) if time_aware else single
     elif env_kwargs:
         raise ConfigError("env_kwargs are only accepted with an env id, not an env instance.")
     record = hasattr(policy, "covers")

@@ -118,3 +118,19 @@ def test_contract_is_checked_and_named():
         ReuseConfig().with_options(contract="timed")
     assert TIME_AWARE.label.endswith("+time-aware")
     assert "+time-aware" not in ReuseConfig().label
+
+
+def test_evaluate_wraps_an_env_id_for_a_time_aware_policy(library):
+    from lever_gym.eval.evaluate import evaluate
+
+    weights = STALLING[2]
+    policy = built(library, weights, TIME_AWARE)
+    eid = lever_gym.env_id(8, "PathGoldHazardLever")
+    result = evaluate(policy, eid, 2, 0, layout_seed=0, weights=list(weights))
+    model = layout_model(8, 0)
+    exact = exact_returns(
+        policy, model, Objective(weights), np.array([model.start_state]), model.layout.n_cells
+    )[0]
+    np.testing.assert_allclose(result.returns, exact, atol=1e-6)
+    with pytest.raises(ConfigError, match="num_envs=1"):
+        evaluate(policy, eid, 2, 0, num_envs=2, layout_seed=0, weights=list(weights))
