@@ -87,6 +87,16 @@ def weighted(components: np.ndarray, weights: Sequence[float] | np.ndarray) -> n
     return total
 
 
+def weighted_one(components: Sequence[float], weights: Sequence[float]) -> float:
+    """``weighted`` of one transition's float64 components in plain Python floats: the same
+    products summed in the same order, so the same bits, without numpy's per-scalar cost
+    (the env's step)."""
+    total = components[0] * weights[0]
+    for k in range(1, len(weights)):
+        total = total + components[k] * weights[k]
+    return float(total)
+
+
 def env_id(size: int, name: str, *, family: str = "", variant: str = "") -> str:
     """The registered id of objective ``name`` on ``size`` × ``size`` layouts
     (``family="Random"``: a new layout every episode; ``variant="Detour"``: the designed

@@ -16,6 +16,7 @@ from lever_gym.objective import (
     Objective,
     env_id,
     weighted,
+    weighted_one,
 )
 
 
@@ -111,3 +112,14 @@ def test_weighted_sums_components_in_order(components, weights):
     c = np.array(components)
     expect = c[0] * weights[0] + c[1] * weights[1] + c[2] * weights[2] + c[3] * weights[3]
     assert weighted(c, weights) == expect
+
+
+@given(
+    st.lists(st.floats(-50, 50), min_size=4, max_size=4),
+    st.lists(st.floats(-5, 5), min_size=4, max_size=4),
+)
+def test_weighted_one_gives_the_same_bits_in_plain_floats(components, weights):
+    c = np.array(components)
+    one = weighted_one(c.tolist(), weights)
+    assert type(one) is float
+    assert np.float64(one).tobytes() == np.float64(weighted(c, weights)).tobytes()

@@ -13,7 +13,7 @@ from lever_gym.envs.model import N_ACTIONS, TabularModel, model_for
 from lever_gym.envs.render import TILE_SIZE, check_tile_size, render_ansi, render_rgb
 from lever_gym.envs.views import DEFAULT_VIEW_SIZE, Observer, check_obs_mode, observer
 from lever_gym.errors import ActionError, ConfigError
-from lever_gym.objective import Objective, weighted
+from lever_gym.objective import Objective, weighted_one
 
 RESET_OPTIONS = ("start_cell", "minari_autoseed")
 """Reset option keys LeverGrid reads: ``start_cell``, and ``minari_autoseed`` (True or False),
@@ -193,7 +193,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
         comps = m.components[s, a].copy()
         terminated = bool(m.terminated[s, a])
         self._state = s2
-        reward = weighted(comps, self.objective.weights)
+        reward = weighted_one(comps.tolist(), self.objective.weights)
         success = terminated and bool(m.success(s2, self.objective))
         space = m.space
         info = {
@@ -202,7 +202,7 @@ class LeverGridEnv(gym.Env[np.ndarray, np.int64]):
             "reward_components": comps,
             "is_success": success,
         }
-        return self._observer.observe_one(s2), float(reward), terminated, False, info
+        return self._observer.observe_one(s2), reward, terminated, False, info
 
     def render(self) -> str | np.ndarray | None:  # type: ignore[override]
         """Return the ANSI text or the RGB array of the current state, per ``render_mode``."""

@@ -276,3 +276,22 @@ def test_seeds_of_any_size_are_accepted_and_reproducible(seed):
     sync = gym.make_vec("LeverGrid-8x8-Path-v0", 2, vectorization_mode="sync", random_start=True)
     sync.reset(seed=seed)
     assert sync.np_random_seed == envs.np_random_seed
+
+
+@pytest.mark.parametrize("weights", [None, [1.0, -0.7, -1.9, 0.3], [0.13, 2.0, 0.5, -1.1]])
+def test_step_rewards_are_the_models_to_the_bit(weights):
+    """The step's plain-float reward equals ``model.reward`` (numpy, ``objective.weighted``)
+    bit for bit along a seeded random walk, resets included."""
+    kwargs = {} if weights is None else {"weights": weights}
+    env = LeverGridEnv("PathGoldHazardLever", size=16, layout_seed=0, random_start=True, **kwargs)
+    table = env.model.reward(env.objective)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    for a in rng.integers(0, 4, 3000).tolist():
+        s = env.state
+        _, reward, terminated, _, info = env.step(a)
+        assert type(reward) is float
+        assert np.float64(reward).tobytes() == table[s, a].tobytes()
+        np.testing.assert_array_equal(info["reward_components"], env.model.components[s, a])
+        if terminated:
+            env.reset()
