@@ -33,6 +33,9 @@ from lever_gym.envs.vector_kernels import observe_all, step_envs
 from lever_gym.envs.views import DEFAULT_VIEW_SIZE, Observer, observer
 from lever_gym.errors import ConfigError, ResetNeeded, SeedError
 
+NEXT_STEP: Any = getattr(getattr(gym.vector, "AutoresetMode", None), "NEXT_STEP", "NextStep")
+"""The autoreset mode this env implements, as the installed gymnasium names it."""
+
 
 def _template(
     objective: str,
@@ -93,8 +96,9 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
 
     Autoreset is next-step autoreset, gymnasium 1.0's only mode: the step after an episode
     ends returns the reset observation and info, reward 0, ``terminated`` and ``truncated``
-    False, and ignores that env's action. gymnasium 1.0 has no ``metadata["autoreset_mode"]``
-    (1.1 adds it, where this mode is ``AutoresetMode.NEXT_STEP``), so none is declared.
+    False, and ignores that env's action. ``metadata["autoreset_mode"]`` declares it:
+    ``gymnasium.vector.AutoresetMode.NEXT_STEP`` where gymnasium has that enum (1.1 on),
+    else its value, ``"NextStep"``.
     """
 
     def __init__(
@@ -139,7 +143,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self.render_mode = template.render_mode
         self.tile_size = template.tile_size
         self.obs_mode, self.view_size = template.obs_mode, template.view_size
-        self.metadata = dict(LeverGridEnv.metadata)
+        self.metadata = {**LeverGridEnv.metadata, "autoreset_mode": NEXT_STEP}
         self.single_observation_space = template.observation_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.single_action_space = template.action_space

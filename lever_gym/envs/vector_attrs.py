@@ -38,7 +38,7 @@ SHARED: dict[str, Callable[[Any], Any]] = {
     "tile_size": lambda v: v.tile_size,
     "action_space": lambda v: copy.deepcopy(v.single_action_space),
     "observation_space": lambda v: copy.deepcopy(v.single_observation_space),
-    "metadata": lambda v: dict(v.metadata),
+    "metadata": lambda v: dict(v.template.metadata),  # a sub-env's, without autoreset_mode
     "_max_episode_steps": lambda v: v.max_episode_steps,
 }
 """Attributes every env shares (``TimeLimit``'s ``_max_episode_steps`` among them)."""

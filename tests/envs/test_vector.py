@@ -119,7 +119,7 @@ def test_spaces_and_metadata_match_sync(eid):
     assert native.observation_space == sync.observation_space
     assert native.single_action_space == sync.single_action_space
     assert native.action_space == sync.action_space == gym.spaces.MultiDiscrete([4] * 5)
-    assert native.metadata == sync.metadata
+    assert native.metadata == {**sync.metadata, "autoreset_mode": "NextStep"}
     obs, _ = native.reset(seed=0)
     assert native.observation_space.contains(obs)
     native.action_space.seed(0)
@@ -241,14 +241,15 @@ def test_call_refuses_the_methods_that_would_run_one_env_alone(name):
         envs.call(name)
 
 
-def test_autoreset_is_next_step_and_documented():
-    """gymnasium 1.0 has no ``autoreset_mode`` metadata (1.1 adds it); both envs reset on the
-    step after an episode ends, and the docstring says so."""
+def test_autoreset_is_next_step_declared_and_documented():
+    """The env declares next-step autoreset as gymnasium 1.1's ``AutoresetMode.NEXT_STEP``
+    spells it (its value on 1.0, which has no enum), resets on the step after an episode
+    ends, and the docstring says so."""
     import gymnasium.vector
 
-    assert not hasattr(gymnasium.vector, "AutoresetMode")
     native = gym.make_vec("LeverGrid-8x8-Path-v0", num_envs=1, max_episode_steps=2)
-    assert "autoreset_mode" not in native.metadata
+    mode = getattr(gymnasium.vector, "AutoresetMode", None)
+    assert native.metadata["autoreset_mode"] == ("NextStep" if mode is None else mode.NEXT_STEP)
     assert "next-step autoreset" in LeverGridVectorEnv.__doc__
     native.reset(seed=0)
     native.step(np.array([0]))
