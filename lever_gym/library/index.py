@@ -78,14 +78,20 @@ def rerank(
 
 @dataclass(frozen=True, eq=False)
 class ExactBackend:
-    """Brute force: every inner product, stable order on ties."""
+    """Brute force: every inner product, the best ``n`` found by partition (linear), then
+    sorted (ties by row, as a stable sort of every score orders them)."""
 
     vectors: np.ndarray
 
     def query(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """See ``Backend.query``."""
         scores = self.vectors @ np.asarray(vector, dtype=np.float32)
-        order = np.argsort(-scores, kind="stable")[:n]
+        negated = -scores
+        if 0 < n < len(negated):  # every row at least as good as the n-th best, in row order
+            kept = np.flatnonzero(negated <= np.partition(negated, n - 1)[n - 1])
+        else:
+            kept = np.arange(len(negated))
+        order = kept[np.argsort(negated[kept], kind="stable")[:n]]
         return order, scores[order]
 
 

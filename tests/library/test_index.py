@@ -81,6 +81,17 @@ def test_exact_backend_orders_by_inner_product():
     assert ids.tolist() == [1, 2, 0] and scores.tolist() == [3.0, 2.0, 1.0]
 
 
+@pytest.mark.parametrize("n", [0, 1, 5, 37, 200, 500])
+def test_exact_backend_partition_gives_the_full_stable_sort(rng, n):
+    vectors = rng.integers(-3, 4, size=(200, 4)).astype(np.float32)  # many tied scores
+    query = rng.integers(-2, 3, size=4).astype(np.float32)
+    ids, scores = ExactBackend(vectors).query(query, n)
+    full = vectors @ query
+    order = np.argsort(-full, kind="stable")[:n]
+    assert ids.tolist() == order.tolist()
+    assert scores.tobytes() == full[order].tobytes()
+
+
 def test_annoy_angular_mips_reaches_high_recall_and_beats_dot(rng):
     vectors = clustered(10, 5000)
     queries = rng.normal(size=(100, 16))
