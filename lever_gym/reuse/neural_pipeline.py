@@ -12,6 +12,7 @@ of one member chosen from data the same way.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -159,16 +160,29 @@ def _member(
     return NeuralMember(member, heads, n_comp, seen, config, neighbours)
 
 
+_NEIGHBOURS: weakref.WeakKeyDictionary[NeuralLibrary, dict[tuple[str, int, int], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Each open library's neighbour indexes, built once per (member, trees, seed) and dropped
+with the library."""
+
+
 def recorded_pairs(
     library: NeuralLibrary, member: str, config: NeuralReuseConfig
 ) -> NeighbourSupport:
-    """The member's recorded (observation, action) pairs, indexed for ``neighbour`` support."""
+    """The member's recorded (observation, action) pairs, indexed for ``neighbour`` support
+    (built on first use per open library; a seeded build, so rebuilding gives the same
+    forest)."""
     from lever_gym.data.storage import read_episodes
 
-    obs, actions = [], []
-    for ep in read_episodes(library.dataset(member), ("observations", "actions")):
-        obs.append(ep["observations"][:-1])
-        actions.append(ep["actions"])
-    return NeighbourSupport(
-        np.concatenate(obs), np.concatenate(actions), config.n_trees, config.seed
-    )
+    kept = _NEIGHBOURS.setdefault(library, {})
+    key = (member, config.n_trees, config.seed)
+    if key not in kept:
+        obs, actions = [], []
+        for ep in read_episodes(library.dataset(member), ("observations", "actions")):
+            obs.append(ep["observations"][:-1])
+            actions.append(ep["actions"])
+        kept[key] = NeighbourSupport(
+            np.concatenate(obs), np.concatenate(actions), config.n_trees, config.seed
+        )
+    return kept[key]

@@ -51,6 +51,22 @@ def test_composing_on_an_unseen_layout_never_builds_its_model(
         assert policy.explain()["layout"]["map"] == layout.to_ascii()
 
 
+def test_neighbour_indexes_are_built_once_per_open_library(lib: NeuralLibrary) -> None:
+    from lever_gym.reuse.neural_pipeline import recorded_pairs
+
+    config = CONFIGS["gpi-neighbour"]
+    first = compose_neural(lib, "PathGold", layout=(8, UNSEEN), config=config)
+    again = compose_neural(lib, "PathGold", layout=(8, UNSEEN), config=config)
+    member = first.members[0].id
+    assert recorded_pairs(lib, member, config) is recorded_pairs(lib, member, config)
+    fresh = NeuralLibrary.load(lib.root)  # another open library builds its own, the same
+    rebuilt = compose_neural(fresh, "PathGold", layout=(8, UNSEEN), config=config)
+    assert recorded_pairs(fresh, member, config) is not recorded_pairs(lib, member, config)
+    obs = observer(Layout.generate(8, UNSEEN), "view", 3).observe(np.arange(300))
+    for other in (again, rebuilt):
+        np.testing.assert_array_equal(other.q_values(obs), first.q_values(obs))
+
+
 def test_gpi_takes_per_observation_the_best_supported_member(lib: NeuralLibrary) -> None:
     """With every action supported (τ → 0) GPI is the max over members of ψ·w."""
     config = NeuralReuseConfig(threshold=1e-12)
