@@ -209,6 +209,17 @@ def _compose_command(sub: Any) -> None:
         "--library", default=None,
         help="library folder (default: $LEVER_GYM_LIBRARY, then the installed default library)",
     )  # fmt: skip
+    p.add_argument(
+        "--members", default="tabular", choices=("tabular", "dqn"),
+        help="dqn: compose a neural library's members (default: the default neural library) "
+        "on any layout of its size; the ReuseConfig flags below then do not apply, except "
+        "--k and --operator",
+    )  # fmt: skip
+    p.add_argument(
+        "--support", default=None, choices=("behaviour", "neighbour"),
+        help="dqn members: how support is estimated (the behaviour model's BCQ threshold, or "
+        "the nearest recorded observation)",
+    )  # fmt: skip
     _add_reuse_flags(p)
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
     p.add_argument("--random-start", action="store_true", help="evaluate from random starts")

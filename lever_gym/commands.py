@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 
@@ -124,6 +125,13 @@ def compose(args: argparse.Namespace) -> None:
     options = {
         f.name: getattr(args, f.name) for _, f in flag_fields() if getattr(args, f.name) is not None
     }
+    if args.members == "dqn":
+        _compose_neural(args, options)
+        return
+    if args.support is not None:
+        raise ConfigError(
+            "--support sets how dqn members' support is estimated; add --members dqn."
+        )
     if args.random_start and "n_starts" not in options:
         options["n_starts"] = 16
     config = ReuseConfig().with_options(**options, seed=args.seed)
@@ -135,6 +143,57 @@ def compose(args: argparse.Namespace) -> None:
     info = policy.explanation
     eid = objective.env_id(info.size)
     kwargs = {"layout_seed": info.layout_seed, "random_start": args.random_start}
+    if not objective.is_unit:
+        kwargs["weights"] = list(objective.weights)
+    result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)
+    start = "random starts" if args.random_start else "the fixed start"
+    print(f"evaluation in {eid} ({args.episodes} seeded episodes from {start}): {result}")
+    if args.save:
+        print(f"saved to {policy.save(args.save, overwrite=args.overwrite)}")
+
+
+def _compose_neural(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """``compose --members dqn``: a neural library's members composed on the target layout
+    (``--size``, ``--layout-seed``; any layout of the library's size), then evaluated there."""
+    from lever_gym.eval.evaluate import evaluate
+    from lever_gym.library.locate import default_neural_library
+    from lever_gym.library.neural_store import NeuralLibrary
+    from lever_gym.objective import Objective
+    from lever_gym.reuse.composition import ComposeConfig
+    from lever_gym.reuse.neural import NeuralReuseConfig
+    from lever_gym.reuse.neural_pipeline import compose_neural
+
+    unused = sorted(set(options) - {"k", "operator"})
+    if unused:
+        raise ConfigError(
+            f"--members dqn takes --k, --operator and --support; got {', '.join(unused)} "
+            "(settings of tabular composition). Drop them."
+        )
+    lib = NeuralLibrary.load(args.library or default_neural_library())
+    size = lib.worlds.size if args.size is None else args.size
+    if args.layout_seed is None:
+        raise ConfigError(
+            f"say which {size}x{size} layout to compose for: --layout-seed N (any seed; the "
+            f"library trained on {lib.worlds.layout_seeds[0]}..{lib.worlds.layout_seeds[1] - 1})."
+        )
+    config = NeuralReuseConfig(
+        k=options.get("k", NeuralReuseConfig().k),
+        compose=ComposeConfig(operator=options.get("operator", ComposeConfig().operator)),
+        support=args.support or NeuralReuseConfig().support, seed=args.seed,
+    )  # fmt: skip
+    objective = Objective.parse(args.objective)
+    policy = compose_neural(lib, objective, layout=(size, args.layout_seed), config=config)
+    facts = policy.explain()
+    print(
+        f"{config.compose.operator} over {len(facts['members'])} neural member(s) "
+        f"({', '.join(facts['members'])}; support {config.support}) on the {size}x{size} "
+        f"layout {args.layout_seed}, composed offline"
+    )
+    eid = objective.env_id(size)
+    kwargs: dict[str, Any] = {
+        "layout_seed": args.layout_seed, "random_start": args.random_start,
+        "obs_mode": lib.worlds.obs_mode, "view_size": lib.worlds.view_size,
+    }  # fmt: skip
     if not objective.is_unit:
         kwargs["weights"] = list(objective.weights)
     result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)

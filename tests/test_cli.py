@@ -82,6 +82,21 @@ def test_compose_prints_choice_and_evaluation(capsys, tmp_path):
     assert (tmp_path / "p" / "policy.npz").is_file()
 
 
+def test_compose_neural_members_on_an_unseen_layout(capsys, tmp_path, tiny_neural_library):
+    args = ["compose", "--members", "dqn", "--library", str(tiny_neural_library)]
+    args += ["--objective", "PathGold", "--layout-seed", "5000", "--support", "neighbour"]
+    assert main([*args, "--episodes", "2", "--save", str(tmp_path / "p.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "neural member(s)" in out and "layout 5000" in out and "normalised" in out
+    assert (tmp_path / "p.npz").is_file()
+    assert main([*args, "--strategy", "hybrid"]) == 2
+    assert "--members dqn takes --k, --operator and --support" in capsys.readouterr().err
+    assert main([*args[:5], "--objective", "PathGold"]) == 2
+    assert "--layout-seed N" in capsys.readouterr().err
+    assert main(["compose", "--objective", "PathGold", "--support", "neighbour"]) == 2
+    assert "add --members dqn" in capsys.readouterr().err
+
+
 def test_compose_unknown_layout_is_a_clear_error(capsys):
     args = ["compose", "--objective", "path+gold", "--size", "16x16", "--layout-seed", "3"]
     assert main(args) == 2
