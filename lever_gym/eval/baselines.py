@@ -45,6 +45,12 @@ from lever_gym.train.policy import TabularPolicy, TimeIndexedPolicy
 from lever_gym.train.tabular import TrainConfig, train
 
 OFFLINE_ALGOS = ("cql", "bcq", "bc")
+LEARNING_RATE = 1e-3
+"""Adam's step for the d3rlpy learners (d3rlpy's DiscreteBC default). DiscreteCQL and
+DiscreteBCQ default to their Atari settings (6.25e-5, target copied every 8,000 steps),
+under which a fit of a few thousand steps never updates its target network."""
+TARGET_UPDATES = 40
+"""Target-network copies per fit (every ``n_steps // 40`` steps: 100 at 4,000)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,8 +138,11 @@ def offline_rl(
 ) -> Baseline:
     """Train a d3rlpy learner on ``datasets`` relabelled to ``objective``, with at most
     ``threads`` torch threads (torch's default takes every core, which stalls on a busy
-    machine). ``seconds`` covers the conversion and ``fit`` (d3rlpy's import is excluded).
-    """
+    machine). The Q-learners copy their target ``TARGET_UPDATES`` times per fit and every
+    learner steps at ``LEARNING_RATE`` (d3rlpy's Atari defaults never update the target in
+    a short fit: DiscreteCQL scored 0.754 with them and 0.998 with these on an 8x8 tuning
+    layout at 4,000 steps). ``seconds`` covers the conversion and ``fit`` (d3rlpy's import is
+    excluded)."""
     checks.one_of(algo, OFFLINE_ALGOS, "algo")
     checks.positive_int(n_steps, "n_steps")
     checks.positive_int(threads, "threads")
@@ -150,10 +159,16 @@ def offline_rl(
     start = time.perf_counter()
     mdp = to_d3rlpy(datasets, objective)
     d3rlpy.seed(seed)
+    q_learning = {
+        "batch_size": batch_size, "gamma": gamma, "learning_rate": LEARNING_RATE,
+        "target_update_interval": max(1, n_steps // TARGET_UPDATES),
+    }  # fmt: skip
     configs = {
-        "cql": lambda: d3rlpy.algos.DiscreteCQLConfig(batch_size=batch_size, gamma=gamma),
-        "bcq": lambda: d3rlpy.algos.DiscreteBCQConfig(batch_size=batch_size, gamma=gamma),
-        "bc": lambda: d3rlpy.algos.DiscreteBCConfig(batch_size=batch_size),
+        "cql": lambda: d3rlpy.algos.DiscreteCQLConfig(**q_learning),
+        "bcq": lambda: d3rlpy.algos.DiscreteBCQConfig(**q_learning),
+        "bc": lambda: d3rlpy.algos.DiscreteBCConfig(
+            batch_size=batch_size, learning_rate=LEARNING_RATE
+        ),
     }
     learner = configs[algo]().create(device="cpu:0")
     learner.fit(
