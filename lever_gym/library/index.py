@@ -11,7 +11,8 @@ norm, the query ``[q, 0]``, so every item has norm ``M`` and the smallest angle 
 Backends share one interface and return true inner products recomputed from the stored
 embeddings, best first (ties by row): Annoy (seeded, ``n_jobs=1``, saved and memory-mapped,
 ``angular-mips`` by default), hnswlib (optional extra ``scale``, seeded, one thread, ``dot``
-by default) and an exact numpy search.
+by default), faiss (optional extra ``scale``, ``lever_gym.library.faiss_backend``) and an
+exact numpy search.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import lever_gym.checks as checks
 from lever_gym.errors import ConfigError, LibraryError, RetrievalError
 from lever_gym.objective import Objective
 
-BACKENDS = ("annoy", "exact", "hnsw")
+BACKENDS = ("annoy", "exact", "hnsw", "faiss")
 METRICS = ("angular-mips", "dot")
 """``angular-mips``: angular search on augmented items (the default); ``dot``: the search
 engine's own inner-product metric (indexes built before the reduction)."""
@@ -328,13 +329,13 @@ def open_layout_index(
     columns: np.ndarray,
     annoy: Path | None = None,
 ) -> LayoutIndex:
-    """A layout's index with the ``annoy``, ``exact`` or ``hnsw`` backend, from its parts as
-    ``Library.layout_index`` reads and checks them: ``meta`` (its ``index.json``), the
-    embeddings and canonical states, and for Annoy the forest file ``annoy``.
+    """A layout's index with the ``annoy``, ``exact``, ``hnsw`` or ``faiss`` backend, from its
+    parts as ``Library.layout_index`` reads and checks them: ``meta`` (its ``index.json``),
+    the embeddings and canonical states, and for Annoy the forest file ``annoy``.
 
     Annoy reads the forest with the metric ``meta`` records (``dot`` if none); hnsw builds a
     graph over the embeddings in memory (a layout holds tens of policies), seeded with the
-    index's seed.
+    index's seed; faiss builds its exact ``IndexFlatIP`` in memory.
     """
     checks.one_of(backend, BACKENDS, "backend")
     metric = meta.get("metric", "dot")
@@ -349,6 +350,10 @@ def open_layout_index(
         chosen = ExactBackend(rows)
     elif backend == "hnsw":
         chosen = HnswBackend.build(rows, seed=meta["seed"], ef=len(meta["ids"]))
+    elif backend == "faiss":  # exact inner products: a layout holds tens of policies
+        from lever_gym.library.faiss_backend import FaissBackend
+
+        chosen = FaissBackend.build(rows, kind="flat")
     else:  # a layout holds tens of policies: let the search visit every leaf of the forest
         if annoy is None:
             raise ConfigError("the annoy backend needs the path of the layout's Annoy file.")

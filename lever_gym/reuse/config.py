@@ -41,7 +41,8 @@ class RetrievalConfig:
     also the layout's best policies of any block but the target's; ``None``: ``layout`` with
     a successor operator, else ``parts``."""
     backend: str = field(default="annoy", metadata={"choices": BACKENDS})
-    """The layout index's search: Annoy, exact numpy, or hnswlib."""
+    """The layout index's search: Annoy, exact numpy, hnswlib or faiss (the last two: the
+    ``scale`` extra)."""
     gamma: float | None = None
     """The library γ to draw from (``None``: every γ, each its own pool)."""
     parts: str | None = None

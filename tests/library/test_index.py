@@ -133,10 +133,11 @@ def test_annoy_is_deterministic_and_loads_what_it_saves(metric, tmp_path, rng):
         AnnoyBackend.load(tmp_path / "x.ann", vectors[:-1], metric)
 
 
-@pytest.mark.parametrize("backend", ["annoy", "hnsw"])
+@pytest.mark.parametrize("backend", ["annoy", "hnsw", "faiss"])
 def test_backends_and_exact_agree_on_the_default_library(backend, rng):
-    if backend == "hnsw":
-        pytest.importorskip("hnswlib", reason="hnswlib is the optional extra lever-gym[scale]")
+    if backend in ("hnsw", "faiss"):
+        module = {"hnsw": "hnswlib", "faiss": "faiss"}[backend]
+        pytest.importorskip(module, reason=f"{module} is in the optional extra lever-gym[scale]")
     lib = Library.load(DEFAULT)
     queries = [Objective.named(n) for n in OBJECTIVE_NAMES] + [
         Objective(tuple(w)) for w in rng.normal(size=(10, 4))
@@ -150,7 +151,7 @@ def test_backends_and_exact_agree_on_the_default_library(backend, rng):
         for w in queries:
             a, e = approx.query(w, 5), exact.query(w, 5)
             hits += len({pid for pid, _ in a} & {pid for pid, _ in e})
-            if backend == "annoy":  # every leaf is visited: exact
+            if backend in ("annoy", "faiss"):  # every leaf visited / a flat index: exact
                 assert [pid for pid, _ in a] == [pid for pid, _ in e]
                 np.testing.assert_allclose([s for _, s in a], [s for _, s in e], rtol=1e-6)
         # hnsw: a greedy graph walk in inner-product space over 84 near-duplicate embeddings
@@ -178,6 +179,40 @@ def test_hnsw_recall_scores_determinism_and_persistence(metric, tmp_path, rng):
             np.testing.assert_array_equal(a, b)
     tiny = HnswBackend.build(vectors[:3], metric=metric)
     assert [len(x) for x in tiny.query(queries[0], 10)] == [3, 3]  # all it holds
+
+
+def test_faiss_flat_is_exact_and_hnsw_reaches_recall_on_one_thread(tmp_path, rng):
+    faiss = pytest.importorskip("faiss", reason="faiss-cpu is the optional extra lever-gym[scale]")
+    from lever_gym.library.faiss_backend import FaissBackend
+
+    vectors = clustered(13, 2000)
+    queries = rng.normal(size=(50, 16))
+    exact, flat = ExactBackend(vectors), FaissBackend.build(vectors)
+    threads = faiss.omp_get_max_threads()
+    for q in queries[:10]:
+        for a, b in zip(flat.query(q, 10), exact.query(q, 10), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+    graph = FaissBackend.build(vectors, kind="hnsw", ef=200)
+    assert recall_at_k(graph, exact, queries, 10) >= 0.95
+    assert faiss.omp_get_max_threads() == threads  # put back after every call
+    graph.save(tmp_path / "x.faiss")
+    loaded = FaissBackend.load(tmp_path / "x.faiss", vectors, "hnsw", ef=200)
+    for q in queries[:10]:
+        for a, b in zip(graph.query(q, 10), loaded.query(q, 10), strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(LibraryError, match="holds 2000 items but 1999 embeddings"):
+        FaissBackend.load(tmp_path / "x.faiss", vectors[:-1], "hnsw")
+    assert [len(x) for x in FaissBackend.build(vectors[:3]).query(queries[0], 10)] == [3, 3]
+    with pytest.raises(ConfigError, match="kind must be one of"):
+        FaissBackend.build(vectors, kind="ivf")
+
+
+def test_missing_faiss_names_the_extra(monkeypatch):
+    from lever_gym.library.faiss_backend import FaissBackend
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'lever-gym\[scale\]'"):
+        FaissBackend.build(clustered(0, 10))
 
 
 def test_missing_hnswlib_names_the_extra(monkeypatch):
