@@ -16,6 +16,7 @@ STATIONARY_BASELINES = (
 )  # fmt: skip
 """The stationary methods lever (defaults) is compared with under the same contract."""
 SIGNED = ("goal-reaching", "stalling pays", "hazard bonus")
+TIME_AWARE = "lever (time-aware)"
 
 
 def _scores(rows: list[dict[str, Any]], field: str = "normalised", **where: Any) -> np.ndarray:
@@ -25,6 +26,18 @@ def _scores(rows: list[dict[str, Any]], field: str = "normalised", **where: Any)
 def _mean(rows: list[dict[str, Any]], **where: Any) -> float:
     values = _scores(rows, **where)
     return float(values.mean()) if len(values) else float("nan")
+
+
+def _support_mean(rows: list[dict[str, Any]]) -> float:
+    """The support ceiling's mean score over ``rows``, normalised as each row's own score (by
+    its contract's ceiling; rows without a normalised score left out)."""
+    values = []
+    for r in rows:
+        if r["normalised"] is None:
+            continue
+        top = r["optimal_return"] if r["contract"] == "time-aware" else r["stationary_return"]
+        values.append((r["support_return"] - r["random_return"]) / (top - r["random_return"]))
+    return float(np.mean(values)) if values else float("nan")
 
 
 def reading_section(rows: list[dict[str, Any]], coverage: list[dict[str, Any]]) -> list[str]:
@@ -106,7 +119,16 @@ def targets_section(rows: list[dict[str, Any]], coverage: list[dict[str, Any]]) 
     for fam in ("setup", "goal-reaching"):
         value = _mean(rows, method=DEFAULT, kind=fam)
         if np.isfinite(value):
-            add(f"{fam}: lever (defaults) mean ≥ 0.98", f"{value:.3f}", value >= 0.98)
+            ceiling = _support_mean(select(rows, method=DEFAULT, kind=fam))
+            add(f"{fam}: lever (defaults) mean ≥ 0.98",
+                f"{value:.4f} (the data's support ceiling, normalised alike: {ceiling:.4f})",
+                value >= 0.98)  # fmt: skip
+    for fam in FAMILIES:
+        sel = select(rows, kind=fam)
+        timed, theirs = _mean(sel, method=TIME_AWARE), _mean(sel, method="bcvi (time-indexed)")
+        if np.isfinite(timed) and np.isfinite(theirs):
+            add(f"{fam}, time-aware contract: {TIME_AWARE} mean ≥ bcvi (time-indexed) − {MARGIN:g}",
+                f"{timed:.3f} against {theirs:.3f}", timed >= theirs - MARGIN)  # fmt: skip
     over = [r for r in select(rows, method=DEFAULT) + select(coverage, method=DEFAULT)
             if r["mean_return"] > r["support_return"] + 1e-6]  # fmt: skip
     add("lever (defaults) at or below the support ceiling everywhere",
