@@ -4,12 +4,16 @@ on the state observation and on the ``view`` and ``grid`` modes that show the la
 Run: python benchmarks/bench_vector.py   (writes benchmarks/results/vector.md)
 Target: >= 10**7 env-steps/s at 1,024 envs on one core, and >= 100x gym.make_vec(...,
 vectorization_mode="sync"). Both measured in this run on the same random actions (so with
-the autoresets they cause); steps/s are medians of repeated runs.
+the autoresets they cause); steps/s are medians of repeated runs. The speed issue's bound:
+a hand-written numpy batched step on the same tables that returns the state index only
+(next state, reward, termination, the time limit, reset to the start), beside the native
+env at 1,024 and 8,192 envs, interleaved (target: native >= 0.8 of it).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,6 +44,51 @@ def steps_per_second(envs: gym.vector.VectorEnv, calls: int, repeats: int) -> fl
             envs.step(actions[k & 255])
 
     return n * calls / median_time(run, repeats)
+
+
+def bound_steps_per_second(envs: gym.vector.VectorEnv, calls: int) -> float:
+    """Env-steps/s of the hand-written bound on ``envs``' own tables (one run)."""
+    model = envs.unwrapped.template.model
+    reward = model.reward(envs.unwrapped.objective)
+    nxt, done, start = model.next_state, model.terminated, model.start_state
+    n = envs.num_envs
+    actions = np.random.default_rng(0).integers(0, 4, (256, n))
+    limit = envs.unwrapped.max_episode_steps
+    states = np.full(n, start, dtype=np.int64)
+    elapsed = np.zeros(n, dtype=np.int64)
+    began = time.perf_counter()
+    for k in range(calls):
+        a = actions[k & 255]
+        rewards = reward[states, a]
+        elapsed += 1
+        ended = done[states, a] | (elapsed >= limit)
+        states = np.where(ended, start, nxt[states, a])
+        elapsed[ended] = 0
+    del rewards
+    return n * calls / (time.perf_counter() - began)
+
+
+def bound_rows() -> list[list[str]]:
+    """The native env against the hand-written bound, 16x16, interleaved over 7 runs."""
+    out = []
+    eid = lever_gym.env_id(16, "PathGoldHazardLever")
+    for n in (1024, 8192):
+        envs = gym.make_vec(eid, num_envs=n)
+        calls = min(NATIVE_ENV_STEPS // n, NATIVE_MAX_CALLS)
+        pairs = [(steps_per_second(envs, calls, 1), bound_steps_per_second(envs, calls))
+                 for _ in range(7)]  # fmt: skip
+        native = float(np.median([p[0] for p in pairs]))
+        bound = float(np.median([p[1] for p in pairs]))
+        out.append(
+            [
+                f"`{eid}` native vs the numpy state-index bound",
+                f"{n:,}",
+                f"{native:,.0f}",
+                f"{bound:,.0f} (bound)",
+                f"{native / bound:.2f} of it",
+            ]
+        )
+    return out
 
 
 def main() -> None:
@@ -74,6 +123,7 @@ def main() -> None:
                     ratio,
                 ]
             )
+    rows += bound_rows()
     write_table(
         "vector",
         "Native LeverGridVectorEnv against SyncVectorEnv (env-steps/s, one core)",
