@@ -73,6 +73,8 @@ class _World:
     layout_seed: int
     success: np.ndarray
     observer: Observer
+    floor_starts: list[int]
+    """The start state of each floor cell (``GridSpace.start``), in ``floor`` order."""
 
 
 class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
@@ -219,7 +221,9 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         """A world of ``model``: its start cells and where the objective succeeds."""
         success = model.success(np.arange(model.n_states), self.objective)
         seen = observer(model.layout, self.obs_mode, self.view_size)
-        return _World(model, model.layout.start_cells(), layout_seed, success, seen)
+        floor = model.layout.start_cells()
+        starts = [self._space.start(c) for c in floor]
+        return _World(model, floor, layout_seed, success, seen, starts)
 
     def _world(self, layout_seed: int) -> _World:
         """The world of ``layout_seed``, shared by every env that drew it."""
@@ -302,10 +306,17 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             )
         a = check_actions(actions, self.num_envs)
         if self._redraw and self._autoreset.any():
-            for i in np.flatnonzero(self._autoreset).tolist():
-                self._restart[i] = self._draw_start(i, None)
+            ended = np.flatnonzero(self._autoreset).tolist()
             if self._random_worlds:
+                for i in ended:
+                    self._restart[i] = self._draw_start(i, None)
                 self._regroup()
+            else:  # random starts in one world: _draw_start's draw, its lookups done once
+                starts, rngs = self._worlds[0].floor_starts, self._rngs
+                n_floor = len(starts)
+                for i in ended:
+                    rng = rngs[i] or self._rng(i)
+                    self._restart[i] = starts[int(rng.integers(n_floor))]
         n, space = self.num_envs, self._space
         obs = np.empty((n, space.obs_dim), dtype=np.float32)
         rewards = np.empty(n)
