@@ -116,7 +116,6 @@ def _build_neural(args: argparse.Namespace) -> None:
 
 
 def compose(args: argparse.Namespace) -> None:
-    from lever_gym.eval.evaluate import evaluate
     from lever_gym.library.shards import open_library
     from lever_gym.objective import Objective
     from lever_gym.reuse.composed import LeverComposedPolicy
@@ -141,21 +140,12 @@ def compose(args: argparse.Namespace) -> None:
     policy = LeverComposedPolicy.from_library(lib, args.objective, layout=layout, config=config)
     print(policy.summary())
     info = policy.explanation
-    eid = objective.env_id(info.size)
-    kwargs = {"layout_seed": info.layout_seed, "random_start": args.random_start}
-    if not objective.is_unit:
-        kwargs["weights"] = list(objective.weights)
-    result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)
-    start = "random starts" if args.random_start else "the fixed start"
-    print(f"evaluation in {eid} ({args.episodes} seeded episodes from {start}): {result}")
-    if args.save:
-        print(f"saved to {policy.save(args.save, overwrite=args.overwrite)}")
+    _evaluate_and_save(args, policy, objective, info.size, {"layout_seed": info.layout_seed})
 
 
 def _compose_neural(args: argparse.Namespace, options: dict[str, Any]) -> None:
     """``compose --members dqn``: a neural library's members composed on the target layout
     (``--size``, ``--layout-seed``; any layout of the library's size), then evaluated there."""
-    from lever_gym.eval.evaluate import evaluate
     from lever_gym.library.locate import default_neural_library
     from lever_gym.library.neural_store import NeuralLibrary
     from lever_gym.objective import Objective
@@ -189,11 +179,20 @@ def _compose_neural(args: argparse.Namespace, options: dict[str, Any]) -> None:
         f"({', '.join(facts['members'])}; support {config.support}) on the {size}x{size} "
         f"layout {args.layout_seed}, composed offline"
     )
+    env_kwargs = {"layout_seed": args.layout_seed, "obs_mode": lib.worlds.obs_mode,
+                  "view_size": lib.worlds.view_size}  # fmt: skip
+    _evaluate_and_save(args, policy, objective, size, env_kwargs)
+
+
+def _evaluate_and_save(
+    args: argparse.Namespace, policy: Any, objective: Any, size: int, env_kwargs: dict[str, Any]
+) -> None:
+    """``compose``'s tail: evaluate ``policy`` in the objective's env (``env_kwargs`` plus the
+    start protocol and any non-unit weights), print the result, save if asked."""
+    from lever_gym.eval.evaluate import evaluate
+
     eid = objective.env_id(size)
-    kwargs: dict[str, Any] = {
-        "layout_seed": args.layout_seed, "random_start": args.random_start,
-        "obs_mode": lib.worlds.obs_mode, "view_size": lib.worlds.view_size,
-    }  # fmt: skip
+    kwargs = {**env_kwargs, "random_start": args.random_start}
     if not objective.is_unit:
         kwargs["weights"] = list(objective.weights)
     result = evaluate(policy, eid, args.episodes, args.seed, **kwargs)
