@@ -28,7 +28,7 @@ from lever_gym.envs.model import TabularModel, model_for
 from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.render import TILE_SIZE
 from lever_gym.envs.vector_attrs import SubEnvAttributes, frame
-from lever_gym.envs.vector_checks import check_actions, check_vector_size
+from lever_gym.envs.vector_checks import check_actions, checked_size
 from lever_gym.envs.vector_kernels import observe_all, step_envs
 from lever_gym.envs.views import DEFAULT_VIEW_SIZE, Observer, observer
 from lever_gym.errors import ConfigError, ResetNeeded, SeedError
@@ -134,7 +134,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self._random_worlds = layout_seeds is not None
         template, first_seed = _template(objective, size, layout_seed, layout, layout_seeds, common)
         self.layout_seeds: tuple[int, int] | None = getattr(template, "layout_seeds", None)
-        self.max_episode_steps = _checked_size(template, num_envs, max_episode_steps)
+        self.max_episode_steps = checked_size(template, num_envs, max_episode_steps)
         self.template = template
         """A single env with the layout (the first world) and objective of this vector env."""
         self.num_envs = int(num_envs)
@@ -392,24 +392,3 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             info["layout_seed"] = self._world_seeds.copy()
             info["_layout_seed"] = masks[4]
         return info
-
-
-def _checked_size(template: LeverGridEnv, num_envs: int, max_episode_steps: object) -> int:
-    """The time limit (default ``size**2``), checked, once the env's memory is within bounds."""
-    size = template.layout.size
-    if max_episode_steps is None:
-        max_episode_steps = size * size
-    if not checks.is_int(max_episode_steps) or not 1 <= max_episode_steps < 2**63:
-        raise ConfigError(
-            f"max_episode_steps must be a positive integer below 2**63 (the TimeLimit); "
-            f"got {checks.shown(max_episode_steps)}."
-        )
-    lo, hi = getattr(template, "layout_seeds", None) or (0, 0)
-    check_vector_size(
-        num_envs,
-        template.observer.obs_dim,
-        len(template.weights),
-        worlds=min(num_envs, hi - lo),
-        states=template.model.n_states,
-    )
-    return int(max_episode_steps)

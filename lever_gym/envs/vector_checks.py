@@ -17,7 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import lever_gym.checks as checks
 from lever_gym.checks import shown
+from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.model import N_ACTIONS
 from lever_gym.envs.vector_kernels import first_invalid
 from lever_gym.errors import ActionError, ConfigError
@@ -106,3 +108,24 @@ def check_actions(actions: np.ndarray | Sequence[int], n: int) -> np.ndarray:
             f"actions must be integers in 0..{N_ACTIONS - 1}; got {a[bad].item()!r} for env {bad}."
         )
     return cast
+
+
+def checked_size(template: LeverGridEnv, num_envs: int, max_episode_steps: object) -> int:
+    """The time limit (default ``size**2``), checked, once the env's memory is within bounds."""
+    size = template.layout.size
+    if max_episode_steps is None:
+        max_episode_steps = size * size
+    if not checks.is_int(max_episode_steps) or not 1 <= max_episode_steps < 2**63:
+        raise ConfigError(
+            f"max_episode_steps must be a positive integer below 2**63 (the TimeLimit); "
+            f"got {checks.shown(max_episode_steps)}."
+        )
+    lo, hi = getattr(template, "layout_seeds", None) or (0, 0)
+    check_vector_size(
+        num_envs,
+        template.observer.obs_dim,
+        len(template.weights),
+        worlds=min(num_envs, hi - lo),
+        states=template.model.n_states,
+    )
+    return int(max_episode_steps)
