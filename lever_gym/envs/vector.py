@@ -252,13 +252,10 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             self._world_seeds[i] = world.layout_seed
         else:
             world = self._worlds[i]
-        layout = world.model.layout
         start = start_option(options, world.floor)
         if start is None and self.random_start:
-            start = world.floor[int(self._rng(i).integers(len(world.floor)))]
-        elif start is None:
-            start = layout.start
-        return self._space.start(start)
+            return world.floor_starts[int(self._rng(i).integers(len(world.floor)))]
+        return self._space.start(world.model.layout.start if start is None else start)
 
     # -- the Gymnasium API -------------------------------------------------------------
 
@@ -311,7 +308,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
                 for i in ended:
                     self._restart[i] = self._draw_start(i, None)
                 self._regroup()
-            else:  # random starts in one world: _draw_start's draw, its lookups done once
+            else:  # random starts in one world: _draw_start's draw, with its lookups hoisted
                 starts, rngs = self._worlds[0].floor_starts, self._rngs
                 n_floor = len(starts)
                 for i in ended:

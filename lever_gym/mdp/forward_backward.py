@@ -87,13 +87,6 @@ def behaviour(tables: SupportTables) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def greedy(tables: SupportTables, actions: np.ndarray) -> np.ndarray:
-    """(n_states_recorded, A) the deterministic policy of ``actions`` (one per state)."""
-    out = np.zeros(tables.row.shape)
-    out[np.arange(tables.n), actions] = 1.0
-    return out
-
-
 def measure(tables: SupportTables, probabilities: np.ndarray, gamma: float) -> np.ndarray:
     """(n_rows, n_rows) dense ``M^π = (I - γ P_π)^{-1}`` (small models only: tests)."""
     p = next_rows(tables, probabilities).toarray()
