@@ -16,7 +16,7 @@ STATIONARY_BASELINES = (
 )  # fmt: skip
 """The stationary methods lever (defaults) is compared with under the same contract."""
 SIGNED = ("goal-reaching", "stalling pays", "hazard bonus")
-TIME_AWARE = "lever (time-aware)"
+TIME_AWARE_LEVER = "lever (time-aware)"
 
 
 def _scores(rows: list[dict[str, Any]], field: str = "normalised", **where: Any) -> np.ndarray:
@@ -127,10 +127,12 @@ def targets_section(rows: list[dict[str, Any]], coverage: list[dict[str, Any]]) 
                 f"included, {ceiling:.4f}", value >= 0.98)  # fmt: skip
     for fam in FAMILIES:
         sel = select(rows, kind=fam)
-        timed, theirs = _mean(sel, method=TIME_AWARE), _mean(sel, method="bcvi (time-indexed)")
+        timed = _mean(sel, method=TIME_AWARE_LEVER)
+        theirs = _mean(sel, method="bcvi (time-indexed)")
         if np.isfinite(timed) and np.isfinite(theirs):
-            add(f"{fam}, time-aware contract: {TIME_AWARE} mean ≥ bcvi (time-indexed) − {MARGIN:g}",
-                f"{timed:.3f} against {theirs:.3f}", timed >= theirs - MARGIN)  # fmt: skip
+            add(f"{fam}, time-aware contract: {TIME_AWARE_LEVER} mean ≥ bcvi (time-indexed) "
+                f"− {MARGIN:g}", f"{timed:.3f} against {theirs:.3f}",
+                timed >= theirs - MARGIN)  # fmt: skip
     over = [r for r in select(rows, method=DEFAULT) + select(coverage, method=DEFAULT)
             if r["mean_return"] > r["support_return"] + 1e-6]  # fmt: skip
     add("lever (defaults) at or below the support ceiling everywhere",

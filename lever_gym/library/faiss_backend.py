@@ -70,6 +70,11 @@ class FaissBackend:
         them (``hnsw`` only)."""
         checks.one_of(kind, KINDS, "kind")
         rows = np.ascontiguousarray(vectors, dtype=np.float32)
+        if rows.ndim != 2 or not rows.size or not np.isfinite(rows).all():
+            raise ConfigError(
+                "faiss needs a non-empty 2-D array of finite embeddings (one row per item); got "
+                f"shape {rows.shape}{'' if np.isfinite(rows).all() else ' with NaN or inf'}."
+            )
         with one_thread() as faiss:
             if kind == "flat":
                 index = faiss.IndexFlatIP(rows.shape[1])
@@ -96,11 +101,17 @@ class FaissBackend:
 
     def query(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """See ``lever_gym.library.index.Backend.query``."""
-        n = min(n, int(self.index.ntotal))
+        q = np.asarray(vector, np.float32)
+        if q.shape != (self.vectors.shape[1],) or not np.isfinite(q).all():
+            raise ConfigError(
+                f"a query is one finite vector of {self.vectors.shape[1]} entries; got shape "
+                f"{q.shape}{'' if np.isfinite(q).all() else ' with NaN or inf'}."
+            )
+        n = min(checks.non_negative_int(n, "n"), int(self.index.ntotal))
         if n <= 0:
             return rerank(self.vectors, np.zeros(0, dtype=np.int64), vector)
         with one_thread():
             if self.kind == "hnsw":
                 self.index.hnsw.efSearch = max(self.ef, n)
-            _, labels = self.index.search(np.asarray(vector, np.float32)[None], n)
+            _, labels = self.index.search(q[None], n)
         return rerank(self.vectors, labels[0][labels[0] >= 0], vector)

@@ -19,7 +19,7 @@ import numpy as np
 import lever_gym.reuse.saved as saved
 from lever_gym.checks import json_file
 from lever_gym.envs.model import N_ACTIONS, TabularModel
-from lever_gym.errors import ConfigError, LibraryError
+from lever_gym.errors import ConfigError, LibraryError, ObservationError
 from lever_gym.library.format.files import atomic_path, make_folder, write_json_atomic
 from lever_gym.library.shards import ShardedLibrary, open_library
 from lever_gym.library.store import Library, PolicyLibrary
@@ -209,7 +209,13 @@ class LeverComposedPolicy:
         ``q_values`` take the same flag, and all three agree on every input.
         """
         if self.timed is not None:
-            return int(self._timed_actions(np.asarray(obs)[None], validate)[0])
+            one = np.asarray(obs)
+            if one.ndim != 1:
+                raise ObservationError(
+                    f"policy(obs) takes one observation (shape ({self.model.space.obs_dim + 1},) "
+                    f"with the elapsed steps); got shape {one.shape}. Use predict for a batch."
+                )
+            return int(self._timed_actions(one[None], validate)[0])
         return self.composed.action(self.model.space.state_from_obs_one(obs, validate=validate))
 
     def predict(

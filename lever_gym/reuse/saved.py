@@ -88,6 +88,11 @@ def unpack(
     if not ok:
         raise LibraryError(f"{where}/policy.npz does not match its layout; save it again.")
     timed = _timed_plan(read, horizon, n, where) if version == FORMAT_VERSION else None
+    if (timed is None) != (explanation.time_aware is None):
+        raise LibraryError(
+            f"{where}/policy.npz and policy.json disagree on whether the policy is time-aware; "
+            "save it again."
+        )
     composed = ComposedQ.from_arrays(np.array(actions), np.array(values), np.array(allowed))
     return model, objective, composed, explanation, covered, timed
 

@@ -75,7 +75,10 @@ class TimeIndexedPolicy:
                 f"elapsed steps (TimeAwareObservation); got shape {o.shape}."
             )
         elapsed = o[..., -1]
-        if validate and not (np.all(elapsed == np.floor(elapsed)) and np.all(elapsed >= 0)):
+        if validate and not (
+            np.all(np.isfinite(elapsed)) and np.all(elapsed == np.floor(elapsed))
+            and np.all(elapsed >= 0) and np.all(elapsed < 2**62)
+        ):  # fmt: skip
             raise ObservationError(
                 "the last entry of a time-aware observation is the elapsed steps, a whole "
                 f"number >= 0 (TimeAwareObservation's default); got {elapsed.ravel()[:4]}."

@@ -205,6 +205,15 @@ def test_faiss_flat_is_exact_and_hnsw_reaches_recall_on_one_thread(tmp_path, rng
     assert [len(x) for x in FaissBackend.build(vectors[:3]).query(queries[0], 10)] == [3, 3]
     with pytest.raises(ConfigError, match="kind must be one of"):
         FaissBackend.build(vectors, kind="ivf")
+    for bad in (np.arange(8.0), np.zeros((0, 8)), np.full((4, 3), np.nan)):
+        with pytest.raises(ConfigError, match="non-empty 2-D array of finite embeddings"):
+            FaissBackend.build(bad)
+    for query in (np.ones(5), queries[:2], np.full(16, np.nan)):
+        with pytest.raises(ConfigError, match="one finite vector of 16 entries"):
+            flat.query(query, 3)
+    for n in (1.5, -1):
+        with pytest.raises(ConfigError, match="n must be"):
+            flat.query(queries[0], n)
 
 
 def test_missing_faiss_names_the_extra(monkeypatch):

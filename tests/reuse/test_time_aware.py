@@ -134,3 +134,21 @@ def test_evaluate_wraps_an_env_id_for_a_time_aware_policy(library):
     np.testing.assert_allclose(result.returns, exact, atol=1e-6)
     with pytest.raises(ConfigError, match="num_envs=1"):
         evaluate(policy, eid, 2, 0, num_envs=2, layout_seed=0, weights=list(weights))
+
+
+def test_bad_elapsed_steps_batches_and_downgraded_files_are_refused(library, tmp_path):
+    policy = built(library, STALLING[0], TIME_AWARE)
+    obs = layout_model(8, 0).space.observe(np.array([layout_model(8, 0).start_state]))[0]
+    for elapsed in (np.inf, 1e30, 2.0**63):
+        with pytest.raises(ObservationError, match="elapsed steps"):
+            policy(np.append(obs, np.float32(elapsed)))
+    with pytest.raises(ObservationError, match="Use predict for a batch"):
+        policy(np.stack([np.append(obs, 0.0)] * 2))
+    folder = policy.save(tmp_path / "p")
+    with np.load(folder / "policy.npz") as npz:
+        arrays = dict(npz)
+    arrays["timed_states"] = np.zeros(0, np.int64)  # the plan dropped, the JSON kept
+    arrays["timed_actions"] = np.zeros((0, 0), np.int8)
+    np.savez_compressed(folder / "policy.npz", **arrays)
+    with pytest.raises(LibraryError, match="disagree on whether the policy is time-aware"):
+        LeverComposedPolicy.load(folder)
