@@ -87,7 +87,6 @@ class LeverComposedPolicy:
             if timed is None
             else TimeIndexedPolicy(model.space, timed[0], timed[1], model.layout.n_cells)
         )
-        """The time-indexed plan (the composed action where it has none), or ``None``."""
 
     @property
     def time_aware(self) -> bool:
@@ -209,13 +208,12 @@ class LeverComposedPolicy:
         ``q_values`` take the same flag, and all three agree on every input.
         """
         if self.timed is not None:
-            one = np.asarray(obs)
-            if one.ndim != 1:
+            if np.ndim(obs) != 1:
                 raise ObservationError(
-                    f"policy(obs) takes one observation (shape ({self.model.space.obs_dim + 1},) "
-                    f"with the elapsed steps); got shape {one.shape}. Use predict for a batch."
+                    "policy(obs) takes one observation with the elapsed steps; got shape "
+                    f"{np.shape(obs)}. Use predict for a batch."
                 )
-            return int(self._timed_actions(one[None], validate)[0])
+            return int(self._timed_actions(np.asarray(obs)[None], validate)[0])
         return self.composed.action(self.model.space.state_from_obs_one(obs, validate=validate))
 
     def predict(
