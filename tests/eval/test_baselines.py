@@ -56,10 +56,12 @@ def test_d3rlpy_learners_train_and_wrap(algo, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_discrete_cql_updates_its_target_and_finds_the_path_the_data_holds(tmp_path, monkeypatch):
-    """Known answer: on the default library's 8x8 layout 0 (a tuning layout), DiscreteCQL at
-    4,000 steps reaches bcvi's level on PathGoldHazard (0.998 measured; with d3rlpy's Atari
-    defaults, whose target never updates in such a fit, 0.754)."""
+@pytest.mark.parametrize("algo", ["cql", "bcq"])
+def test_offline_q_learners_find_the_path_the_data_holds(algo, tmp_path, monkeypatch):
+    """Known answer: on the default library's 8x8 layout 0 (a tuning layout), DiscreteCQL and
+    DiscreteBCQ at 4,000 steps reach bcvi's level on PathGoldHazard (0.998 measured for both;
+    CQL with d3rlpy's Atari defaults, whose target never updates in such a fit, 0.754; BCQ
+    with d3rlpy's shared-encoder imitator, 0.402)."""
     from lever_gym.eval.exact import score
 
     monkeypatch.chdir(tmp_path)
@@ -68,11 +70,30 @@ def test_discrete_cql_updates_its_target_and_finds_the_path_the_data_holds(tmp_p
     records = [
         r for r in lib.filter(size=8, layout_seed=0, gamma=0.99) if r.objective != objective.name
     ]
-    base = baselines.offline_rl([lib.dataset(r) for r in records], objective, "cql", n_steps=4000)
+    base = baselines.offline_rl([lib.dataset(r) for r in records], objective, algo, n_steps=4000)
     assert base.policy.algo.config.target_update_interval == 4000 // baselines.TARGET_UPDATES
     model = lib.model(records[0])
     s = score(base.policy, model, objective, np.array([model.start_state]), model.layout.n_cells)
     assert (s.mean_return - s.random_return) / (s.optimal_return - s.random_return) >= 0.95
+
+
+@pytest.mark.slow
+def test_behaviour_cloning_of_one_policy_is_that_policy(tmp_path, monkeypatch):
+    """Known answer: DiscreteBC on one library policy's data (its greedy action at rate
+    0.925, ε 0.1 over 4 actions) acts that policy's greedy action on its greedy path, so it
+    earns exactly that policy's return on the objective it was trained for."""
+    from lever_gym.eval.exact import score
+
+    monkeypatch.chdir(tmp_path)
+    lib = Library.load(DEFAULT)
+    record = lib.filter(size=8, layout_seed=0, gamma=0.99)[0]
+    objective = Objective(record.weights)
+    base = baselines.offline_rl([lib.dataset(record)], objective, "bc", n_steps=1000)
+    model = lib.model(record)
+    starts = np.array([model.start_state])
+    cloned = score(base.policy, model, objective, starts, model.layout.n_cells).mean_return
+    own = score(lib.policy(record), model, objective, starts, model.layout.n_cells).mean_return
+    assert cloned == pytest.approx(own, abs=1e-9)
 
 
 def test_offline_rl_rejects_bad_input():
