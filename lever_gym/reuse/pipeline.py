@@ -211,9 +211,9 @@ def score_combinations(
 ) -> list[Combination]:
     """Every combination's offline rollout score (and predicted return when asked)."""
     scored = []
-    for combo in combos:
-        members = np.array([position[r.id] for r in combo.records])
-        rollouts = context.rollouts(members)
+    members_of_combo = [np.array([position[r.id] for r in c.records]) for c in combos]
+    rolled = context.roll_all(members_of_combo)
+    for combo, members, rollouts in zip(combos, members_of_combo, rolled, strict=True):
         scored.append(
             Combination(
                 parts="+".join(p.objective for p in combo.split),

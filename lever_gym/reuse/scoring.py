@@ -134,6 +134,45 @@ class ScoringContext:
             self._rollouts[key] = self.walk(self.actions(members), starts)
         return self._rollouts[key]
 
+    def roll_all(self, combinations: list[np.ndarray]) -> list[RolloutScore]:
+        """``rollouts`` of each combination (pool indices) from the scoring starts. In the
+        ``q`` family every combination of one size walks at once, composed lazily: only the
+        states its walks reach are composed (the same actions as ``composed`` there)."""
+        keys = [(tuple(np.asarray(c).tolist()), tuple(self.starts.tolist())) for c in combinations]
+        todo: dict[int, list[tuple]] = {}
+        for key in dict.fromkeys(keys):
+            if key not in self._rollouts:
+                todo.setdefault(len(key[0]), []).append(key)
+        for group in todo.values():
+            if self._terms is None:
+                for key in group:
+                    self._rollouts[key] = self.walk(self.actions(np.array(key[0])))
+                continue
+            members = np.array([key[0] for key in group], dtype=np.int64)
+            walks = self._walk_lazily(members)
+            n = len(self.starts)
+            for i, key in enumerate(group):
+                part = slice(i * n, (i + 1) * n)
+                self._rollouts[key] = RolloutScore(
+                    walks.returns[part], walks.steps[part], walks.inside[part]
+                )
+        return [self._rollouts[key] for key in keys]
+
+    def _walk_lazily(self, members: np.ndarray) -> RolloutScore:
+        """Walks of the (c, m) combinations ``members``, walker ``i * len(starts) + j`` the
+        combination ``i`` from start ``j``, each state composed when a walk reaches it."""
+        terms, n = self._terms, len(self.starts)
+        assert terms is not None
+
+        def act(walkers: np.ndarray, positions: np.ndarray) -> np.ndarray:
+            who, at = members[walkers // n], positions[:, None]
+            reached = Terms(*(np.swapaxes(a[who, at], 0, 1) for a in
+                              (terms.values, terms.used, terms.counts, terms.raw)))  # fmt: skip
+            return combine(reached, self.config, self._uniforms[positions])[0]
+
+        starts = np.tile(self.starts, len(members))
+        return self.score(self.tables.walks.walk_lazily(act, starts, self.model.layout.n_cells))
+
     def walk(self, actions: np.ndarray, starts: np.ndarray | None = None) -> RolloutScore:
         """Roll the policy taking ``actions[i]`` in ``states[i]`` through the data."""
         horizon = self.model.layout.n_cells

@@ -97,6 +97,36 @@ def test_scores_come_from_recorded_data_only(lib, monkeypatch):
     assert Objective.parse("PathGold") == target.objective
 
 
+@pytest.mark.parametrize("size", [8, 16])
+def test_combinations_walked_at_once_score_as_each_walked_alone(lib, rng, size):
+    """``roll_all`` (every combination of one size walked at once, each state composed when a
+    walk reaches it) gives the returns, steps and exits of composing each combination on
+    every recorded state and walking it alone, for every operator and support mode, both
+    extractions, and several scoring starts."""
+    from lever_gym.reuse.scoring import ScoringContext
+
+    tables = layout_tables(lib, size, 0)
+    model = lib.model(lib.layout_records(size, 0)[0])
+    starts = scoring_starts(tables.empirical, model, 3, seed=1)
+    for name in OPERATORS:
+        modes = SUPPORT_MODES if family(name) == "q" else ["exclude"]
+        for mode, extraction in zip(modes, ["greedy", "sample"] * 2, strict=False):
+            config = ComposeConfig(operator=name, support_mode=mode, extraction=extraction)
+            pool = np.arange(len(tables.ids))
+            combos = [rng.choice(len(pool), size=m, replace=False) for m in (1, 2, 3, 2) * 4]
+            arguments = dict(
+                model=model, tables=tables, target=Objective(tuple(rng.uniform(-2, 2, 4))),
+                pool=pool, factors=rng.uniform(0.5, 1.5, len(pool)), config=config,
+                starts=starts, penalty=50.0, seed=3,
+            )  # fmt: skip
+            together = ScoringContext(**arguments).roll_all(combos)
+            alone = ScoringContext(**arguments)
+            for c, got in zip(combos, together, strict=True):
+                want = alone.walk(alone.actions(c))
+                for field in ("returns", "steps", "inside"):
+                    np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+
+
 GPI_MIN = Operator("successor", MIN)
 """An operator a user adds: the worst member's own value (correct by construction)."""
 
