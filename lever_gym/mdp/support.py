@@ -10,11 +10,13 @@ after the horizon. LeverGrid is deterministic, so these sums are exact on the su
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 import lever_gym.checks as checks
+from lever_gym.mdp.batch import SupportTables
 from lever_gym.mdp.empirical import EmpiricalModel
 
 TOLERANCE = 1e-9
@@ -48,6 +50,12 @@ class SupportGraph:
     """Per state index, its first row (rows of a state are contiguous, in action order)."""
     slots: np.ndarray
     """(n_states, most rows of a state) each state's rows in order, padded with ``n_rows``."""
+
+    @functools.cached_property
+    def tables(self) -> SupportTables:
+        """``mdp.batch.SupportTables`` of ``empirical`` (built once per graph: a layout's
+        graph is kept, so composing again for another objective reuses them)."""
+        return SupportTables.of(self.empirical)
 
     @classmethod
     def of(cls, empirical: EmpiricalModel) -> SupportGraph:

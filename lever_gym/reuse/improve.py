@@ -12,7 +12,6 @@ import numpy as np
 from lever_gym.envs.model import N_ACTIONS
 from lever_gym.library.format.config import PolicyRecord
 from lever_gym.mdp.batch import (
-    SupportTables,
     backward_actions,
     discounted_policy_iteration,
     time_indexed_values,
@@ -62,7 +61,7 @@ def improve_on_support(
     horizon = model.layout.n_cells
     better, before, after = graph.policy_iteration(choice, rewards, horizon, rounds)
     plans = {"finite-horizon": emp.actions_of_rows()[better]}
-    support = SupportTables.of(emp)
+    support = graph.tables
     reward = support.rewards(target)
     start = emp.actions_of_rows()[choice]  # recorded in every state of the graph
     for g in gammas:
@@ -124,7 +123,7 @@ def plan_time_aware(
     on the data, and it is the time-indexed optimum of that data."""
     graph = _members_graph(context, members)
     emp = graph.empirical
-    support = SupportTables.of(emp)
+    support = graph.tables
     reward = support.rewards(context.target)
     rewards = weighted(emp.components, context.target.weights)
     start = emp.actions_of_rows()[_recorded_choice(graph, composed, rewards)]
