@@ -17,11 +17,12 @@ Protocol, fixed before any figure was seen:
   iteration on the layout's model, used for scoring only) is 1.
 - Methods per setup (members: the setup's parts): lever GPI over ψ·w with the behaviour
   (BCQ τ) and nearest-neighbour supports, the paper's Q-sum, the best single member chosen
-  from data, d3rlpy DiscreteCQL on the union of the members' datasets relabelled to the
-  objective, and a scratch DQN trained on the objective itself with the env steps of two
+  from data, d3rlpy DiscreteCQL, DiscreteBCQ and DiscreteBC on the union of the members'
+  datasets relabelled to the objective (the tabular page's settings: ``eval.baselines``),
+  and a scratch DQN trained on the objective itself with the env steps of two
   members (the budget of the two-part setups; the three- and four-part setups spent more).
 - Times: the composition (retrieval, reading the networks, building the support) against
-  the CQL fit, side by side in this run.
+  the d3rlpy fits, side by side in this run.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from lever_gym.train.dqn import DQNConfig, train_dqn
 from _common import RESULTS, machine
 
 WORLDS = CONFIG.worlds
-CQL_STEPS = 10_000
+OFFLINE_STEPS = 10_000
 
 
 def library(path: Path, rebuild: bool) -> tuple[NeuralLibrary, float | None]:
@@ -65,15 +66,18 @@ def library(path: Path, rebuild: bool) -> tuple[NeuralLibrary, float | None]:
     return NeuralLibrary.load(path), time.perf_counter() - start
 
 
-def cql_job(job: tuple[str, str, int]) -> tuple[str, list[float], float]:
-    """d3rlpy DiscreteCQL on the union of one setup's member datasets, relabelled: its
-    scores on the held-out layouts and its fit time."""
-    root, setup, n = job
+OFFLINE = {"cql": "d3rlpy CQL", "bcq": "d3rlpy BCQ", "bc": "d3rlpy BC"}
+
+
+def offline_job(job: tuple[str, str, int, str]) -> tuple[str, list[float], float]:
+    """A d3rlpy learner (``algo``) on the union of one setup's member datasets, relabelled:
+    its scores on the held-out layouts and its fit time."""
+    root, setup, n, algo = job
     lib = NeuralLibrary.load(root)
     parts = set(SETUPS[setup])
     datasets = [lib.dataset(m.id) for m in lib.members if m.objective in parts]
     target = setup_target(setup)
-    fitted = offline_rl(datasets, target, "cql", n_steps=CQL_STEPS, threads=1)
+    fitted = offline_rl(datasets, target, algo, n_steps=OFFLINE_STEPS, threads=1)
     return (
         setup,
         [score(fitted.policy.predict, lay, WORLDS, target) for lay in held_out(WORLDS, n)],
@@ -96,9 +100,9 @@ def scratch_job(job: tuple[str, int]) -> tuple[str, list[float], float]:
 
 
 def baseline_job(job: tuple[str, Any]) -> tuple[str, list[float], float]:
-    """One baseline fit (``("cql", ...)`` or ``("dqn", ...)``), for ``run_jobs``."""
+    """One baseline fit (``("offline", ...)`` or ``("dqn", ...)``), for ``run_jobs``."""
     kind, args = job
-    return cql_job(args) if kind == "cql" else scratch_job(args)
+    return offline_job(args) if kind == "offline" else scratch_job(args)
 
 
 def main() -> None:
@@ -112,20 +116,26 @@ def main() -> None:
     layouts = held_out(WORLDS, n)
     started = time.perf_counter()
     targets = sorted({setup_target(s).name for s in SETUPS})
-    jobs = [("cql", (str(lib.root), s, n)) for s in SETUPS] + [("dqn", (t, n)) for t in targets]
+    jobs = [("offline", (str(lib.root), s, n, a)) for a in OFFLINE for s in SETUPS]
+    jobs += [("dqn", (t, n)) for t in targets]
     done = run_jobs(baseline_job, jobs, workers=2)
-    cql = {key: (sc, t) for kind, (key, sc, t) in zip(jobs, done, strict=True) if kind[0] == "cql"}
-    scratch = {key: (sc, t) for kind, (key, sc, t) in zip(jobs, done, strict=True)
-               if kind[0] == "dqn"}  # fmt: skip
+    offline: dict[str, dict[str, tuple[list[float], float]]] = {a: {} for a in OFFLINE}
+    scratch = {}
+    for (kind, args), (key, sc, t) in zip(jobs, done, strict=True):
+        if kind == "offline":
+            offline[args[3]][key] = (sc, t)
+        else:
+            scratch[key] = (sc, t)
     baseline_seconds = time.perf_counter() - started
 
     scores, compose_seconds = composed_scores(lib, layouts)
     scratch_name = "scratch DQN (2 members' steps)"
-    names = [*COMPOSED, "best single", "d3rlpy CQL", scratch_name]
+    names = [*COMPOSED, "best single", *OFFLINE.values(), scratch_name]
     for setup in SETUPS:
-        scores[setup, "d3rlpy CQL"] = cql[setup][0]
+        for algo, name in OFFLINE.items():
+            scores[setup, name] = offline[algo][setup][0]
         scores[setup, scratch_name] = scratch[setup_target(setup).name][0]
-    write(lib, build_seconds, names, scores, compose_seconds, cql, scratch, baseline_seconds)
+    write(lib, build_seconds, names, scores, compose_seconds, offline, scratch, baseline_seconds)
 
 
 def write(
@@ -134,7 +144,7 @@ def write(
     names: list[str],
     scores: dict,
     compose_seconds: list[float],
-    cql: dict,
+    offline: dict[str, dict[str, tuple[list[float], float]]],
     scratch: dict,
     baseline_seconds: float,
 ) -> None:
@@ -174,12 +184,13 @@ def write(
     lines += ["", "Share of (unit, setup) cells below 0.5 and the worst cell:", ""]
     lines += [f"- {n}: {fails[n]:.1%}, worst {pooled[n].min():.3f}" for n in names]
     med = float(np.median(compose_seconds))
-    cql_med = float(np.median([t for _, t in cql.values()]))
+    fits = {a: float(np.median([t for _, t in offline[a].values()])) for a in OFFLINE}
     lines += [
         "",
         f"- Time to a composed policy: median {med * 1000:.1f} ms over {len(compose_seconds)} "
-        f"compositions; d3rlpy DiscreteCQL fit ({CQL_STEPS:,} steps, 1 thread): median "
-        f"{cql_med:.1f} s; ratio {cql_med / med:,.0f}x.",
+        f"compositions; d3rlpy fits ({OFFLINE_STEPS:,} steps, 1 thread), median: "
+        + ", ".join(f"{OFFLINE[a]} {t:.1f} s ({t / med:,.0f}x)" for a, t in fits.items())
+        + ".",
         f"- Scratch DQN ({2 * CONFIG.dqn.env_steps:,} env steps): "
         + ", ".join(f"{o} {t:.0f} s" for o, (_, t) in sorted(scratch.items()))
         + f"; baselines took {baseline_seconds:.0f} s on 2 workers.",

@@ -3,8 +3,9 @@
 Cold: a new Python process imports lever_gym, opens the default library and builds one
 composed policy; each phase is timed inside that process (from before ``import lever_gym``),
 median over fresh processes. Warm: the same call repeated in one process (index answers
-and splits are kept by then), and a new objective on every call (random positive weights
-over the four components: nothing about the target is kept). Scratch: Q-learning at X1
+and splits are kept by then), and a new objective on every call (signed weights from the
+results page's declared distribution, Path in [0, 2] and the rest in [-2, 2]: nothing about
+the target is kept). Scratch: Q-learning at X1
 (10,000 episodes) on the same objective and layout, timed in the same run. Pickle: the
 size of the composed policy's pickle.
 """
@@ -19,8 +20,7 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
+from lever_gym.experiments.protocol import signed_tasks
 from lever_gym.library.store import Library
 from lever_gym.objective import Objective
 from lever_gym.reuse.composed import LeverComposedPolicy
@@ -72,11 +72,11 @@ def cold(options: dict) -> tuple[float, float, float]:
 
 
 def new_objectives(lib: Library, options: dict) -> float:
-    """Median seconds of ``from_library`` with fresh random weights on every call."""
-    rng = np.random.default_rng(0)
+    """Median seconds of ``from_library`` with fresh signed weights on every call, drawn from
+    the results page's declared distribution (``experiments.protocol.signed_tasks``)."""
     times = []
-    for _ in range(WARM):
-        weights = tuple(float(x) for x in rng.uniform(0.5, 2.0, 4))
+    for task in signed_tasks(16, 0, WARM):
+        weights = task.objective.weights
         start = time.perf_counter()
         LeverComposedPolicy.from_library(
             lib, weights, layout=(16, 0), config=ReuseConfig().with_options(**options)

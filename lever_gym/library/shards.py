@@ -53,8 +53,20 @@ FIELDS = ("sharded_schema_version", "lever_gym_version", "config", "components",
           "index_files", "annoy")  # fmt: skip
 GLOBAL = "global"
 GLOBAL_FILES = tuple(f"{GLOBAL}/{n}" for n in ("annoy.ann", "embeddings.npz", "index.json"))
+GLOBAL_TREES = 50
+"""Fewest trees of the global index's forest (more if the library's ``n_trees`` asks)."""
+GLOBAL_SEARCH_K = 5000
+"""Annoy's ``search_k`` over a global index of ``GLOBAL_TREES`` or more trees: recall@10 0.986
+at 0.744 ms a query over 10^6 vectors on 2 cores (``benchmarks/results/retrieval.md``,
+angular-mips), the scale sharded libraries are for."""
 SEARCH_PER_TREE = 1000
-"""Annoy's ``search_k`` over the global index, per tree (measured: benchmarks/bench_build.py)."""
+"""Annoy's ``search_k`` per tree over a global index built before ``GLOBAL_TREES`` (as many
+trees as the library's ``n_trees``)."""
+
+
+def global_trees(config: BuildConfig) -> int:
+    """Trees of the global index a sharded build of ``config`` writes."""
+    return max(config.n_trees, GLOBAL_TREES)
 
 
 def shard_configs(config: BuildConfig) -> dict[str, BuildConfig]:
@@ -189,7 +201,7 @@ class ShardedLibrary:
                 isinstance(meta, dict) and isinstance(meta.get("ids"), list)
                 and len(meta["ids"]) == len(self) and all(isinstance(i, str) for i in meta["ids"])
                 and meta.get("metric") == DEFAULT_METRIC
-                and meta.get("n_trees") == self.config.n_trees
+                and meta.get("n_trees") in (global_trees(self.config), self.config.n_trees)
                 and isinstance(meta.get("max_norm"), float)
             ):  # fmt: skip
                 raise LibraryError(f"{ids} is not the global index of {self!r}; rebuild it.")
@@ -197,7 +209,8 @@ class ShardedLibrary:
             embeddings = _embeddings(raw, str(arrays), len(self))
             path = checked_file(self.root, GLOBAL_FILES[0], files[GLOBAL_FILES[0]])
             check_annoy_file(path, AnnoyFacts(**self.meta["annoy"][GLOBAL_FILES[0]]))
-            search_k = self.config.n_trees * SEARCH_PER_TREE
+            trees = meta["n_trees"]
+            search_k = GLOBAL_SEARCH_K if trees >= GLOBAL_TREES else trees * SEARCH_PER_TREE
             forest = AnnoyBackend.load(path, embeddings, DEFAULT_METRIC, search_k, meta["max_norm"])
             self._global_index = (meta["ids"], forest)
         return self._global_index
@@ -259,12 +272,13 @@ def check_shards(meta: object, path: Path) -> np.ndarray:
     facts = meta["annoy"]
     total = sum(e["policies"] for e in shards.values())
     expected = {"f": embedding_dim(len(columns)) + 1, "metric": "angular", "items": total,
-                "trees": config.n_trees}  # fmt: skip
+                "trees": global_trees(config)}  # fmt: skip
+    earlier = {**expected, "trees": config.n_trees}  # written before GLOBAL_TREES
     entry = facts.get(GLOBAL_FILES[0]) if isinstance(facts, dict) else None
     if (
         not isinstance(entry, dict) or list(facts) != [GLOBAL_FILES[0]]
         or type(entry.get("bytes")) is not int or entry["bytes"] < 1
-        or {k: v for k, v in entry.items() if k != "bytes"} != expected
+        or {k: v for k, v in entry.items() if k != "bytes"} not in (expected, earlier)
     ):  # fmt: skip
         raise refuse("annoy", f"must describe {GLOBAL_FILES[0]} as {expected} with its bytes")
     return columns

@@ -83,6 +83,42 @@ def test_the_global_index_ranks_every_shard_as_exact_search_does(sharded):
     assert layouts == set(sharded.layouts())
 
 
+def test_the_global_index_is_built_for_scale_and_an_earlier_one_still_loads(sharded, tmp_path):
+    """The global forest has ``GLOBAL_TREES`` trees searched with ``GLOBAL_SEARCH_K`` (the
+    settings measured at 10^6 vectors); a global index written before, with the library's own
+    ``n_trees``, loads with ``n_trees * SEARCH_PER_TREE`` as it did."""
+    from lever_gym.library.format.annoy_file import AnnoyFacts
+    from lever_gym.library.index import AnnoyBackend
+    from lever_gym.library.shards import (
+        GLOBAL_FILES,
+        GLOBAL_SEARCH_K,
+        GLOBAL_TREES,
+        SEARCH_PER_TREE,
+    )  # fmt: skip
+
+    _, forest = sharded._global()
+    assert forest.index.get_n_trees() == GLOBAL_TREES and forest.search_k == GLOBAL_SEARCH_K
+    old = tmp_path / "old"
+    shutil.copytree(sharded.root, old)
+    meta = json.loads((old / GLOBAL_FILES[2]).read_text())
+    trees = sharded.config.n_trees
+    embeddings = np.load(old / GLOBAL_FILES[1])["embeddings"]
+    AnnoyBackend.build(embeddings, n_trees=trees, seed=sharded.config.seed).save(
+        old / GLOBAL_FILES[0]
+    )
+    (old / GLOBAL_FILES[2]).write_text(json.dumps({**meta, "n_trees": trees}))
+    shards = json.loads((old / SHARDS).read_text())
+    for name in GLOBAL_FILES:
+        shards["index_files"][name] = sha256(old / name)
+    size = (old / GLOBAL_FILES[0]).stat().st_size
+    facts = AnnoyFacts(size, embeddings.shape[1] + 1, "angular", len(embeddings), trees)
+    shards["annoy"][GLOBAL_FILES[0]] = facts.__dict__
+    (old / SHARDS).write_text(json.dumps(shards))
+    _, earlier = ShardedLibrary.load(old)._global()
+    assert earlier.search_k == trees * SEARCH_PER_TREE
+    assert earlier.index.get_n_trees() == trees
+
+
 def test_from_library_composes_from_a_shard(sharded):
     policy = LeverComposedPolicy.from_library(sharded, "path+gold", layout=(8, 2))
     assert all(pid.startswith("8x8-s2/") for pid in policy.explanation.chosen.policies)

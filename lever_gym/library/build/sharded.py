@@ -29,6 +29,7 @@ from lever_gym.library.shards import (
     SHARDS,
     SHARDS_SCHEMA,
     ShardedLibrary,
+    global_trees,
     shard_configs,
 )
 from lever_gym.library.store import Library
@@ -121,20 +122,18 @@ def _write_global(
     folder.mkdir(exist_ok=True)
     with atomic_path(folder / "embeddings.npz") as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, embeddings=matrix)
-    forest = AnnoyBackend.build(
-        matrix, n_trees=config.n_trees, seed=config.seed, metric=DEFAULT_METRIC
-    )
+    trees = global_trees(config)
+    forest = AnnoyBackend.build(matrix, n_trees=trees, seed=config.seed, metric=DEFAULT_METRIC)
     with atomic_path(folder / "annoy.ann") as tmp:
         forest.save(tmp)
     write_json_atomic(
         folder / "index.json",
         {"ids": ids, "metric": forest.metric, "max_norm": forest.max_norm,
-         "n_trees": config.n_trees, "seed": config.seed},
+         "n_trees": trees, "seed": config.seed},
     )  # fmt: skip
     facts = AnnoyFacts(
-        (folder / "annoy.ann").stat().st_size, matrix.shape[1] + 1, "angular", len(ids),
-        config.n_trees,
-    )  # fmt: skip
+        (folder / "annoy.ann").stat().st_size, matrix.shape[1] + 1, "angular", len(ids), trees
+    )
     return {
         "sharded_schema_version": SHARDS_SCHEMA,
         "lever_gym_version": __version__,
