@@ -21,6 +21,9 @@ Protocol, fixed before any figure was seen:
   datasets relabelled to the objective (the tabular page's settings: ``eval.baselines``),
   and a scratch DQN trained on the objective itself with the env steps of two
   members (the budget of the two-part setups; the three- and four-part setups spent more).
+- Signed tasks (``experiments.neural.neural_tasks``): the first two of each family in the
+  results page's declared distribution, composed from the four primitive members, scored
+  against the stationary reference, every method but the scratch DQN.
 - Times: the composition (retrieval, reading the networks, building the support) against
   the d3rlpy fits, side by side in this run.
 """
@@ -38,7 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
 from lever_gym.eval.baselines import offline_rl
-from lever_gym.experiments.neural import COMPOSED, HELD_OUT, composed_scores, held_out, score
+from lever_gym.experiments.neural import (
+    COMPOSED,
+    HELD_OUT,
+    SIGNED_PER_FAMILY,
+    composed_scores,
+    held_out,
+    neural_tasks,
+    score,
+)  # fmt: skip
 from lever_gym.experiments.stats import holm, intervals, paired_test
 from lever_gym.library.build.executor import run_jobs
 from lever_gym.library.build.neural import build_neural_library
@@ -67,22 +78,24 @@ def library(path: Path, rebuild: bool) -> tuple[NeuralLibrary, float | None]:
 
 
 OFFLINE = {"cql": "d3rlpy CQL", "bcq": "d3rlpy BCQ", "bc": "d3rlpy BC"}
+TASKS = neural_tasks(WORLDS.size)
+SCRATCH = "scratch DQN (2 members' steps)"
 
 
-def offline_job(job: tuple[str, str, int, str]) -> tuple[str, list[float], float]:
-    """A d3rlpy learner (``algo``) on the union of one setup's member datasets, relabelled:
+def offline_job(job: tuple[str, str, int, str, int]) -> tuple[str, list[float], float]:
+    """A d3rlpy learner (``algo``) on the union of one task's member datasets, relabelled:
     its scores on the held-out layouts and its fit time."""
-    root, setup, n, algo = job
+    root, name, n, algo, steps = job
     lib = NeuralLibrary.load(root)
-    parts = set(SETUPS[setup])
-    datasets = [lib.dataset(m.id) for m in lib.members if m.objective in parts]
-    target = setup_target(setup)
-    fitted = offline_rl(datasets, target, algo, n_steps=OFFLINE_STEPS, threads=1)
+    task = TASKS[name]
+    datasets = [lib.dataset(m.id) for m in lib.members if m.objective in task.parts]
+    fitted = offline_rl(datasets, task.objective, algo, n_steps=steps, threads=1)
     return (
-        setup,
-        [score(fitted.policy.predict, lay, WORLDS, target) for lay in held_out(WORLDS, n)],
+        name,
+        [score(fitted.policy.predict, lay, WORLDS, task.objective, task.ceiling)
+         for lay in held_out(WORLDS, n)],
         fitted.seconds,
-    )
+    )  # fmt: skip
 
 
 def scratch_job(job: tuple[str, int]) -> tuple[str, list[float], float]:
@@ -110,46 +123,74 @@ def main() -> None:
     parser.add_argument("--library", type=Path, default=checkout_neural_library())
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--layouts", type=int, default=20)
+    parser.add_argument("--offline-steps", type=int, default=OFFLINE_STEPS)
     args = parser.parse_args()
     lib, build_seconds = library(args.library.resolve(), args.rebuild)
     n = args.layouts
     layouts = held_out(WORLDS, n)
     started = time.perf_counter()
     targets = sorted({setup_target(s).name for s in SETUPS})
-    jobs = [("offline", (str(lib.root), s, n, a)) for a in OFFLINE for s in SETUPS]
+    jobs = [("offline", (str(lib.root), t, n, a, args.offline_steps))
+            for a in OFFLINE for t in TASKS]  # fmt: skip
     jobs += [("dqn", (t, n)) for t in targets]
     done = run_jobs(baseline_job, jobs, workers=2)
     offline: dict[str, dict[str, tuple[list[float], float]]] = {a: {} for a in OFFLINE}
     scratch = {}
-    for (kind, args), (key, sc, t) in zip(jobs, done, strict=True):
+    for (kind, job), (key, sc, t) in zip(jobs, done, strict=True):
         if kind == "offline":
-            offline[args[3]][key] = (sc, t)
+            offline[job[3]][key] = (sc, t)
         else:
             scratch[key] = (sc, t)
     baseline_seconds = time.perf_counter() - started
 
-    scores, compose_seconds = composed_scores(lib, layouts)
-    scratch_name = "scratch DQN (2 members' steps)"
-    names = [*COMPOSED, "best single", *OFFLINE.values(), scratch_name]
+    scores, compose_seconds = composed_scores(lib, layouts, tasks=TASKS)
+    for name in TASKS:
+        for algo, method in OFFLINE.items():
+            scores[name, method] = offline[algo][name][0]
     for setup in SETUPS:
-        for algo, name in OFFLINE.items():
-            scores[setup, name] = offline[algo][setup][0]
-        scores[setup, scratch_name] = scratch[setup_target(setup).name][0]
-    write(lib, build_seconds, names, scores, compose_seconds, offline, scratch, baseline_seconds)
+        scores[setup, SCRATCH] = scratch[setup_target(setup).name][0]
+    write(lib, build_seconds, scores, compose_seconds, offline, scratch, baseline_seconds,
+          args.offline_steps)  # fmt: skip
+
+
+def signed_section(scores: dict) -> list[str]:
+    """The signed tasks by family: mean, share of cells below 0.5 and the worst cell."""
+    signed = [t for t in TASKS.values() if t.family != "setup"]
+    families = list(dict.fromkeys(t.family for t in signed))
+    names = [*COMPOSED, "best single", *OFFLINE.values()]
+    lines = [
+        "",
+        f"Signed tasks ({', '.join(t.name for t in signed)}: the first "
+        f"{SIGNED_PER_FAMILY} of each family in the results page's declared distribution, "
+        "members Path, Gold, Hazard and Lever), normalised by the stationary reference; "
+        "per family: mean, share of (unit, task) cells below 0.5, worst cell. No scratch "
+        "DQN here (one costs about 600 s per task).",
+        "",
+        "| method | " + " | ".join(families) + " |",
+        "|---" * (len(families) + 1) + "|",
+    ]
+    for name in names:
+        cells = []
+        for fam in families:
+            got = np.concatenate([scores[t.name, name] for t in signed if t.family == fam])
+            cells.append(f"{got.mean():.3f}; {np.mean(got < 0.5):.0%}; {got.min():.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write(
     lib: NeuralLibrary,
     build_seconds: float | None,
-    names: list[str],
     scores: dict,
     compose_seconds: list[float],
     offline: dict[str, dict[str, tuple[list[float], float]]],
     scratch: dict,
     baseline_seconds: float,
+    steps: int,
 ) -> None:
     """benchmarks/results/neural.md from the measured scores and times."""
     setups = list(SETUPS)
+    names = [*COMPOSED, "best single", *OFFLINE.values(), SCRATCH]
     lines = ["# Neural members composed on held-out 8x8 layouts", ""]
     lines += [f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}.", ""]
     record = lib.index
@@ -183,12 +224,13 @@ def write(
     fails = {n: float(np.mean(pooled[n] < 0.5)) for n in names}
     lines += ["", "Share of (unit, setup) cells below 0.5 and the worst cell:", ""]
     lines += [f"- {n}: {fails[n]:.1%}, worst {pooled[n].min():.3f}" for n in names]
+    lines += signed_section(scores)
     med = float(np.median(compose_seconds))
     fits = {a: float(np.median([t for _, t in offline[a].values()])) for a in OFFLINE}
     lines += [
         "",
         f"- Time to a composed policy: median {med * 1000:.1f} ms over {len(compose_seconds)} "
-        f"compositions; d3rlpy fits ({OFFLINE_STEPS:,} steps, 1 thread), median: "
+        f"compositions; d3rlpy fits ({steps:,} steps, 1 thread), median: "
         + ", ".join(f"{OFFLINE[a]} {t:.1f} s ({t / med:,.0f}x)" for a, t in fits.items())
         + ".",
         f"- Scratch DQN ({2 * CONFIG.dqn.env_steps:,} env steps): "

@@ -4,14 +4,21 @@ Units are held-out layouts ``HELD_OUT + i`` (no member's training range reaches 
 library's size, for one library seed. A method is anything with ``predict`` (observations
 to actions); it acts on every state of the layout, observed in the library's mode, and its
 score is the exact undiscounted return within the env's time limit (``size**2`` steps) from
-the start, normalised so that the uniform random policy scores 0 and the finite-horizon
-optimum (exact value iteration on the layout's true model, used here for scoring only,
-never by a method) scores 1. ``lever-gym demo`` and ``benchmarks/bench_neural.py`` share it.
+the start, normalised so that the uniform random policy scores 0 and a ceiling computed on
+the layout's true model (used here for scoring only, never by a method) scores 1: the
+finite-horizon optimum on the paper's setups, and on signed tasks the stationary reference
+(``mdp.contract.stationary_reference``), since every method here is a stationary policy on
+Markov observations and where stalling pays only a time-indexed policy reaches the
+finite-horizon optimum. Signed tasks are the first ``SIGNED_PER_FAMILY`` of each family in
+the results page's declared distribution (``experiments.protocol.signed_tasks`` of the
+first held-out layout), composed from the four primitives. ``lever-gym demo`` and
+``benchmarks/bench_neural.py`` share it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,8 +27,10 @@ from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import model_for
 from lever_gym.envs.views import observer
 from lever_gym.errors import ConfigError
+from lever_gym.experiments.protocol import signed_tasks
 from lever_gym.library.neural_store import NeuralLibrary
-from lever_gym.mdp.horizon import policy_values, reference_values
+from lever_gym.mdp.contract import stationary_reference
+from lever_gym.mdp.horizon import policy_values, random_values, reference_values
 from lever_gym.objective import Objective
 from lever_gym.reuse.composition import ComposeConfig
 from lever_gym.reuse.decompose import SETUPS, setup_target
@@ -37,6 +46,38 @@ COMPOSED: dict[str, NeuralReuseConfig] = {
     "Q-sum": NeuralReuseConfig(compose=ComposeConfig(operator="sum")),
 }
 """The composed methods compared: GPI over ψ·w with each support estimate, the paper's sum."""
+PRIMITIVES = ("Path", "Gold", "Hazard", "Lever")
+"""The members a signed task composes (every component of the declared distribution is
+non-zero)."""
+SIGNED_PER_FAMILY = 2
+CEILINGS = ("finite-horizon", "stationary")
+
+
+@dataclass(frozen=True)
+class NeuralTask:
+    """A target of the neural protocol: its weights, the members' objectives it composes,
+    its family (``setup`` or a signed family) and the ceiling its scores are normalised by."""
+
+    name: str
+    objective: Objective
+    parts: tuple[str, ...]
+    family: str
+    ceiling: str
+
+
+def neural_tasks(size: int, signed: bool = True) -> dict[str, NeuralTask]:
+    """The paper's six setups and (``signed``) the declared signed tasks, by name."""
+    tasks = {
+        s: NeuralTask(s, setup_target(s), tuple(parts), "setup", "finite-horizon")
+        for s, parts in SETUPS.items()
+    }
+    if signed:
+        kept: dict[str, int] = {}
+        for t in signed_tasks(size, HELD_OUT, 64):
+            if kept.get(t.kind, 0) < SIGNED_PER_FAMILY:
+                kept[t.kind] = kept.get(t.kind, 0) + 1
+                tasks[t.name] = NeuralTask(t.name, t.objective, PRIMITIVES, t.kind, "stationary")
+    return tasks
 
 
 def held_out(worlds: Worlds, n: int) -> list[Layout]:
@@ -51,40 +92,51 @@ def held_out(worlds: Worlds, n: int) -> list[Layout]:
 
 
 def score(predict: Callable[[np.ndarray], np.ndarray], layout: Layout, worlds: Worlds,
-          objective: Objective) -> float:  # fmt: skip
-    """The normalised exact return of ``predict`` on ``layout`` (module docstring)."""
+          objective: Objective, ceiling: str = "finite-horizon") -> float:  # fmt: skip
+    """The normalised exact return of ``predict`` on ``layout`` against ``ceiling``
+    (``CEILINGS``; module docstring)."""
+    if ceiling not in CEILINGS:
+        raise ConfigError(f"ceiling must be one of {list(CEILINGS)}; got {ceiling!r}.")
     model = model_for(layout, True)
     seen = observer(layout, worlds.obs_mode, worlds.view_size).observe(np.arange(model.n_states))
     actions = np.asarray(predict(seen), dtype=np.int64)
     horizon = layout.size**2
     value = policy_values(model, objective, actions, horizon)
-    low, high = reference_values(model, objective, horizon)
     s = model.start_state
-    return float((value[s] - low[s]) / (high[s] - low[s]))
+    if ceiling == "stationary":
+        low = random_values(model, objective, horizon)[s]
+        high = stationary_reference(model, objective, horizon, np.array([s])).returns[0]
+    else:
+        random, optimal = reference_values(model, objective, horizon)
+        low, high = random[s], optimal[s]
+    return float((value[s] - low) / (high - low))
 
 
 def composed_scores(
     library: NeuralLibrary,
     layouts: list[Layout],
     methods: Mapping[str, NeuralReuseConfig] = COMPOSED,
+    tasks: Mapping[str, NeuralTask] | None = None,
 ) -> tuple[dict[tuple[str, str], list[float]], list[float]]:
-    """Per (setup, method) the scores on ``layouts`` of the composed methods and of the best
-    single member (members: the setup's parts), and the seconds of every composition."""
+    """Per (task, method) the scores on ``layouts`` of the composed methods and of the best
+    single member (members: the task's parts; ``tasks`` default: the six setups), and the
+    seconds of every composition."""
     scores: dict[tuple[str, str], list[float]] = {}
     seconds: list[float] = []
-    for setup, parts in SETUPS.items():
-        target = setup_target(setup)
+    chosen = neural_tasks(library.worlds.size, signed=False) if tasks is None else tasks
+    for name, task in chosen.items():
+        target, parts = task.objective, list(task.parts)
         for layout in layouts:
-            for name, config in methods.items():
+            for method, config in methods.items():
                 policy = compose_neural(library, target, layout=layout, config=config,
                                         objectives=parts)  # fmt: skip
                 seconds.append(float(policy.facts["seconds"]))
-                scores.setdefault((setup, name), []).append(
-                    score(policy.predict, layout, library.worlds, target)
+                scores.setdefault((name, method), []).append(
+                    score(policy.predict, layout, library.worlds, target, task.ceiling)
                 )
             _, single = best_single(library, target, parts)
-            scores.setdefault((setup, "best single"), []).append(
-                score(single.predict, layout, library.worlds, target)
+            scores.setdefault((name, "best single"), []).append(
+                score(single.predict, layout, library.worlds, target, task.ceiling)
             )
     return scores, seconds
 

@@ -54,3 +54,39 @@ def test_the_table_has_a_row_per_method_and_a_mean() -> None:
 def test_the_demo_table_needs_every_setup_part(tiny_neural_library: Path) -> None:
     with pytest.raises(ConfigError, match="no member of"):
         neural_summary(tiny_neural_library)
+
+
+def test_signed_tasks_are_declared_and_scored_against_the_stationary_reference() -> None:
+    """The neural protocol's signed tasks are the first two of each family drawn from the
+    declared distribution, composed from the four primitives; against the stationary
+    reference its own policy scores 1, and a stalling-pays task's finite-horizon optimum
+    lies above it (so the stationary ceiling is the lower one there)."""
+    from lever_gym.experiments.neural import PRIMITIVES, neural_tasks
+    from lever_gym.experiments.protocol import signed_tasks
+    from lever_gym.mdp.contract import stationary_reference
+
+    tasks = neural_tasks(8)
+    signed = [t for t in tasks.values() if t.family != "setup"]
+    drawn = signed_tasks(8, HELD_OUT, 64)
+    families = {t.kind for t in drawn}
+    for family in families:
+        firsts = [t.name for t in drawn if t.kind == family][:2]
+        assert [t.name for t in signed if t.family == family] == firsts
+    assert all(t.parts == PRIMITIVES and t.ceiling == "stationary" for t in signed)
+    assert all(t.ceiling == "finite-horizon" for t in tasks.values() if t.family == "setup")
+    stalling = next(t for t in signed if t.family == "stalling pays")
+    layout = Layout.generate(8, HELD_OUT)
+    model = model_for(layout, True)
+    reference = stationary_reference(
+        model, stalling.objective, layout.size**2, np.array([model.start_state])
+    )
+    grid = observer(layout, "grid")
+
+    def stationary(obs: np.ndarray) -> np.ndarray:
+        return reference.actions[grid.states_from_obs(obs)]
+
+    objective = stalling.objective
+    assert score(stationary, layout, WORLDS, objective, "stationary") == pytest.approx(1.0)
+    assert score(stationary, layout, WORLDS, objective, "finite-horizon") < 1.0
+    with pytest.raises(ConfigError, match="ceiling must be one of"):
+        score(stationary, layout, WORLDS, objective, "best")
