@@ -165,8 +165,10 @@ LEGEND = {
     "data, acting on the elapsed steps (time-aware)",
     "scratch X1": "tabular Q-learning on the task itself, 10,000 episodes",
     "scratch Xk": "the same for 10,000 episodes per part of the split",
-    "d3rlpy CQL": "d3rlpy DiscreteCQL on the candidates' datasets relabelled to the task",
-    "d3rlpy BCQ": "d3rlpy DiscreteBCQ, the same data",
+    "d3rlpy CQL": "d3rlpy DiscreteCQL on the candidates' datasets relabelled to the task "
+    "(Adam 1e-3, target copied 40 times per fit)",
+    "d3rlpy BCQ": "d3rlpy DiscreteBCQ, the same data, as its authors build it for vector "
+    "observations (imitator network of its own, logit penalty 1e-2, threshold 0.3)",
     "d3rlpy BC": "d3rlpy DiscreteBC (behaviour cloning), the same data",
 }
 """What each method label on the results page and in the demo means."""

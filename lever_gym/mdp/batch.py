@@ -172,17 +172,21 @@ def _evaluate(r: np.ndarray, o: np.ndarray, gamma: float, a: np.ndarray) -> np.n
     return discounted_sums(x, np.append(o[rows, a], n), gamma)
 
 
+def _switch_gain(r: np.ndarray, gamma: float) -> float:
+    """The gain above which ``_improve`` switches: ``GAIN_TOLERANCE`` of the value scale."""
+    return GAIN_TOLERANCE * (1.0 + np.abs(r[np.isfinite(r)]).max(initial=0.0) / (1.0 - gamma))
+
+
 def _improve(
-    r: np.ndarray, o: np.ndarray, gamma: float, a: np.ndarray, v: np.ndarray
+    r: np.ndarray, o: np.ndarray, gamma: float, a: np.ndarray, v: np.ndarray, least: float
 ) -> np.ndarray:
     """The greedy actions in the lookahead ``r + γ v[onward]``, keeping ``a`` in each state
-    where the greedy action gains no more than ``GAIN_TOLERANCE`` of the value scale."""
+    where the greedy action gains no more than ``least`` (``_switch_gain``)."""
     q = r + gamma * v[o]
     best = np.argmax(q, axis=1)
     rows = np.arange(len(r))
-    scale = np.abs(r[np.isfinite(r)]).max(initial=0.0) / (1.0 - gamma)
     gain = q[rows, best] - q[rows, a]
-    return np.where(gain > GAIN_TOLERANCE * (1.0 + scale), best, a)
+    return np.where(gain > least, best, a)
 
 
 def discounted_values(
@@ -206,8 +210,9 @@ def discounted_policy_iteration(
     gamma = checks.gamma(gamma)
     a = _check_actions(actions, r, ())
     value = first = _evaluate(r, o, gamma, a)
+    least = _switch_gain(r, gamma)
     for _ in range(checks.non_negative_int(steps, "improvement steps")):
-        new = _improve(r, o, gamma, a, value)
+        new = _improve(r, o, gamma, a, value, least)
         if np.array_equal(new, a):
             break
         a, value = new, _evaluate(r, o, gamma, new)
@@ -227,8 +232,9 @@ def solve_discounted(
     r, o = _check_tables(reward, onward)
     gamma = checks.gamma(gamma)
     a = np.argmax(r, axis=1) if actions is None else _check_actions(actions, r, ())
+    least = _switch_gain(r, gamma)
     for _ in range(MAX_ROUNDS):
-        new = _improve(r, o, gamma, a, _evaluate(r, o, gamma, a))
+        new = _improve(r, o, gamma, a, _evaluate(r, o, gamma, a), least)
         if np.array_equal(new, a):
             return a
         a = new

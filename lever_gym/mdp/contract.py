@@ -18,6 +18,7 @@ per-step reward bounds of ``step_reward_bounds``.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -265,14 +266,11 @@ def value_bounds(
         )
     rewards = weighted(empirical.components, w)
     s, total = checks.non_negative_int(start, "start"), 0.0
+    recorded = states.tolist()
     for k in range(horizon):
-        i = int(np.searchsorted(states, s))
+        i = bisect.bisect_left(recorded, s)
         now = a if a.ndim == 1 else a[horizon - 1 - k]  # horizon - k steps left
-        row = (
-            int(empirical.rows(np.array([s]), now[i : i + 1])[0])
-            if i < len(states) and states[i] == s
-            else -1
-        )
+        row = empirical.row_of(s, int(now[i])) if i < len(recorded) and recorded[i] == s else -1
         if row < 0:
             low, high = reward_range.rest(horizon - k)
             return ValueBounds(total + low, total + high, k, True)

@@ -99,6 +99,13 @@ class EmpiricalModel:
         found = (self.keys[idx] == keys) if len(self.keys) else np.zeros(keys.shape, bool)
         return np.where(found, idx, -1)
 
+    def row_of(self, state: int, action: int) -> int:
+        """``rows`` of one ``(state, action)``, without building arrays (walks call it per
+        step)."""
+        key = state * N_ACTIONS + action
+        i = int(np.searchsorted(self.keys, key))
+        return i if i < len(self.keys) and int(self.keys[i]) == key else -1
+
     def states(self) -> np.ndarray:
         """Sorted distinct states with at least one recorded action."""
         return np.unique(self.state_of_rows())
