@@ -33,6 +33,13 @@ class Reduction:
     order_free: bool = False
     """``step`` gives the same result in any order (max, min): groups reduce at once."""
 
+    @property
+    def neutral(self) -> float:
+        """A term that leaves the reduction of the others unchanged when used last: ``start``
+        (0 for a sum, -inf for a max, inf for a min), or -inf under ``log_sum_exp`` (its
+        shifted exponential is 0)."""
+        return -np.inf if self.log_sum_exp else self.start
+
     def dense(self, terms: np.ndarray, used: np.ndarray, temperature: float) -> np.ndarray:
         """``(n, A)`` over ``(m, n, A)`` ``terms`` where ``used``; ``-inf`` where none is."""
         if self.log_sum_exp:

@@ -30,7 +30,7 @@ from lever_gym.reuse.composition import (
     member_terms,
 )
 from lever_gym.reuse.members import Members
-from lever_gym.reuse.operators import family
+from lever_gym.reuse.operators import OPERATORS, family
 from lever_gym.reuse.tables import LayoutTables
 
 
@@ -136,22 +136,19 @@ class ScoringContext:
 
     def roll_all(self, combinations: list[np.ndarray]) -> list[RolloutScore]:
         """``rollouts`` of each combination (pool indices) from the scoring starts. In the
-        ``q`` family every combination of one size walks at once, composed lazily: only the
-        states its walks reach are composed (the same actions as ``composed`` there)."""
+        ``q`` family every combination walks at once, composed lazily: only the states its
+        walks reach are composed (the same actions as ``composed`` there)."""
         keys = [(tuple(np.asarray(c).tolist()), tuple(self.starts.tolist())) for c in combinations]
-        todo: dict[int, list[tuple]] = {}
-        for key in dict.fromkeys(keys):
-            if key not in self._rollouts:
-                todo.setdefault(len(key[0]), []).append(key)
-        for group in todo.values():
-            if self._terms is None:
-                for key in group:
-                    self._rollouts[key] = self.walk(self.actions(np.array(key[0])))
-                continue
-            members = np.array([key[0] for key in group], dtype=np.int64)
-            walks = self._walk_lazily(members)
-            n = len(self.starts)
-            for i, key in enumerate(group):
+        todo = [key for key in dict.fromkeys(keys) if key not in self._rollouts]
+        if self._terms is None:
+            for key in todo:
+                self._rollouts[key] = self.walk(self.actions(np.array(key[0])))
+        elif todo:
+            members = np.full((len(todo), max(len(key[0]) for key in todo)), -1, dtype=np.int64)
+            for i, key in enumerate(todo):
+                members[i, : len(key[0])] = key[0]
+            walks, n = self._walk_lazily(members), len(self.starts)
+            for i, key in enumerate(todo):
                 part = slice(i * n, (i + 1) * n)
                 self._rollouts[key] = RolloutScore(
                     walks.returns[part], walks.steps[part], walks.inside[part]
@@ -159,15 +156,27 @@ class ScoringContext:
         return [self._rollouts[key] for key in keys]
 
     def _walk_lazily(self, members: np.ndarray) -> RolloutScore:
-        """Walks of the (c, m) combinations ``members``, walker ``i * len(starts) + j`` the
-        combination ``i`` from start ``j``, each state composed when a walk reaches it."""
+        """Walks of the combinations ``members`` (c, m), each padded after its members with
+        -1, walker ``i * len(starts) + j`` the combination ``i`` from start ``j``, each state
+        composed when a walk reaches it. A pad contributes nothing: no entry, no count, and
+        the reduction's neutral value to the raw fallback (after every member, so each
+        member's fold is unchanged)."""
         terms, n = self._terms, len(self.starts)
         assert terms is not None
+        neutral = OPERATORS[self.config.operator].reduction.neutral
+        n_states, width = terms.values.shape[1:]
+        flat = [a.reshape(-1, width) for a in (terms.values, terms.used, terms.counts, terms.raw)]
 
         def act(walkers: np.ndarray, positions: np.ndarray) -> np.ndarray:
-            who, at = members[walkers // n], positions[:, None]
-            reached = Terms(*(np.swapaxes(a[who, at], 0, 1) for a in
-                              (terms.values, terms.used, terms.counts, terms.raw)))  # fmt: skip
+            who = members[walkers // n]
+            pad = who < 0
+            rows = np.where(pad, 0, who) * n_states + positions[:, None]  # (member, state)
+            values, used, counts, raw = (np.take(a, rows, axis=0) for a in flat)
+            if pad.any():
+                gap = pad[:, :, None]
+                values, used = np.where(gap, 0.0, values), used & ~gap
+                counts, raw = np.where(gap, 0, counts), np.where(gap, neutral, raw)
+            reached = Terms(*(np.swapaxes(a, 0, 1) for a in (values, used, counts, raw)))
             return combine(reached, self.config, self._uniforms[positions])[0]
 
         starts = np.tile(self.starts, len(members))
