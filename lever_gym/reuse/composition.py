@@ -123,8 +123,9 @@ def member_terms(
     successor: np.ndarray | None = None,
 ) -> Terms:
     """The ``Terms`` of members with (m, n, A) rows ``q`` and ``counts`` (``successor``: their
-    ``ψ · w``, needed by ``gpi``)."""
-    w = np.asarray(weights, dtype=np.float64)[:, None, None]
+    ``ψ · w``, needed by ``gpi``); ``weights`` and ``pessimistic`` are per member (m,), or
+    per member and state (m, n) for rows gathered from several combinations."""
+    w = per_member(np.asarray(weights, dtype=np.float64), q)
     supported = counts > 0
     if family(config.operator) == "successor":
         if successor is None:
@@ -133,6 +134,11 @@ def member_terms(
         return Terms(np.where(used, successor, 0.0), used, counts, q * w)
     entries, used = SUPPORT_MODES[config.support_mode](q, supported, pessimistic)
     return Terms(entries * w, used, counts, q * w)
+
+
+def per_member(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``x`` (m,) or (m, n) shaped to broadcast over (m, n, A) rows ``q``."""
+    return x.reshape(x.shape + (1,) * (q.ndim - x.ndim))
 
 
 def combine(

@@ -129,7 +129,7 @@ def family(operator: str) -> str:
 
 
 SupportMode = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""``(q, supported, pessimistic (m,)) -> (entries, used)`` for every member, state, action
+"""``(q, supported, pessimistic (m,) or (m, n)) -> (entries, used)`` for every member, state, action
 (what a ``q``-family member contributes where its dataset never took the action)."""
 
 
@@ -150,8 +150,10 @@ def mode_zero(
 def mode_pessimistic(
     q: np.ndarray, supported: np.ndarray, pessimistic: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """An unsupported entry counts as the member's lowest supported Q-value."""
-    return np.where(supported, q, pessimistic[:, None, None]), np.ones_like(supported)
+    """An unsupported entry counts as the member's lowest supported Q-value (``pessimistic``
+    per member (m,), or per member and state (m, n))."""
+    low = pessimistic.reshape(pessimistic.shape + (1,) * (q.ndim - pessimistic.ndim))
+    return np.where(supported, q, low), np.ones_like(supported)
 
 
 def mode_raw(

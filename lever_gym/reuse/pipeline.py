@@ -213,14 +213,16 @@ def score_combinations(
     scored = []
     members_of_combo = [np.array([position[r.id] for r in c.records]) for c in combos]
     rolled = context.roll_all(members_of_combo)
-    for combo, members, rollouts in zip(combos, members_of_combo, rolled, strict=True):
+    returns = np.array([r.returns for r in rolled]).mean(axis=1)  # each row's own mean
+    inside = np.array([r.inside for r in rolled]).mean(axis=1)
+    for i, (combo, members) in enumerate(zip(combos, members_of_combo, strict=True)):
         scored.append(
             Combination(
                 parts="+".join(p.objective for p in combo.split),
                 gamma=combo.gamma,
                 policies=tuple(r.id for r in combo.records),
-                rollout_return=float(rollouts.returns.mean()),
-                rollout_inside=float(rollouts.inside.mean()),
+                rollout_return=float(returns[i]),
+                rollout_inside=float(inside[i]),
                 predicted_return=SCORINGS[scoring](context, members)
                 if scoring != "rollout"
                 else None,

@@ -82,7 +82,6 @@ class ScoringContext:
         at = np.minimum(np.searchsorted(self.states, self.starts), len(self.states) - 1)
         if not np.array_equal(self.states[at], self.starts):
             raise ConfigError("scoring starts must be the layout's start or recorded states.")
-        self._terms: Terms | None = None
         self._composed: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._rollouts: dict[tuple, RolloutScore] = {}
         self._pessimistic = np.zeros(len(self.pool))
@@ -90,9 +89,8 @@ class ScoringContext:
             ids = [self.tables.ids[p] for p in self.pool]
             members = Members.of_tables(self.tables.stacked, self.pool, ids, self.factors)
             self._pessimistic = members.pessimistic()
-        if family(self.config.operator) == "q":  # the pool's terms, sliced per combination
-            q, counts = self.tables.q_on[self.pool], self.counts
-            self._terms = member_terms(q, counts, self.factors, self._pessimistic, self.config)
+        self._lazy = family(self.config.operator) == "q"
+        """Whether combinations walk at once, composed where they arrive (``roll_all``)."""
         self._uniforms = self.config.uniforms(self.seed, self.states)
         self._rewards = weighted(self.empirical.components, self.target.weights)
 
@@ -114,12 +112,10 @@ class ScoringContext:
         return self._composed[key]
 
     def _compose(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._terms is None:
-            return compose_on_tables(
-                self.tables, self.pool[members], self.factors[members], self.target.weights,
-                self.config, self._uniforms,
-            )  # fmt: skip
-        return combine(self._terms[members], self.config, self._uniforms)
+        return compose_on_tables(
+            self.tables, self.pool[members], self.factors[members], self.target.weights,
+            self.config, self._uniforms, self._pessimistic[members],
+        )  # fmt: skip
 
     def actions(self, members: np.ndarray) -> np.ndarray:
         """The composed action of ``members`` (pool indices) in every state of ``states``."""
@@ -140,7 +136,7 @@ class ScoringContext:
         walks reach are composed (the same actions as ``composed`` there)."""
         keys = [(tuple(np.asarray(c).tolist()), tuple(self.starts.tolist())) for c in combinations]
         todo = [key for key in dict.fromkeys(keys) if key not in self._rollouts]
-        if self._terms is None:
+        if not self._lazy:
             for key in todo:
                 self._rollouts[key] = self.walk(self.actions(np.array(key[0])))
         elif todo:
@@ -161,23 +157,28 @@ class ScoringContext:
         composed when a walk reaches it. A pad contributes nothing: no entry, no count, and
         the reduction's neutral value to the raw fallback (after every member, so each
         member's fold is unchanged)."""
-        terms, n = self._terms, len(self.starts)
-        assert terms is not None
+        n = len(self.starts)
         neutral = OPERATORS[self.config.operator].reduction.neutral
-        n_states, width = terms.values.shape[1:]
-        flat = [a.reshape(-1, width) for a in (terms.values, terms.used, terms.counts, terms.raw)]
+        q_on, counts_on = self.tables.q_on, self.tables.counts_on
+        n_states, width = q_on.shape[1:]
+        flat_q, flat_counts = q_on.reshape(-1, width), counts_on.reshape(-1, width)
 
         def act(walkers: np.ndarray, positions: np.ndarray) -> np.ndarray:
             who = members[walkers // n]
             pad = who < 0
-            rows = np.where(pad, 0, who) * n_states + positions[:, None]  # (member, state)
-            values, used, counts, raw = (np.take(a, rows, axis=0) for a in flat)
+            who = np.where(pad, 0, who)
+            rows = self.pool[who] * n_states + positions[:, None]  # (layout member, state)
+            q = np.swapaxes(np.take(flat_q, rows, axis=0), 0, 1)
+            counts = np.swapaxes(np.take(flat_counts, rows, axis=0), 0, 1)
+            factors, low = self.factors[who].T, self._pessimistic[who].T
+            terms = member_terms(q, counts, factors, low, self.config)
             if pad.any():
-                gap = pad[:, :, None]
-                values, used = np.where(gap, 0.0, values), used & ~gap
-                counts, raw = np.where(gap, 0, counts), np.where(gap, neutral, raw)
-            reached = Terms(*(np.swapaxes(a, 0, 1) for a in (values, used, counts, raw)))
-            return combine(reached, self.config, self._uniforms[positions])[0]
+                gap = pad.T[:, :, None]
+                terms = Terms(
+                    np.where(gap, 0.0, terms.values), terms.used & ~gap,
+                    np.where(gap, 0, terms.counts), np.where(gap, neutral, terms.raw),
+                )  # fmt: skip
+            return combine(terms, self.config, self._uniforms[positions])[0]
 
         starts = np.tile(self.starts, len(members))
         return self.score(self.tables.walks.walk_lazily(act, starts, self.model.layout.n_cells))
