@@ -29,6 +29,7 @@ import numpy as np
 import lever_gym.checks as checks
 from lever_gym.errors import ConfigError
 from lever_gym.objective import weighted
+from lever_gym.reuse import operators
 from lever_gym.reuse.members import Members
 from lever_gym.reuse.operators import EXTRACTIONS, FALLBACKS, OPERATORS, SUPPORT_MODES, family
 from lever_gym.reuse.tables import LayoutTables
@@ -123,9 +124,8 @@ def member_terms(
     successor: np.ndarray | None = None,
 ) -> Terms:
     """The ``Terms`` of members with (m, n, A) rows ``q`` and ``counts`` (``successor``: their
-    ``ψ · w``, needed by ``gpi``); ``weights`` and ``pessimistic`` are per member (m,), or
-    per member and state (m, n) for rows gathered from several combinations."""
-    w = per_member(np.asarray(weights, dtype=np.float64), q)
+    ``ψ · w``, needed by ``gpi``); ``weights`` and ``pessimistic``: (m,) or (m, n)."""
+    w = operators.per_member(np.asarray(weights, dtype=np.float64), q)
     supported = counts > 0
     if family(config.operator) == "successor":
         if successor is None:
@@ -134,11 +134,6 @@ def member_terms(
         return Terms(np.where(used, successor, 0.0), used, counts, q * w)
     entries, used = SUPPORT_MODES[config.support_mode](q, supported, pessimistic)
     return Terms(entries * w, used, counts, q * w)
-
-
-def per_member(x: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``x`` (m,) or (m, n) shaped to broadcast over (m, n, A) rows ``q``."""
-    return x.reshape(x.shape + (1,) * (q.ndim - x.ndim))
 
 
 def combine(
@@ -245,8 +240,7 @@ def compose_states(
     uniforms: np.ndarray,
     successor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Composed ``(actions, values, allowed)`` of ``n`` states from (m, n, A) member rows
-    (``member_terms`` then ``combine``)."""
+    """``(actions, values, allowed)`` of (m, n, A) member rows: ``member_terms``, ``combine``."""
     return combine(
         member_terms(q, counts, weights, pessimistic, config, successor), config, uniforms
     )

@@ -133,6 +133,11 @@ SupportMode = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, n
 (what a ``q``-family member contributes where its dataset never took the action)."""
 
 
+def per_member(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``x`` (m,) or (m, n) shaped to broadcast over (m, n, A) rows ``q``."""
+    return x.reshape(x.shape + (1,) * (q.ndim - x.ndim))
+
+
 def mode_exclude(
     q: np.ndarray, supported: np.ndarray, pessimistic: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -152,8 +157,7 @@ def mode_pessimistic(
 ) -> tuple[np.ndarray, np.ndarray]:
     """An unsupported entry counts as the member's lowest supported Q-value (``pessimistic``
     per member (m,), or per member and state (m, n))."""
-    low = pessimistic.reshape(pessimistic.shape + (1,) * (q.ndim - pessimistic.ndim))
-    return np.where(supported, q, low), np.ones_like(supported)
+    return np.where(supported, q, per_member(pessimistic, q)), np.ones_like(supported)
 
 
 def mode_raw(
