@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ DiscreteBCQ default to their Atari settings (6.25e-5, target copied every 8,000 
 under which a fit of a few thousand steps never updates its target network."""
 TARGET_UPDATES = 40
 """Target-network copies per fit (every ``n_steps // 40`` steps: 100 at 4,000)."""
-BCQ_AUTHORS = {"share_encoder": False, "beta": 0.01, "action_flexibility": 0.3}
+BCQ_AUTHORS = MappingProxyType({"share_encoder": False, "beta": 0.01, "action_flexibility": 0.3})
 """DiscreteBCQ as its authors build it for vector observations (Fujimoto et al. 2019,
 "Benchmarking Batch Deep RL Algorithms"): an imitator network of its own, logits penalised
 by 1e-2 and the threshold 0.3. d3rlpy's defaults (imitator sharing the Q encoder, penalty

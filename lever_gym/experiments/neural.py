@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from lever_gym import checks
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import model_for
 from lever_gym.envs.views import observer
@@ -50,7 +51,12 @@ PRIMITIVES = ("Path", "Gold", "Hazard", "Lever")
 """The members a signed task composes (every component of the declared distribution is
 non-zero)."""
 SIGNED_PER_FAMILY = 2
+SIGNED_DRAWS = 64
+"""Draws of the declared signed distribution the first ``SIGNED_PER_FAMILY`` of each
+family are taken from."""
 CEILINGS = ("finite-horizon", "stationary")
+"""What a normalised score's 1 is: the true model's finite-horizon optimum (time-aware), or
+the best stationary policy of the true model (``score``)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class NeuralTask:
     family: str
     ceiling: str
 
+    def __post_init__(self) -> None:
+        """Validate the ceiling, naming the choices."""
+        checks.one_of(self.ceiling, CEILINGS, "ceiling")
+
 
 def neural_tasks(size: int, signed: bool = True) -> dict[str, NeuralTask]:
     """The paper's six setups and (``signed``) the declared signed tasks, by name."""
@@ -73,7 +83,7 @@ def neural_tasks(size: int, signed: bool = True) -> dict[str, NeuralTask]:
     }
     if signed:
         kept: dict[str, int] = {}
-        for t in signed_tasks(size, HELD_OUT, 64):
+        for t in signed_tasks(size, HELD_OUT, SIGNED_DRAWS):
             if kept.get(t.kind, 0) < SIGNED_PER_FAMILY:
                 kept[t.kind] = kept.get(t.kind, 0) + 1
                 tasks[t.name] = NeuralTask(t.name, t.objective, PRIMITIVES, t.kind, "stationary")
@@ -95,8 +105,7 @@ def score(predict: Callable[[np.ndarray], np.ndarray], layout: Layout, worlds: W
           objective: Objective, ceiling: str = "finite-horizon") -> float:  # fmt: skip
     """The normalised exact return of ``predict`` on ``layout`` against ``ceiling``
     (``CEILINGS``; module docstring)."""
-    if ceiling not in CEILINGS:
-        raise ConfigError(f"ceiling must be one of {list(CEILINGS)}; got {ceiling!r}.")
+    checks.one_of(ceiling, CEILINGS, "ceiling")
     model = model_for(layout, True)
     seen = observer(layout, worlds.obs_mode, worlds.view_size).observe(np.arange(model.n_states))
     actions = np.asarray(predict(seen), dtype=np.int64)

@@ -60,8 +60,8 @@ GLOBAL_SEARCH_K = 5000
 at 0.744 ms a query over 10^6 vectors on 2 cores (``benchmarks/results/retrieval.md``,
 angular-mips), the scale sharded libraries are for."""
 SEARCH_PER_TREE = 1000
-"""Annoy's ``search_k`` per tree over a global index built before ``GLOBAL_TREES`` (as many
-trees as the library's ``n_trees``)."""
+"""Annoy's ``search_k`` per tree over a global index whose ``index.json`` names none (one
+written before ``GLOBAL_TREES``, with as many trees as the library's ``n_trees``)."""
 
 
 def global_trees(config: BuildConfig) -> int:
@@ -201,7 +201,8 @@ class ShardedLibrary:
                 isinstance(meta, dict) and isinstance(meta.get("ids"), list)
                 and len(meta["ids"]) == len(self) and all(isinstance(i, str) for i in meta["ids"])
                 and meta.get("metric") == DEFAULT_METRIC
-                and meta.get("n_trees") in (global_trees(self.config), self.config.n_trees)
+                and meta.get("n_trees") == self.meta["annoy"][GLOBAL_FILES[0]]["trees"]
+                and (type(meta.get("search_k", 1)) is int and meta.get("search_k", 1) > 0)
                 and isinstance(meta.get("max_norm"), float)
             ):  # fmt: skip
                 raise LibraryError(f"{ids} is not the global index of {self!r}; rebuild it.")
@@ -209,8 +210,7 @@ class ShardedLibrary:
             embeddings = _embeddings(raw, str(arrays), len(self))
             path = checked_file(self.root, GLOBAL_FILES[0], files[GLOBAL_FILES[0]])
             check_annoy_file(path, AnnoyFacts(**self.meta["annoy"][GLOBAL_FILES[0]]))
-            trees = meta["n_trees"]
-            search_k = GLOBAL_SEARCH_K if trees >= GLOBAL_TREES else trees * SEARCH_PER_TREE
+            search_k = meta.get("search_k", meta["n_trees"] * SEARCH_PER_TREE)
             forest = AnnoyBackend.load(path, embeddings, DEFAULT_METRIC, search_k, meta["max_norm"])
             self._global_index = (meta["ids"], forest)
         return self._global_index

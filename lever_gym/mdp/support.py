@@ -53,8 +53,9 @@ class SupportGraph:
 
     @functools.cached_property
     def tables(self) -> SupportTables:
-        """``mdp.batch.SupportTables`` of ``empirical`` (built once per graph: a layout's
-        graph is kept, so composing again for another objective reuses them)."""
+        """``mdp.batch.SupportTables`` of ``empirical``, built once per graph (the graph of a
+        layout's whole data is kept with its tables, so composing again for another
+        objective reuses them; a graph of part of the data builds its own)."""
         return SupportTables.of(self.empirical)
 
     @classmethod

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lever_gym import checks
 from lever_gym.envs.model import N_ACTIONS
 from lever_gym.mdp.empirical import EmpiricalModel
 
 LAZY_WALK_CELLS = 2**22
-"""Most (walker, state) first-visit entries a lazy walk holds at once (walkers beyond that
-walk in further chunks)."""
+"""Most entries per walker-indexed array a lazy walk holds at once: walkers × the larger of
+the states and the horizon (walkers beyond that walk in further chunks)."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,9 @@ class WalkGraph:
         state ``states[position]`` it reached, asked once per walker and state. A walker
         back in a state it visited repeats its cycle to the horizon without asking again.
         The same rows as ``walk`` for every walker."""
+        horizon = checks.positive_int(horizon, "horizon")
         starts = np.asarray(starts, dtype=np.int64)
-        chunk = max(1, LAZY_WALK_CELLS // max(len(self.states), 1))
+        chunk = max(1, LAZY_WALK_CELLS // max(len(self.states), horizon))
         parts = [
             self._walk_chunk(act, lo, starts[lo : lo + chunk], horizon)
             for lo in range(0, len(starts), chunk)

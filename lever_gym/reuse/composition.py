@@ -102,17 +102,12 @@ class ComposeConfig:
 class Terms:
     """What the operator combines, per member, state and action (shape (m, n, A)): the
     weighted entries, which of them count, and the members' visit counts and raw weighted
-    Q-values (for sampling and the ``raw`` fallback). Slicing members slices every array."""
+    Q-values (for sampling and the ``raw`` fallback)."""
 
     values: np.ndarray
     used: np.ndarray
     counts: np.ndarray
     raw: np.ndarray
-
-    def __getitem__(self, members: np.ndarray) -> Terms:
-        return Terms(
-            self.values[members], self.used[members], self.counts[members], self.raw[members]
-        )
 
 
 def member_terms(

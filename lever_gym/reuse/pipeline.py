@@ -210,7 +210,9 @@ def score_combinations(
     scoring: str,
 ) -> list[Combination]:
     """Every combination's offline rollout score (and predicted return when asked)."""
-    scored = []
+    scored: list[Combination] = []
+    if not combos:
+        return scored
     members_of_combo = [np.array([position[r.id] for r in c.records]) for c in combos]
     rolled = context.roll_all(members_of_combo)
     returns = np.array([r.returns for r in rolled]).mean(axis=1)  # each row's own mean

@@ -11,7 +11,7 @@ penalty); ``predictor`` predicts its return from its behavioural embedding on th
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ from lever_gym.envs.model import TabularModel
 from lever_gym.errors import ConfigError
 from lever_gym.library.embedding import EmbedConfig, Predictor, embed
 from lever_gym.mdp.empirical import EmpiricalModel
-from lever_gym.mdp.walk import WalkBatch
+from lever_gym.mdp.walk import LAZY_WALK_CELLS, WalkBatch
 from lever_gym.objective import Objective, weighted
 from lever_gym.reuse.composition import (
     ComposeConfig,
@@ -77,8 +77,9 @@ class ScoringContext:
         return self.tables.empirical
 
     def __post_init__(self) -> None:
-        """Gather what every combination reads: the pool's rows on ``states`` (for operators
-        other than ``gpi``), the sampling draws and the rewards of the recorded rows."""
+        """Check the starts, then gather what every combination reads: the members' lower
+        values (``support_mode="pessimistic"``), the sampling draws and the rewards of the
+        recorded rows."""
         at = np.minimum(np.searchsorted(self.states, self.starts), len(self.states) - 1)
         if not np.array_equal(self.states[at], self.starts):
             raise ConfigError("scoring starts must be the layout's start or recorded states.")
@@ -130,21 +131,25 @@ class ScoringContext:
             self._rollouts[key] = self.walk(self.actions(members), starts)
         return self._rollouts[key]
 
-    def roll_all(self, combinations: list[np.ndarray]) -> list[RolloutScore]:
+    def roll_all(self, combinations: Sequence[np.ndarray]) -> list[RolloutScore]:
         """``rollouts`` of each combination (pool indices) from the scoring starts. In the
-        ``q`` family every combination walks at once, composed lazily: only the states its
-        walks reach are composed (the same actions as ``composed`` there)."""
+        ``q`` family the combinations walk at once (as many at a time as keep walkers ×
+        horizon within ``LAZY_WALK_CELLS``), composed lazily: only the states their walks
+        reach are composed (the same actions as ``composed`` there)."""
         keys = [(tuple(np.asarray(c).tolist()), tuple(self.starts.tolist())) for c in combinations]
         todo = [key for key in dict.fromkeys(keys) if key not in self._rollouts]
         if not self._lazy:
             for key in todo:
                 self._rollouts[key] = self.walk(self.actions(np.array(key[0])))
-        elif todo:
-            members = np.full((len(todo), max(len(key[0]) for key in todo)), -1, dtype=np.int64)
-            for i, key in enumerate(todo):
+        n, horizon = len(self.starts), self.model.layout.n_cells
+        batch = max(1, LAZY_WALK_CELLS // (n * horizon))
+        for lo in range(0, len(todo) if self._lazy else 0, batch):
+            some = todo[lo : lo + batch]
+            members = np.full((len(some), max(len(key[0]) for key in some)), -1, dtype=np.int64)
+            for i, key in enumerate(some):
                 members[i, : len(key[0])] = key[0]
-            walks, n = self._walk_lazily(members), len(self.starts)
-            for i, key in enumerate(todo):
+            walks = self._walk_lazily(members)
+            for i, key in enumerate(some):
                 part = slice(i * n, (i + 1) * n)
                 self._rollouts[key] = RolloutScore(
                     walks.returns[part], walks.steps[part], walks.inside[part]

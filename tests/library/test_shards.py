@@ -106,6 +106,7 @@ def test_the_global_index_is_built_for_scale_and_an_earlier_one_still_loads(shar
     AnnoyBackend.build(embeddings, n_trees=trees, seed=sharded.config.seed).save(
         old / GLOBAL_FILES[0]
     )
+    del meta["search_k"]  # written since GLOBAL_TREES
     (old / GLOBAL_FILES[2]).write_text(json.dumps({**meta, "n_trees": trees}))
     shards = json.loads((old / SHARDS).read_text())
     for name in GLOBAL_FILES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from lever_gym.reuse.composition import ComposeConfig, compose_on_tables, compos
 from lever_gym.reuse.config import PAPER
 from lever_gym.reuse.decompose import splits
 from lever_gym.reuse.members import Members
-from lever_gym.reuse.operators import MIN, OPERATORS, SUPPORT_MODES, Operator, family
+from lever_gym.reuse.operators import EXTRACTIONS, MIN, OPERATORS, SUPPORT_MODES, Operator, family
 from lever_gym.reuse.pipeline import (
     combinations,
     resolve_target,
@@ -101,8 +102,9 @@ def test_scores_come_from_recorded_data_only(lib, monkeypatch):
 def test_combinations_walked_at_once_score_as_each_walked_alone(lib, rng, size):
     """``roll_all`` (every combination of one size walked at once, each state composed when a
     walk reaches it) gives the returns, steps and exits of composing each combination on
-    every recorded state and walking it alone, for every operator and support mode, both
-    extractions, and several scoring starts."""
+    every recorded state and walking it alone, for every operator, support mode and
+    extraction, with and without ``restrict`` and both fallbacks, and several scoring
+    starts."""
     from lever_gym.reuse.scoring import ScoringContext
 
     tables = layout_tables(lib, size, 0)
@@ -110,10 +112,14 @@ def test_combinations_walked_at_once_score_as_each_walked_alone(lib, rng, size):
     starts = scoring_starts(tables.empirical, model, 3, seed=1)
     for name in OPERATORS:
         modes = SUPPORT_MODES if family(name) == "q" else ["exclude"]
-        for mode, extraction in zip(modes, ["greedy", "sample"] * 2, strict=False):
-            config = ComposeConfig(operator=name, support_mode=mode, extraction=extraction)
+        kinds = itertools.product(modes, EXTRACTIONS, [(True, "raw"), (False, "first")])
+        for mode, extraction, (restrict, fallback) in kinds:
+            config = ComposeConfig(
+                operator=name, support_mode=mode, extraction=extraction,
+                restrict=restrict, fallback=fallback,
+            )  # fmt: skip
             pool = np.arange(len(tables.ids))
-            combos = [rng.choice(len(pool), size=m, replace=False) for m in (1, 2, 3, 2) * 4]
+            combos = [rng.choice(len(pool), size=m, replace=False) for m in (1, 2, 3, 2) * 2]
             arguments = dict(
                 model=model, tables=tables, target=Objective(tuple(rng.uniform(-2, 2, 4))),
                 pool=pool, factors=rng.uniform(0.5, 1.5, len(pool)), config=config,

@@ -26,6 +26,7 @@ from lever_gym.library.index import DEFAULT_METRIC, AnnoyBackend
 from lever_gym.library.shards import (
     GLOBAL,
     GLOBAL_FILES,
+    GLOBAL_SEARCH_K,
     SHARDS,
     SHARDS_SCHEMA,
     ShardedLibrary,
@@ -129,7 +130,7 @@ def _write_global(
     write_json_atomic(
         folder / "index.json",
         {"ids": ids, "metric": forest.metric, "max_norm": forest.max_norm,
-         "n_trees": trees, "seed": config.seed},
+         "n_trees": trees, "search_k": GLOBAL_SEARCH_K, "seed": config.seed},
     )  # fmt: skip
     facts = AnnoyFacts(
         (folder / "annoy.ann").stat().st_size, matrix.shape[1] + 1, "angular", len(ids), trees
