@@ -13,7 +13,6 @@ draws random starts and random layouts at resets, from one ``np_random`` per env
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -25,56 +24,21 @@ import lever_gym.checks as checks
 from lever_gym.envs.grid import LeverGridEnv, check_reset, start_option
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import TabularModel, model_for
-from lever_gym.envs.random_grid import RandomLeverGridEnv
 from lever_gym.envs.render import TILE_SIZE
 from lever_gym.envs.vector_attrs import SubEnvAttributes, frame
 from lever_gym.envs.vector_checks import check_actions, checked_size
-from lever_gym.envs.vector_kernels import observe_all, step_envs
-from lever_gym.envs.views import DEFAULT_VIEW_SIZE, Observer, observer
-from lever_gym.errors import ConfigError, ResetNeeded, SeedError
+from lever_gym.envs.vector_kernels import draw_below, observe_all, pcg64_address, step_envs
+from lever_gym.envs.vector_worlds import World, template_env
+from lever_gym.envs.views import DEFAULT_VIEW_SIZE, observer
+from lever_gym.errors import ResetNeeded, SeedError
 
+OBS_DTYPES = ("float32", "uint8")
+"""The observation dtypes of ``LeverGridVectorEnv`` (``obs_dtype``)."""
+COMPILED_DRAWS_FROM = 32
+"""Fewest random starts in one step that ``draw_below`` draws (it compiles once per process,
+in about 0.5 s, as it calls PCG64's C function); fewer are drawn by each generator."""
 NEXT_STEP: Any = getattr(getattr(gym.vector, "AutoresetMode", None), "NEXT_STEP", "NextStep")
 """The autoreset mode this env implements, as the installed gymnasium names it."""
-
-
-def _template(
-    objective: str,
-    size: int | None,
-    layout_seed: int | None,
-    layout: str | None,
-    layout_seeds: Sequence[int] | None,
-    common: dict[str, Any],
-) -> tuple[LeverGridEnv, int]:
-    """The single env a vector env copies (its first world) and its layout seed:
-    a ``RandomLeverGridEnv`` with ``layout_seeds``, else a ``LeverGridEnv``."""
-    if layout_seeds is None:
-        seed = 0 if layout_seed is None else layout_seed
-        return LeverGridEnv(objective, size=size, layout_seed=seed, layout=layout, **common), 0
-    if layout is not None or layout_seed is not None:
-        raise ConfigError(
-            "layout_seeds (a new generated layout every reset) excludes layout and "
-            f"layout_seed; got layout_seeds={checks.shown(layout_seeds)} with "
-            f"layout_seed={checks.shown(layout_seed)}, layout={'<map>' if layout else None}. "
-            "Pass only one of them."
-        )
-    size = 16 if size is None else size
-    worlds = RandomLeverGridEnv(objective, size=size, layout_seeds=layout_seeds, **common)
-    return worlds, worlds.layout_seed
-
-
-@dataclass(frozen=True, eq=False)
-class _World:
-    """A layout in use: its model, the floor cells random starts are drawn from, where
-    the objective's goals are met (``TabularModel.success`` of every state), and what the
-    agent sees there."""
-
-    model: TabularModel
-    floor: tuple[int, ...]
-    layout_seed: int
-    success: np.ndarray
-    observer: Observer
-    floor_starts: list[int]
-    """The start state of each floor cell (``GridSpace.start``), in ``floor`` order."""
 
 
 class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
@@ -82,7 +46,11 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
 
     Arguments are those of ``LeverGridEnv`` (or, with ``layout_seeds``, of
     ``RandomLeverGridEnv``: every env draws its own layout at each reset), plus
-    ``max_episode_steps`` (default ``size**2``, as the registered specs set it). Random worlds
+    ``max_episode_steps`` (default ``size**2``, as the registered specs set it),
+    ``obs_dtype`` (``"float32"``, the single env's, or ``"uint8"``: the same 0s and 1s in a
+    quarter of the bytes) and ``copy`` (as ``SyncVectorEnv``'s: ``True`` returns fresh
+    observations at every call; ``False`` writes them into one buffer, overwritten by the
+    next ``step`` or ``reset``). Random worlds
     keep one tabular model per distinct layout in use (at most ``min(num_envs, hi - lo)``;
     about 20 MiB each on 16x16, 82 MiB on 32x32, as many as ``SyncVectorEnv`` holds) and step
     one kernel call per layout.
@@ -120,8 +88,12 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         obs_mode: str = "state",
         view_size: int = DEFAULT_VIEW_SIZE,
         max_episode_steps: int | None = None,
+        obs_dtype: str = "float32",
+        copy: bool = True,
     ) -> None:
         num_envs = checks.positive_int(num_envs, "num_envs")
+        self.obs_dtype = checks.one_of(obs_dtype, OBS_DTYPES, "obs_dtype")
+        self.copy = checks.boolean(copy, "copy")
         common = {
             "weights": weights,
             "random_start": random_start,
@@ -132,7 +104,9 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             "view_size": view_size,
         }
         self._random_worlds = layout_seeds is not None
-        template, first_seed = _template(objective, size, layout_seed, layout, layout_seeds, common)
+        template, first_seed = template_env(
+            objective, size, layout_seed, layout, layout_seeds, common
+        )
         self.layout_seeds: tuple[int, int] | None = getattr(template, "layout_seeds", None)
         self.max_episode_steps = checked_size(template, num_envs, max_episode_steps)
         self.template = template
@@ -146,7 +120,9 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self.tile_size = template.tile_size
         self.obs_mode, self.view_size = template.obs_mode, template.view_size
         self.metadata = {**LeverGridEnv.metadata, "autoreset_mode": NEXT_STEP}
-        self.single_observation_space = template.observation_space
+        dim = template.observer.obs_dim
+        dtype = np.uint8 if self.obs_dtype == "uint8" else np.float32
+        self.single_observation_space = gym.spaces.Box(0, 1, (dim,), dtype)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.single_action_space = template.action_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -160,9 +136,9 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self._space = model.space
         self._w = np.array(self.weights, dtype=np.float64)
         first = self._new_world(model, first_seed)
-        self._in_use: dict[int, _World] = {first_seed: first}
+        self._in_use: dict[int, World] = {first_seed: first}
         self._worlds = [first] * n
-        self._groups: list[tuple[_World, np.ndarray]] = [(first, np.arange(n, dtype=np.int64))]
+        self._groups: list[tuple[World, np.ndarray]] = [(first, np.arange(n, dtype=np.int64))]
         self._world_seeds = np.full(n, first.layout_seed, dtype=np.int64)
         self._states = np.full(n, model.start_state, dtype=np.int64)
         self._restart = self._states.copy()
@@ -171,8 +147,24 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self._redraw = self.random_start or self._random_worlds
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._rng_seeds: list[int | None] = [None] * n
+        self._rng_addresses = np.zeros(n, dtype=np.uint64)
+        """Each env's generator's ``pcg64_address`` (0: none yet, or not PCG64)."""
         self._set_attrs: list[dict[str, Any]] = [{} for _ in range(n)]
         self._needs_reset = True
+        self._masks = np.ones((5 if self._random_worlds else 4, n), dtype=bool)
+        self._masks.setflags(write=False)  # every env reports every key, at every step
+        self._kept: tuple[np.ndarray, np.ndarray] | None = None
+        """With ``copy=False``, the observation buffers written in place: state mode, seen."""
+        if not self.copy:
+            state_obs = self._obs_buffer()
+            seen_dim = self._worlds[0].observer.obs_dim
+            seen = state_obs if self.obs_mode == "state" else self._obs_buffer(seen_dim)
+            self._kept = (state_obs, seen)
+
+    def _obs_buffer(self, dim: int | None = None) -> np.ndarray:
+        """An uninitialised (num_envs, ``dim``) observation array (default: the state mode's)."""
+        dim = self._space.obs_dim if dim is None else dim
+        return np.empty((self.num_envs, dim), dtype=self.obs_dtype)
 
     # -- seeding -----------------------------------------------------------------------
 
@@ -193,9 +185,14 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         """Env ``i``'s generator, made lazily like ``gym.Env.np_random``."""
         rng = self._rngs[i]
         if rng is None:
-            rng, self._rng_seeds[i] = seeding.np_random()
-            self._rngs[i] = rng
+            rng, seed = seeding.np_random()
+            self._keep_rng(i, rng, seed)
         return rng
+
+    def _keep_rng(self, i: int, rng: np.random.Generator, seed: int | None) -> None:
+        """Make ``rng`` (from ``seed``) env ``i``'s generator."""
+        self._rngs[i], self._rng_seeds[i] = rng, seed
+        self._rng_addresses[i] = pcg64_address(rng)
 
     def _check_seeds(self, seed: object) -> list[int | None]:
         """Per-env seeds: ``None`` for all, ``int`` -> ``seed + i``, or a list of ``num_envs``."""
@@ -217,15 +214,16 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
 
     # -- worlds ------------------------------------------------------------------------
 
-    def _new_world(self, model: TabularModel, layout_seed: int) -> _World:
+    def _new_world(self, model: TabularModel, layout_seed: int) -> World:
         """A world of ``model``: its start cells and where the objective succeeds."""
         success = model.success(np.arange(model.n_states), self.objective)
         seen = observer(model.layout, self.obs_mode, self.view_size)
         floor = model.layout.start_cells()
-        starts = [self._space.start(c) for c in floor]
-        return _World(model, floor, layout_seed, success, seen, starts)
+        starts = np.array([self._space.start(c) for c in floor], dtype=np.int64)
+        starts.setflags(write=False)
+        return World(model, floor, layout_seed, success, seen, starts)
 
-    def _world(self, layout_seed: int) -> _World:
+    def _world(self, layout_seed: int) -> World:
         """The world of ``layout_seed``, shared by every env that drew it."""
         world = self._in_use.get(layout_seed)
         if world is None:
@@ -254,7 +252,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             world = self._worlds[i]
         start = start_option(options, world.floor)
         if start is None and self.random_start:
-            return world.floor_starts[int(self._rng(i).integers(len(world.floor)))]
+            return int(world.floor_starts[int(self._rng(i).integers(len(world.floor)))])
         return self._space.start(world.model.layout.start if start is None else start)
 
     # -- the Gymnasium API -------------------------------------------------------------
@@ -270,7 +268,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         try:
             for i, s in enumerate(seeds):
                 if s is not None:
-                    self._rngs[i], self._rng_seeds[i] = seeding.np_random(s)
+                    self._keep_rng(i, *seeding.np_random(s))
                 starts[i] = self._draw_start(i, options)
         finally:
             if self._random_worlds:
@@ -280,7 +278,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self._elapsed[:] = 0
         self._autoreset[:] = False
         space = self._space
-        obs = np.empty((n, space.obs_dim), dtype=np.float32)
+        obs = self._obs_buffer() if self._kept is None else self._kept[0]
         observe_all(self._states, self._size, space.cell_shift, space.flag_positions, obs)
         obs = self._seen(obs, self._states)
         info = self._info(
@@ -303,19 +301,19 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             )
         a = check_actions(actions, self.num_envs)
         if self._redraw and self._autoreset.any():
-            ended = np.flatnonzero(self._autoreset).tolist()
             if self._random_worlds:
-                for i in ended:
+                for i in np.flatnonzero(self._autoreset).tolist():
                     self._restart[i] = self._draw_start(i, None)
                 self._regroup()
-            else:  # random starts in one world: _draw_start's draw, with its lookups hoisted
-                starts, rngs = self._worlds[0].floor_starts, self._rngs
-                n_floor = len(starts)
-                for i in ended:
-                    rng = rngs[i] or self._rng(i)
-                    self._restart[i] = starts[int(rng.integers(n_floor))]
+            else:  # random starts in one world: _draw_start's draws, compiled where PCG64
+                ended = np.flatnonzero(self._autoreset)
+                fast = (self._rng_addresses[ended] != 0) & (len(ended) >= COMPILED_DRAWS_FROM)
+                starts = self._worlds[0].floor_starts
+                for i in ended[~fast].tolist():  # made here, or not PCG64 (set_attr)
+                    self._restart[i] = starts[int(self._rng(i).integers(len(starts)))]
+                draw_below(self._rng_addresses, ended[fast], starts, self._restart)
         n, space = self.num_envs, self._space
-        obs = np.empty((n, space.obs_dim), dtype=np.float32)
+        obs = self._obs_buffer() if self._kept is None else self._kept[0]
         rewards = np.empty(n)
         terms = np.empty(n, dtype=bool)
         truncs = np.empty(n, dtype=bool)
@@ -364,7 +362,8 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         state mode, else each world's ``Observer``)."""
         if self.obs_mode == "state":
             return state_obs
-        obs = np.empty((self.num_envs, self._worlds[0].observer.obs_dim), np.float32)
+        dim = self._worlds[0].observer.obs_dim
+        obs = self._obs_buffer(dim) if self._kept is None else self._kept[1]
         for world, idx in self._groups:
             obs[idx] = world.observer.observe(states[idx])
         return obs
@@ -373,8 +372,8 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self, states: np.ndarray, cells: np.ndarray, comps: np.ndarray, success: np.ndarray
     ) -> dict[str, np.ndarray]:
         """The info dict as ``SyncVectorEnv`` builds it: each key with its ``_key`` mask (all
-        true: every env reports every key; one array, a row per mask, saves allocations)."""
-        masks = np.ones((5 if self._random_worlds else 4, self.num_envs), dtype=bool)
+        true: every env reports every key; rows of one read-only array, made once)."""
+        masks = self._masks
         info = {
             "state": states,
             "_state": masks[0],

@@ -68,9 +68,9 @@ class SubEnvAttributes:
     _random_worlds: bool
     _set_attrs: list[dict[str, Any]]
     """Attributes set with ``set_attr``, one dict per env."""
-    _rngs: list[np.random.Generator | None]
-    _rng_seeds: list[int | None]
     _world_seeds: np.ndarray
+    _keep_rng: Callable[[int, np.random.Generator, int | None], None]
+    """Make a generator (from a seed) env ``i``'s (the vector env's own)."""
 
     def _sub_env_attr(self, i: int, name: str) -> Any:
         """What env ``i``'s attribute ``name`` would be in a ``SyncVectorEnv``."""
@@ -131,8 +131,8 @@ class SubEnvAttributes:
                     f"np_random takes numpy.random.Generator values, one per env; got "
                     f"{[type(g).__name__ for g in values]}."
                 )
-            self._rngs[:] = list(values)
-            self._rng_seeds[:] = [-1] * n  # as gymnasium's Env.np_random setter records
+            for i, rng in enumerate(values):  # seed -1: as gymnasium's Env.np_random setter
+                self._keep_rng(i, rng, -1)
             return
         if name in PER_ENV or name in SHARED or name in RANDOM_WORLDS or name in WHOLE_ENV_METHODS:
             raise ConfigError(

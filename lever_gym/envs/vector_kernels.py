@@ -6,19 +6,19 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def write_obs(
     obs: np.ndarray, i: int, state: int, size: int, cell_shift: int, positions: np.ndarray
 ) -> None:
     """Row ``i`` of ``obs`` := the observation of ``state`` (as ``GridSpace.observe_one``;
     ``cell_shift`` and ``positions`` are its ``cell_shift`` and ``flag_positions``)."""
     cell = state >> cell_shift
-    row = obs[i]
-    row[:] = 0.0
-    row[cell // size] = 1.0
-    row[size + cell % size] = 1.0
+    for j in range(2 * size):  # element by element: a row view costs more than the row
+        obs[i, j] = 0
+    obs[i, cell // size] = 1
+    obs[i, size + cell % size] = 1
     for j in range(positions.shape[0]):
-        row[2 * size + j] = (state >> positions[j]) & 1
+        obs[i, 2 * size + j] = (state >> positions[j]) & 1
 
 
 @njit(cache=True)
@@ -78,7 +78,8 @@ def step_envs(
             s = restart[i]
             elapsed[i] = 0
             rewards[i] = 0.0
-            comps[i, :] = 0.0
+            for j in range(n_components):
+                comps[i, j] = 0.0
             term = False
             trunc = False
             ok = False
@@ -88,8 +89,9 @@ def step_envs(
             s = next_state[s0, a]
             reward = 0.0
             for j in range(n_components):
-                comps[i, j] = components[s0, a, j]
-                reward += weights[j] * comps[i, j]
+                c = components[s0, a, j]
+                comps[i, j] = c
+                reward += weights[j] * c
             rewards[i] = reward
             term = terminated[s0, a]
             elapsed[i] += 1
@@ -103,3 +105,35 @@ def step_envs(
         success[i] = ok
         autoreset[i] = term or trunc
         write_obs(obs, i, s, size, cell_shift, positions)
+
+
+_NEXT_UINT32 = np.random.PCG64(0).ctypes.next_uint32
+"""PCG64's own ``next_uint32`` (one C function for every PCG64 generator of the process)."""
+
+
+def pcg64_address(rng: np.random.Generator) -> int:
+    """The state address ``draw_below`` draws ``rng``'s numbers from; 0 unless PCG64 (those
+    are drawn by ``rng`` itself)."""
+    bits = rng.bit_generator
+    return int(bits.ctypes.state_address) if type(bits) is np.random.PCG64 else 0
+
+
+@njit(cache=False)  # calls a C function whose address is this process's: never cached
+def draw_below(addresses: np.ndarray, idx: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = table[rng_i.integers(len(table))]`` for each env ``i`` of ``idx``, with
+    ``rng_i`` the PCG64 generator at ``addresses[i]``: the number ``Generator.integers``
+    draws and the state it leaves (numpy's 32-bit Lemire rejection; ``len(table)`` below
+    2**32)."""
+    span = np.uint32(table.shape[0])
+    threshold = np.uint32((np.uint32(0xFFFFFFFF) - np.uint32(span - 1)) % span)
+    low = np.uint64(0xFFFFFFFF)
+    for k in range(idx.shape[0]):
+        i = idx[k]
+        j = np.uint64(0)
+        if span > 1:
+            m = np.uint64(_NEXT_UINT32(addresses[i])) * np.uint64(span)
+            if np.uint32(m & low) < span:
+                while np.uint32(m & low) < threshold:
+                    m = np.uint64(_NEXT_UINT32(addresses[i])) * np.uint64(span)
+            j = m >> np.uint64(32)
+        out[i] = table[j]

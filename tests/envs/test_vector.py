@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils import seeding
 from gymnasium.utils.env_match import check_environments_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lever_gym
+import lever_gym.envs.vector as vector_module
 from lever_gym.envs.vector import LeverGridVectorEnv
 from lever_gym.errors import ConfigError, LayoutError
 
@@ -224,6 +228,40 @@ def test_set_attr_matches_sync():
     run_both(sync, native, seed=1, steps=30)
 
 
+def test_random_starts_draw_each_envs_own_stream_whatever_its_generator(monkeypatch):
+    """Random starts are drawn in one compiled call for PCG64 generators and by the generator
+    itself otherwise; either way each env's stream, and what it leaves for the user's own
+    draws, is the sync env's: seeded, user-set (PCG64, MT19937, Philox), and never seeded
+    (made from fresh entropy at its first random start, then drawn from)."""
+    monkeypatch.setattr(vector_module, "COMPILED_DRAWS_FROM", 2)  # these few envs compiled
+    sync, native = make_pair("LeverGrid-16x16-PathGold-v0", 6, random_start=True)
+    run_both(sync, native, seed=4, steps=40)
+    bits = [np.random.PCG64, np.random.MT19937, np.random.Philox]
+    for envs in (sync, native):
+        envs.set_attr("np_random", [np.random.Generator(bits[i % 3](i)) for i in range(6)])
+    run_both(sync, native, seed=None, steps=300)
+    assert [g.random() for g in sync.np_random] == [g.random() for g in native.np_random]
+
+    made = []  # a copy of each generator made from entropy, in the order they are made
+    real = seeding.np_random
+
+    def recording(seed=None):
+        rng, used = real(seed)
+        made.append(copy.deepcopy(rng))
+        return rng, used
+
+    monkeypatch.setattr(seeding, "np_random", recording)
+    fresh = LeverGridVectorEnv(4, "PathGold", size=8, random_start=True, max_episode_steps=2)
+    fresh.reset(options={"start_cell": 9})  # no seed, no draw: no generator of its envs yet
+    made.clear()  # (the single env the vector env copies has made its own)
+    floor = fresh._worlds[0].floor_starts
+    for t in range(12):
+        fresh.step(np.zeros(4, dtype=np.int64))
+        if t % 3 == 2:  # the step after the time limit: every env restarts at a random start
+            want = [floor[g.integers(len(floor))] for g in made]
+            assert len(made) == 4 and fresh._states.tolist() == want, t
+
+
 @pytest.mark.parametrize("name", ["weights", "objective", "state", "render_mode", "layout"])
 def test_set_attr_refuses_what_the_native_env_shares(name):
     envs = gym.make_vec("LeverGrid-8x8-Path-v0", num_envs=2)
@@ -280,9 +318,40 @@ def test_bad_actions_raise_config_error(actions, message):
     np.testing.assert_array_equal(envs._states, state)  # nothing moved
 
 
+@pytest.mark.parametrize("obs_mode", ["state", "view", "grid"])
+@pytest.mark.parametrize(
+    "eid", ["LeverGrid-8x8-PathGoldHazardLever-v0", "LeverGrid-Random-8x8-Path-v0"]
+)
+def test_uint8_and_in_place_observations_are_the_float32_ones(eid, obs_mode):
+    """``obs_dtype="uint8"`` gives the float32 observations' values in a uint8 Box, and
+    ``copy=False`` writes them into one buffer (the same array at every call); every other
+    output is unchanged."""
+    kwargs = {"num_envs": 5, "obs_mode": obs_mode, "random_start": True}
+    plain = gym.make_vec(eid, **kwargs)
+    small = gym.make_vec(eid, obs_dtype="uint8", **kwargs)
+    kept = gym.make_vec(eid, obs_dtype="uint8", copy=False, **kwargs)
+    space = small.single_observation_space
+    assert space.dtype == np.uint8 and space.shape == plain.single_observation_space.shape
+    assert small.observation_space.dtype == np.uint8
+    results = [envs.reset(seed=3) for envs in (plain, small, kept)]
+    buffer = results[2][0]
+    rng = np.random.default_rng(0)
+    for t in range(60):
+        want, got, inplace = results
+        assert got[0].dtype == np.uint8 and space.contains(got[0][0])
+        np.testing.assert_array_equal(got[0], want[0].astype(np.uint8))
+        assert inplace[0] is buffer and np.array_equal(inplace[0], got[0])
+        assert_same(got[1:], want[1:], f"step {t}")
+        assert_same(inplace[1:], want[1:], f"step {t}")
+        actions = rng.integers(0, 4, 5)
+        results = [envs.step(actions) for envs in (plain, small, kept)]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
+        ({"obs_dtype": "float16"}, ConfigError, r"obs_dtype must be one of"),
+        ({"copy": "yes"}, ConfigError, r"copy must be"),
         ({"num_envs": 0}, ConfigError, "num_envs must be a positive integer"),
         ({"max_episode_steps": 0}, ConfigError, "max_episode_steps must be a positive integer"),
         ({"layout_seeds": [0, 5], "layout_seed": 3}, ConfigError, "excludes layout and"),
