@@ -1,4 +1,4 @@
-"""The numba kernels of the mdp stage: successor-feature and random-play sweeps.
+"""The numba kernels of the mdp stage: successor-feature, random-play and optimal-value sweeps.
 
 Imported on first use (as ``train.kernels``): composing a policy never needs them.
 """
@@ -43,3 +43,35 @@ def successor_sweeps(reward, row_state, nxt, onward, sweeps):
                     new[s, c] += w * psi[j, c]
         psi, new = new, psi
     return psi
+
+
+@numba.njit(cache=True)
+def block_sweeps(nxt, reward, cont, cell_orders, layers, block_starts, cell_shift, tol, limit):
+    """Gauss-Seidel sweeps of ``v[s] = max_a reward[s, a] + cont[s, a] v[nxt[s, a]]`` from
+    zero, block by block: block ``b`` holds the layers ``layers[block_starts[b]:
+    block_starts[b + 1]]`` (the states ``cell << cell_shift | layer``), swept over its cells
+    in ``cell_orders[k % 4]`` at its sweep ``k`` until a sweep changes no value by more than
+    ``tol``. Returns ``v`` and the most sweeps a block took (-1: a block reached ``limit``)."""
+    n_actions = nxt.shape[1]
+    v = np.zeros(nxt.shape[0])
+    most = 0
+    for b in range(block_starts.shape[0] - 1):
+        sweeps, change = 0, np.inf
+        while change > tol:
+            if sweeps == limit:
+                return v, -1
+            order = cell_orders[sweeps % 4]
+            change = 0.0
+            for li in range(block_starts[b], block_starts[b + 1]):
+                for k in range(order.shape[0]):
+                    s = (order[k] << cell_shift) | layers[li]
+                    best = reward[s, 0] + cont[s, 0] * v[nxt[s, 0]]
+                    for a in range(1, n_actions):
+                        q = reward[s, a] + cont[s, a] * v[nxt[s, a]]
+                        if q > best:
+                            best = q
+                    change = max(change, abs(best - v[s]))
+                    v[s] = best
+            sweeps += 1
+        most = max(most, sweeps)
+    return v, most

@@ -8,9 +8,11 @@ import pytest
 
 import lever_gym
 from lever_gym.envs.grid import LeverGridEnv
+from lever_gym.envs.layout import Layout
 from lever_gym.errors import ConfigError
 from lever_gym.mdp.rollout import greedy_trajectory
 from lever_gym.mdp.solve import solve
+from lever_gym.objective import Objective
 from tests.conftest import TINY_LAYOUTS
 
 
@@ -58,6 +60,67 @@ def test_solver_equals_brute_force(name, depth, objective, gamma):
     if gamma > 0:  # the optimal episode must end within `depth` steps for an exact match
         assert episode_length(sol) <= depth
     assert sol.values[model.start_state] == pytest.approx(brute_force(env, gamma, depth), abs=1e-9)
+
+
+def jacobi(model, objective, gamma: float) -> np.ndarray:
+    """Plain value iteration over every state at once, to a change of at most 1e-12."""
+    reward, cont = model.reward(objective), gamma * ~model.terminated
+    q = reward.copy()
+    while True:
+        new = reward + cont * q.max(axis=1)[model.next_state]
+        if np.max(np.abs(new - q)) <= 1e-12:
+            return new
+        q = new
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_layer_by_layer_sweeps_equal_plain_value_iteration(seed):
+    """Sweeping each layer of the fields alone (in an order where each leads only to itself
+    and to layers already swept) gives plain value iteration's values for weights of every
+    sign, loops that pay forever included, and its exact bytes where that converges."""
+    from lever_gym.mdp.solve import value_iteration
+
+    rng = np.random.default_rng(seed)
+    env = LeverGridEnv("Path", layout=Layout.generate(8, seed).to_ascii())
+    for weights in [(1.0, 1.0, 1.0, 1.0), tuple(rng.uniform(-2, 2, 4))]:
+        objective = Objective(weights)
+        for gamma in (0.9, 0.99):
+            got, _ = value_iteration(env.model, objective, gamma)
+            np.testing.assert_allclose(got, jacobi(env.model, objective, gamma), atol=1e-6)
+    named, _ = value_iteration(env.model, Objective.named("PathGoldHazardLever"), 0.99)
+    want = jacobi(env.model, Objective.named("PathGoldHazardLever"), 0.99)
+    assert np.array_equal(named, want)
+
+
+def test_layers_in_a_cycle_are_swept_as_one_block():
+    """``layer_blocks`` orders the layers so that each leads only to itself and to earlier
+    ones, one block each; if the layers' transitions form a cycle, every layer is one block.
+    Two cells x four layers (two field bits), state ``cell << 2 | layer``, two actions."""
+    from lever_gym.mdp.solve import layer_blocks
+
+    def table(moves: dict[int, tuple[int, int]]) -> np.ndarray:
+        """Next states: layer ``l`` goes to layers ``moves[l]`` (the other cell if it stays)."""
+        nxt = np.zeros((8, 2), dtype=np.int64)
+        for state in range(8):
+            cell, layer = divmod(state, 4)
+            for a, to in enumerate(moves[layer]):
+                nxt[state, a] = ((cell ^ 1) if to == layer else cell) * 4 + to
+        return nxt
+
+    never_ends = np.zeros((8, 2), dtype=bool)
+    layers, starts = layer_blocks(
+        2, table({0: (0, 0), 1: (0, 1), 2: (2, 2), 3: (1, 2)}), never_ends
+    )
+    at = {layer: i for i, layer in enumerate(layers.tolist())}
+    assert sorted(at) == [0, 1, 2, 3] and starts.tolist() == [0, 1, 2, 3, 4]
+    assert at[0] < at[1] < at[3] and at[2] < at[3]
+    layers, starts = layer_blocks(
+        2, table({0: (1, 0), 1: (0, 1), 2: (2, 2), 3: (1, 2)}), never_ends
+    )
+    assert layers.tolist() == [0, 1, 2, 3] and starts.tolist() == [0, 4]
+    ended = never_ends.copy()
+    ended[[0, 4], 0] = True  # the transition out of layer 0 ends the episode: no cycle
+    assert len(layer_blocks(2, table({0: (1, 0), 1: (0, 1), 2: (2, 2), 3: (1, 2)}), ended)[1]) == 5
 
 
 @pytest.mark.parametrize("objective", lever_gym.objective_names())
