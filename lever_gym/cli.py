@@ -119,7 +119,7 @@ def _build_library_command(sub: Any) -> None:
     p = sub.add_parser("build-library", help="train building blocks and write a policy library")
     p.add_argument("--out", default="datasets", help="library folder (default: datasets)")
     p.add_argument(
-        "--sizes", type=int, nargs="+", default=list(defaults.sizes), help="grid sizes: 8 16 32"
+        "--sizes", type=int, nargs="+", default=list(defaults.sizes), help="grid sizes: 8 16 32 64"
     )
     p.add_argument(
         "--layout-seeds", type=_seeds, nargs="+", default=[list(defaults.layout_seeds)],

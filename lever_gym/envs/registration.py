@@ -53,8 +53,8 @@ def _table() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 ENV_IDS: tuple[str, ...] = tuple(eid for eid, _, _ in _table())
-"""Every registered id: sizes 8, 16, 32 times the 15 named objectives, the 15 on the 16x16
-detour layout, then the 45 randomised-world ids (a new layout every episode)."""
+"""Every registered id: sizes 8, 16, 32, 64 times the 15 named objectives, the 15 on the
+16x16 detour layout, then the 60 randomised-world ids (a new layout every episode)."""
 
 
 def register_envs() -> None:

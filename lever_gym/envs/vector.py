@@ -34,9 +34,10 @@ from lever_gym.errors import ResetNeeded, SeedError
 
 OBS_DTYPES = ("float32", "uint8")
 """The observation dtypes of ``LeverGridVectorEnv`` (``obs_dtype``)."""
-COMPILED_DRAWS_FROM = 32
-"""Fewest random starts in one step that ``draw_below`` draws (it compiles once per process,
-in about 0.5 s, as it calls PCG64's C function); fewer are drawn by each generator."""
+COMPILED_DRAWS_FROM = 64
+"""Fewest envs whose random starts ``draw_below`` draws, in one call per step (it compiles
+once per process, in about 0.5 s, as it calls PCG64's C function); in smaller vector envs
+each generator draws its own."""
 NEXT_STEP: Any = getattr(getattr(gym.vector, "AutoresetMode", None), "NEXT_STEP", "NextStep")
 """The autoreset mode this env implements, as the installed gymnasium names it."""
 
@@ -307,11 +308,13 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
                 self._regroup()
             else:  # random starts in one world: _draw_start's draws, compiled where PCG64
                 ended = np.flatnonzero(self._autoreset)
-                fast = (self._rng_addresses[ended] != 0) & (len(ended) >= COMPILED_DRAWS_FROM)
+                fast = self._rng_addresses[ended] != 0
+                fast &= self.num_envs >= COMPILED_DRAWS_FROM
                 starts = self._worlds[0].floor_starts
                 for i in ended[~fast].tolist():  # made here, or not PCG64 (set_attr)
                     self._restart[i] = starts[int(self._rng(i).integers(len(starts)))]
-                draw_below(self._rng_addresses, ended[fast], starts, self._restart)
+                if fast.any():
+                    draw_below(self._rng_addresses, ended[fast], starts, self._restart)
         n, space = self.num_envs, self._space
         obs = self._obs_buffer() if self._kept is None else self._kept[0]
         rewards = np.empty(n)

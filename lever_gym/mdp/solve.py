@@ -30,6 +30,7 @@ class Solution:
     q: np.ndarray
     """(n_states, N_ACTIONS) float64 optimal action values."""
     iterations: int
+    """Sweeps of the slowest layer (``value_iteration``)."""
 
     @property
     def policy(self) -> np.ndarray:

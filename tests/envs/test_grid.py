@@ -44,8 +44,8 @@ def rollout(env, seed, steps=120):
 
 def test_every_id_is_registered():
     assert sorted(s.id for s in ALL_SPECS) == sorted(lever_gym.ENV_IDS)
-    assert len(lever_gym.ENV_IDS) == 105
-    assert len(FIXED_SPECS) == 60
+    assert len(lever_gym.ENV_IDS) == 135
+    assert len(FIXED_SPECS) == 75
     assert all(s.vector_entry_point == VECTOR_ENTRY_POINT for s in ALL_SPECS)
 
 
@@ -177,7 +177,7 @@ def test_module_prefixed_id_in_a_fresh_interpreter():
         ({"objective": "PathGould"}, UnknownObjectiveError, "Did you mean 'PathGold'"),
         ({"weights": [1, 0, 0]}, UnknownObjectiveError, r"shape \(4,\).*got shape \(3,\)"),
         ({"weights": [0, 0, 0, 0]}, UnknownObjectiveError, "all zero"),
-        ({"size": 12}, ConfigError, r"size must be one of \[8, 16, 32\]"),
+        ({"size": 12}, ConfigError, r"size must be one of \[8, 16, 32, 64\]"),
         ({"layout_seed": -3}, ConfigError, "layout_seed must be an integer"),
         ({"layout": "S.E\n.X.\n.L.", "size": None}, LayoutError, "unknown character 'X'"),
         ({"layout": TINY_LAYOUTS["open"], "size": 8}, ConfigError, "layout is 3x3 but size=8"),

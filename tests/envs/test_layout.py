@@ -70,5 +70,7 @@ def test_too_much_gold_is_refused():
 
 @pytest.mark.parametrize(("size", "seed"), [(10, 0), (True, 0), ("8", 0), (8, -1), (8, 1.5)])
 def test_generator_rejects_bad_size_or_seed(size, seed):
-    with pytest.raises(ConfigError, match=r"size must be one of \[8, 16, 32\]|layout_seed must be"):
+    with pytest.raises(
+        ConfigError, match=r"size must be one of \[8, 16, 32, 64\]|layout_seed must be"
+    ):
         Layout.generate(size, seed)

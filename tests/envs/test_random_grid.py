@@ -19,7 +19,7 @@ RANDOM_IDS = [env_id(n, o, family="Random") for n in PRESETS for o in OBJECTIVE_
 
 
 def test_random_ids_are_registered():
-    assert len(RANDOM_IDS) == 45 and set(RANDOM_IDS) <= set(lever_gym.ENV_IDS)
+    assert len(RANDOM_IDS) == 60 and set(RANDOM_IDS) <= set(lever_gym.ENV_IDS)
     for eid in RANDOM_IDS:
         spec = gym.spec(eid)
         assert spec.kwargs["layout_seeds"] == [0, 1000]  # JSON-plain
@@ -83,5 +83,5 @@ def test_bad_layout_seeds_raise(layout_seeds):
 
 
 def test_generated_sizes_only():
-    with pytest.raises(ConfigError, match=r"size must be one of \[8, 16, 32\]"):
+    with pytest.raises(ConfigError, match=r"size must be one of \[8, 16, 32, 64\]"):
         RandomLeverGridEnv("Path", size=5)

@@ -242,24 +242,27 @@ def test_random_starts_draw_each_envs_own_stream_whatever_its_generator(monkeypa
     run_both(sync, native, seed=None, steps=300)
     assert [g.random() for g in sync.np_random] == [g.random() for g in native.np_random]
 
-    made = []  # a copy of each generator made from entropy, in the order they are made
+    made = {}  # a copy of each generator made from entropy, by the generator's id
     real = seeding.np_random
 
     def recording(seed=None):
         rng, used = real(seed)
-        made.append(copy.deepcopy(rng))
+        made[id(rng)] = copy.deepcopy(rng)
         return rng, used
 
     monkeypatch.setattr(seeding, "np_random", recording)
     fresh = LeverGridVectorEnv(4, "PathGold", size=8, random_start=True, max_episode_steps=2)
     fresh.reset(options={"start_cell": 9})  # no seed, no draw: no generator of its envs yet
-    made.clear()  # (the single env the vector env copies has made its own)
     floor = fresh._worlds[0].floor_starts
-    for t in range(12):
-        fresh.step(np.zeros(4, dtype=np.int64))
-        if t % 3 == 2:  # the step after the time limit: every env restarts at a random start
-            want = [floor[g.integers(len(floor))] for g in made]
-            assert len(made) == 4 and fresh._states.tolist() == want, t
+    ended, restarts = np.zeros(4, dtype=bool), 0
+    for _ in range(30):
+        _, _, terminated, truncated, info = fresh.step(np.zeros(4, dtype=np.int64))
+        for i in np.flatnonzero(ended):  # this step restarted env i at a random start
+            mine = made[id(fresh._rngs[i])]
+            assert info["state"][i] == floor[mine.integers(len(floor))]
+            restarts += 1
+        ended = terminated | truncated
+    assert restarts >= 40
 
 
 @pytest.mark.parametrize("name", ["weights", "objective", "state", "render_mode", "layout"])
@@ -356,7 +359,7 @@ def test_uint8_and_in_place_observations_are_the_float32_ones(eid, obs_mode):
         ({"max_episode_steps": 0}, ConfigError, "max_episode_steps must be a positive integer"),
         ({"layout_seeds": [0, 5], "layout_seed": 3}, ConfigError, "excludes layout and"),
         ({"layout_seeds": [5, 5]}, ConfigError, r"layout_seeds must be a list of two integers"),
-        ({"size": 12}, ConfigError, r"size must be one of \[8, 16, 32\]"),
+        ({"size": 12}, ConfigError, r"size must be one of \[8, 16, 32, 64\]"),
         ({"layout": "S.E\n.X.\n.L."}, LayoutError, "unknown character 'X'"),
     ],
 )
