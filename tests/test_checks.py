@@ -236,11 +236,14 @@ def test_the_vector_memory_limit_is_set_by_its_variable(monkeypatch):
 def test_the_memory_estimate_bounds_what_the_vector_env_allocates(eid):
     import tracemalloc
 
+    from lever_gym.envs.vector import COMPILED_DRAWS_FROM
     from lever_gym.envs.vector_checks import vector_bytes
 
-    warm = gym.make_vec(eid, num_envs=2, random_start=True)
+    n = COMPILED_DRAWS_FROM  # warm: compiled kernels loaded, random starts drawn compiled
+    warm = gym.make_vec(eid, num_envs=n, random_start=True, max_episode_steps=1)
     warm.reset(seed=0)
-    warm.step(np.zeros(2, dtype=np.int64))
+    for _ in range(2):  # the time limit, then the autoreset's random starts
+        warm.step(np.zeros(n, dtype=np.int64))
     n = 5000
     tracemalloc.start()
     envs = gym.make_vec(eid, num_envs=n, random_start=True)

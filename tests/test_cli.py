@@ -11,7 +11,7 @@ from lever_gym.library.store import Library
 
 def test_envs_lists_every_id(capsys):
     assert main(["envs"]) == 0
-    assert len(capsys.readouterr().out.split()) == 105
+    assert len(capsys.readouterr().out.split()) == 135
 
 
 def test_solve_prints_the_optimum(capsys):

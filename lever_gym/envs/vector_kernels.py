@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 from numba import njit
 
@@ -111,11 +113,21 @@ _NEXT_UINT32 = np.random.PCG64(0).ctypes.next_uint32
 """PCG64's own ``next_uint32`` (one C function for every PCG64 generator of the process)."""
 
 
+_CAPSULE_POINTER = ctypes.pythonapi.PyCapsule_GetPointer
+_CAPSULE_POINTER.restype = ctypes.c_void_p
+_CAPSULE_POINTER.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
 def pcg64_address(rng: np.random.Generator) -> int:
     """The state address ``draw_below`` draws ``rng``'s numbers from; 0 unless PCG64 (those
-    are drawn by ``rng`` itself)."""
+    are drawn by ``rng`` itself). Read from the bit generator's ``capsule`` (its C
+    ``bitgen_t``, whose first field is the state), as ``bit_generator.ctypes.state_address``
+    gives it but without the ctypes interface that property keeps on every generator."""
     bits = rng.bit_generator
-    return int(bits.ctypes.state_address) if type(bits) is np.random.PCG64 else 0
+    if type(bits) is not np.random.PCG64:
+        return 0
+    bitgen = _CAPSULE_POINTER(bits.capsule, b"BitGenerator")
+    return int(ctypes.c_void_p.from_address(bitgen).value or 0)
 
 
 @njit(cache=False)  # calls a C function whose address is this process's: never cached

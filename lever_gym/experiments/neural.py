@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lever_gym import checks
+import lever_gym.checks as checks
 from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import model_for
 from lever_gym.envs.views import observer

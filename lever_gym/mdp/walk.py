@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lever_gym import checks
+import lever_gym.checks as checks
 from lever_gym.envs.model import N_ACTIONS
 from lever_gym.mdp.empirical import EmpiricalModel
 

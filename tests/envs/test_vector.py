@@ -228,6 +228,14 @@ def test_set_attr_matches_sync():
     run_both(sync, native, seed=1, steps=30)
 
 
+def test_the_state_address_is_the_one_numpy_gives():
+    from lever_gym.envs.vector_kernels import pcg64_address
+
+    for rng in [np.random.default_rng(s) for s in range(5)]:
+        assert pcg64_address(rng) == rng.bit_generator.ctypes.state_address != 0
+    assert pcg64_address(np.random.Generator(np.random.MT19937(0))) == 0
+
+
 def test_random_starts_draw_each_envs_own_stream_whatever_its_generator(monkeypatch):
     """Random starts are drawn in one compiled call for PCG64 generators and by the generator
     itself otherwise; either way each env's stream, and what it leaves for the user's own
