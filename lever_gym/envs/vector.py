@@ -5,9 +5,12 @@ in gymnasium 1.0 under the same seeds and actions: observations, rewards, termin
 truncations (the ``TimeLimit`` at ``max_episode_steps``), the infos with their ``_key`` masks,
 and next-step autoreset (the step after an episode ends returns the reset observation and
 info, reward 0, ``terminated`` and ``truncated`` False). The transition, reward and
-observation of every env are computed in one compiled call on the tabular model; Python only
-draws random starts and random layouts at resets, from one ``np_random`` per env seeded as
-``SyncVectorEnv`` seeds its sub-envs.
+observation of every env are computed in one compiled call on the tabular model. Random
+starts and layouts are drawn at resets from one ``np_random`` per env seeded as
+``SyncVectorEnv`` seeds its sub-envs: random starts in one compiled call in vector envs of
+``COMPILED_DRAWS_FROM`` envs or more (from each PCG64 generator's own state, as
+``Generator.integers`` draws; not under the generator's lock, so do not draw from an env's
+generator in another thread while it steps), layouts and smaller envs' starts in Python.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from lever_gym.envs.layout import Layout
 from lever_gym.envs.model import TabularModel, model_for
 from lever_gym.envs.render import TILE_SIZE
 from lever_gym.envs.vector_attrs import SubEnvAttributes, frame
-from lever_gym.envs.vector_checks import check_actions, checked_size
+from lever_gym.envs.vector_checks import check_actions, check_seeds, checked_size
 from lever_gym.envs.vector_kernels import draw_below, observe_all, pcg64_address, step_envs
 from lever_gym.envs.vector_worlds import World, template_env
 from lever_gym.envs.views import DEFAULT_VIEW_SIZE, observer
-from lever_gym.errors import ResetNeeded, SeedError
+from lever_gym.errors import ResetNeeded
 
 OBS_DTYPES = ("float32", "uint8")
 """The observation dtypes of ``LeverGridVectorEnv`` (``obs_dtype``)."""
@@ -51,10 +54,9 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
     ``obs_dtype`` (``"float32"``, the single env's, or ``"uint8"``: the same 0s and 1s in a
     quarter of the bytes) and ``copy`` (as ``SyncVectorEnv``'s: ``True`` returns fresh
     observations at every call; ``False`` writes them into one buffer, overwritten by the
-    next ``step`` or ``reset``). Random worlds
-    keep one tabular model per distinct layout in use (at most ``min(num_envs, hi - lo)``;
-    about 20 MiB each on 16x16, 82 MiB on 32x32, as many as ``SyncVectorEnv`` holds) and step
-    one kernel call per layout.
+    next ``step`` or ``reset``). Random worlds keep one tabular model per distinct layout in
+    use (at most ``min(num_envs, hi - lo)``; about 20 MiB each on 16x16, 82 MiB on 32x32,
+    330 MiB on 64x64, as many as ``SyncVectorEnv`` holds) and step one call per layout.
 
     Spaces, seeding and autoreset follow ``SyncVectorEnv``: ``reset(seed=s)`` seeds env ``i``
     with ``s + i``, ``reset(seed=[...])`` one seed per env, ``reset()`` continues each env's
@@ -190,28 +192,19 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             self._keep_rng(i, rng, seed)
         return rng
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled or copied: its own generator list, and the state addresses of its own
+        generators (the original's would be drawn from, or freed)."""
+        self.__dict__.update(state)
+        self._rngs = list(self._rngs)
+        self._rng_addresses = np.array(
+            [0 if g is None else pcg64_address(g) for g in self._rngs], dtype=np.uint64
+        )
+
     def _keep_rng(self, i: int, rng: np.random.Generator, seed: int | None) -> None:
         """Make ``rng`` (from ``seed``) env ``i``'s generator."""
         self._rngs[i], self._rng_seeds[i] = rng, seed
         self._rng_addresses[i] = pcg64_address(rng)
-
-    def _check_seeds(self, seed: object) -> list[int | None]:
-        """Per-env seeds: ``None`` for all, ``int`` -> ``seed + i``, or a list of ``num_envs``."""
-        n = self.num_envs
-        if seed is None:
-            return [None] * n
-        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-            first = checks.reset_seed(seed, "seed")
-            return [first + i for i in range(n)]
-        if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) == n:
-            return [
-                None if s is None else checks.reset_seed(s, f"seed[{i}]")
-                for i, s in enumerate(seed)
-            ]
-        raise SeedError(
-            f"seed must be None, an integer (env i gets seed + i) or a list of {n} seeds "
-            f"(one per env, None allowed); got {seed!r}."
-        )
 
     # -- worlds ------------------------------------------------------------------------
 
@@ -262,7 +255,7 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every env (see the class docstring for ``seed`` and ``options``)."""
-        seeds = self._check_seeds(seed)
+        seeds = check_seeds(seed, self.num_envs)
         check_reset(None, options)
         n = self.num_envs
         starts = np.empty(n, dtype=np.int64)

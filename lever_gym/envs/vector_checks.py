@@ -22,7 +22,7 @@ from lever_gym.checks import shown
 from lever_gym.envs.grid import LeverGridEnv
 from lever_gym.envs.model import N_ACTIONS
 from lever_gym.envs.vector_kernels import first_invalid
-from lever_gym.errors import ActionError, ConfigError
+from lever_gym.errors import ActionError, ConfigError, SeedError
 
 BYTES_PER_ENV = 1100
 BYTES_PER_OBS_DIM = 24
@@ -129,3 +129,21 @@ def checked_size(template: LeverGridEnv, num_envs: int, max_episode_steps: objec
         states=template.model.n_states,
     )
     return int(max_episode_steps)
+
+
+def check_seeds(seed: object, n: int) -> list[int | None]:
+    """Per-env seeds of ``n`` envs: ``None`` for all, ``int`` -> ``seed + i``, or a list of
+    ``n`` (``None`` allowed); ``SeedError`` otherwise."""
+    if seed is None:
+        return [None] * n
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        first = checks.reset_seed(seed, "seed")
+        return [first + i for i in range(n)]
+    if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) == n:
+        return [
+            None if s is None else checks.reset_seed(s, f"seed[{i}]") for i, s in enumerate(seed)
+        ]
+    raise SeedError(
+        f"seed must be None, an integer (env i gets seed + i) or a list of {n} seeds "
+        f"(one per env, None allowed); got {seed!r}."
+    )

@@ -1,4 +1,5 @@
-"""The numba kernels of ``LeverGridVectorEnv``: observations and one step of many envs."""
+"""The numba kernels of ``LeverGridVectorEnv``: observations, one step of many envs, and
+their random starts drawn from each env's own PCG64 generator."""
 
 from __future__ import annotations
 

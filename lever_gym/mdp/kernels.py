@@ -46,7 +46,10 @@ def successor_sweeps(reward, row_state, nxt, onward, sweeps):
 
 
 @numba.njit(cache=True)
-def block_sweeps(nxt, reward, cont, cell_orders, layers, block_starts, cell_shift, tol, limit):
+def block_sweeps(
+    nxt: np.ndarray, reward: np.ndarray, cont: np.ndarray, cell_orders: np.ndarray,
+    layers: np.ndarray, block_starts: np.ndarray, cell_shift: int, tol: float, limit: int,
+) -> tuple[np.ndarray, int]:  # fmt: skip
     """Gauss-Seidel sweeps of ``v[s] = max_a reward[s, a] + cont[s, a] v[nxt[s, a]]`` from
     zero, block by block: block ``b`` holds the layers ``layers[block_starts[b]:
     block_starts[b + 1]]`` (the states ``cell << cell_shift | layer``), swept over its cells

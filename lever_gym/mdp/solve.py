@@ -30,7 +30,7 @@ class Solution:
     q: np.ndarray
     """(n_states, N_ACTIONS) float64 optimal action values."""
     iterations: int
-    """Sweeps of the slowest layer (``value_iteration``)."""
+    """Sweeps of the slowest block (``value_iteration``): a layer, unless they form a cycle."""
 
     @property
     def policy(self) -> np.ndarray:
@@ -64,12 +64,15 @@ def value_iteration(
     tol: float = 1e-9,
     max_iterations: int = 100_000,
 ) -> tuple[np.ndarray, int]:
-    """Optimal ``Q = R·w + γ (1 - done) max Q[next]`` and the sweeps it took: Gauss-Seidel
-    sweeps over the layers of ``layer_blocks`` (each layer alone where they form no cycle),
-    each swept until no value changes by more than ``tol`` (at most ``max_iterations``
-    sweeps). Every state is swept about as often as its layer needs, not as the whole
-    space's slowest value does: the cost grows with the states."""
+    """Optimal ``Q = R·w + γ (1 - done) max Q[next]`` and the sweeps its slowest block took:
+    Gauss-Seidel sweeps over the blocks of ``layer_blocks`` (each layer alone where they form
+    no cycle), each block swept until no value changes by more than ``tol`` (at most
+    ``max_iterations`` sweeps per block; ``ConfigError`` beyond). Every state is swept about
+    as often as its own layer needs, so the cost grows with the states. The values are
+    within ``γ tol / (1 - γ)`` of the optimum, as plain value iteration's are."""
     gamma = checks.gamma(gamma)
+    tol = checks.real(tol, "tol", 0.0, np.inf, closed="neither")
+    max_iterations = checks.positive_int(max_iterations, "max_iterations")
     reward = model.reward(objective)
     if gamma == 0.0:
         return reward, 1

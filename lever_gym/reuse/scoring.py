@@ -141,9 +141,10 @@ class ScoringContext:
         if not self._lazy:
             for key in todo:
                 self._rollouts[key] = self.walk(self.actions(np.array(key[0])))
+            return [self._rollouts[key] for key in keys]
         n, horizon = len(self.starts), self.model.layout.n_cells
-        batch = max(1, LAZY_WALK_CELLS // (n * horizon))
-        for lo in range(0, len(todo) if self._lazy else 0, batch):
+        batch = max(1, LAZY_WALK_CELLS // max(n * horizon, 1))
+        for lo in range(0, len(todo), batch):
             some = todo[lo : lo + batch]
             members = np.full((len(some), max(len(key[0]) for key in some)), -1, dtype=np.int64)
             for i, key in enumerate(some):

@@ -77,7 +77,8 @@ def jacobi(model, objective, gamma: float) -> np.ndarray:
 def test_layer_by_layer_sweeps_equal_plain_value_iteration(seed):
     """Sweeping each layer of the fields alone (in an order where each leads only to itself
     and to layers already swept) gives plain value iteration's values for weights of every
-    sign, loops that pay forever included, and its exact bytes where that converges."""
+    sign, loops that pay forever included (within γ tol / (1 - γ)), and its exact bytes on
+    every named objective, where plain value iteration reaches the exact fixed point."""
     from lever_gym.mdp.solve import value_iteration
 
     rng = np.random.default_rng(seed)
@@ -87,9 +88,10 @@ def test_layer_by_layer_sweeps_equal_plain_value_iteration(seed):
         for gamma in (0.9, 0.99):
             got, _ = value_iteration(env.model, objective, gamma)
             np.testing.assert_allclose(got, jacobi(env.model, objective, gamma), atol=1e-6)
-    named, _ = value_iteration(env.model, Objective.named("PathGoldHazardLever"), 0.99)
-    want = jacobi(env.model, Objective.named("PathGoldHazardLever"), 0.99)
-    assert np.array_equal(named, want)
+    for name in lever_gym.objective_names():
+        objective = Objective.named(name)
+        named, _ = value_iteration(env.model, objective, 0.99)
+        assert np.array_equal(named, jacobi(env.model, objective, 0.99)), name
 
 
 def test_layers_in_a_cycle_are_swept_as_one_block():
@@ -170,6 +172,35 @@ def test_greedy_return_matches_the_env():
 def test_bad_gamma(gamma):
     with pytest.raises(ConfigError, match=r"gamma must be a number in \[0, 1\)"):
         solve("LeverGrid-8x8-Path-v0", gamma)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"tol": float("nan")}, "tol must be"), ({"tol": 0.0}, "tol must be"),
+     ({"max_iterations": -1}, "max_iterations must be"),
+     ({"max_iterations": 2.5}, "max_iterations must be")],
+)  # fmt: skip
+def test_bad_tolerance_or_sweep_limit(kwargs, message):
+    from lever_gym.mdp.solve import value_iteration
+
+    env = LeverGridEnv("Path", size=8)
+    with pytest.raises(ConfigError, match=message):
+        value_iteration(env.model, env.objective, 0.99, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_64x64_layout_is_solved_and_its_optimum_reaches_the_exit():
+    """The largest generated size: 2,097,152 states, solved layer by layer; the optimal
+    policy ends at the exit, and its discounted return from the start is the start's value."""
+    sol = solve("LeverGrid-64x64-PathGoldHazardLever-v0", 0.99)
+    m = sol.model
+    assert m.n_states == 2**21 and sol.iterations < 100
+    path = greedy_trajectory(m, sol.policy, m.start_state, m.layout.n_cells)
+    end = m.next_state[path.states[-1], path.actions[-1]]
+    assert path.terminated and m.space.cell_of(end) == m.layout.exit
+    rewards = m.reward(Objective.named("PathGoldHazardLever"))[path.states, path.actions]
+    discounted = float(np.sum(rewards * 0.99 ** np.arange(len(rewards))))
+    assert sol.values[m.start_state] == pytest.approx(discounted, abs=1e-6)
 
 
 def test_solve_rejects_other_envs():
