@@ -295,19 +295,17 @@ class LeverGridVectorEnv(SubEnvAttributes, gym.vector.VectorEnv):
             )
         a = check_actions(actions, self.num_envs)
         if self._redraw and self._autoreset.any():
-            if self._random_worlds:
-                for i in np.flatnonzero(self._autoreset).tolist():
-                    self._restart[i] = self._draw_start(i, None)
-                self._regroup()
-            else:  # random starts in one world: _draw_start's draws, compiled where PCG64
-                ended = np.flatnonzero(self._autoreset)
-                fast = self._rng_addresses[ended] != 0
-                fast &= self.num_envs >= COMPILED_DRAWS_FROM
-                starts = self._worlds[0].floor_starts
-                for i in ended[~fast].tolist():  # made here, or not PCG64 (set_attr)
-                    self._restart[i] = starts[int(self._rng(i).integers(len(starts)))]
+            ended = np.flatnonzero(self._autoreset)
+            if not self._random_worlds and self.num_envs >= COMPILED_DRAWS_FROM:
+                fast = self._rng_addresses[ended] != 0  # _draw_start's draw, compiled
                 if fast.any():
+                    starts = self._worlds[0].floor_starts
                     draw_below(self._rng_addresses, ended[fast], starts, self._restart)
+                ended = ended[~fast]  # no generator yet, or not PCG64 (set_attr)
+            for i in ended.tolist():
+                self._restart[i] = self._draw_start(i, None)
+            if self._random_worlds:
+                self._regroup()
         n, space = self.num_envs, self._space
         obs = self._obs_buffer() if self._kept is None else self._kept[0]
         rewards = np.empty(n)
