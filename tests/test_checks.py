@@ -216,7 +216,8 @@ def test_make_vec_of_a_billion_envs_is_refused_before_allocating():
 
 
 def test_random_worlds_count_the_tables_of_the_layouts_in_use():
-    with pytest.raises(ConfigError, match=r"100 layouts' tables kept"):
+    """The layouts in use (one per env at most) and those ``model_for`` keeps after."""
+    with pytest.raises(ConfigError, match=r"108 layouts' tables kept .* narrower layout_seeds"):
         gym.make_vec("LeverGrid-Random-32x32-Path-v0", num_envs=100)
     envs = gym.make_vec("LeverGrid-Random-32x32-Path-v0", num_envs=100, layout_seeds=[0, 3])
     assert envs.num_envs == 100  # three layouts at most

@@ -24,6 +24,7 @@ from lever_gym.objective import Objective, weighted
 
 __all__ = [
     "BYTES_PER_STATE",
+    "KEPT_MODELS",
     "MAX_MODEL_BYTES",
     "MAX_MODEL_BYTES_VAR",
     "N_ACTIONS",
@@ -38,6 +39,8 @@ BYTES_PER_STATE = 680
 MAX_MODEL_BYTES = 2 * 2**30
 """Default limit on a model's estimated memory; ``$LEVER_GYM_MAX_MODEL_BYTES`` overrides it."""
 MAX_MODEL_BYTES_VAR = "LEVER_GYM_MAX_MODEL_BYTES"
+KEPT_MODELS = 8
+"""Models ``model_for`` keeps after their last user lets go (the most recently built)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,7 +164,7 @@ def model_for(layout: Layout, shaping: bool = True) -> TabularModel:
     return _model_for(layout, bool(shaping), reward_components.token())
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=KEPT_MODELS)
 def _model_for(layout: Layout, shaping: bool, components: tuple) -> TabularModel:
     check_model_size(layout)
     return TabularModel(layout, shaping)

@@ -126,10 +126,12 @@ class SubEnvAttributes:
                 f"environments. Got {len(values)} values for {n} environments."
             )
         if name == "np_random":
-            if not all(isinstance(g, np.random.Generator) for g in values):
+            bad = [i for i, g in enumerate(values) if not isinstance(g, np.random.Generator)]
+            if bad:
                 raise ConfigError(
                     f"np_random takes numpy.random.Generator values, one per env; got "
-                    f"{[type(g).__name__ for g in values]}."
+                    f"{type(values[bad[0]]).__name__} for env {bad[0]} ({len(bad)} envs in all "
+                    "are not Generators). Pass np.random.default_rng(seed) for each."
                 )
             for i, rng in enumerate(values):  # seed -1: as gymnasium's Env.np_random setter
                 self._keep_rng(i, rng, -1)

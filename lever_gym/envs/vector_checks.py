@@ -7,7 +7,8 @@ generator once seeded, and the arrays of a reset and a step result; measured wit
 on 8x8 (observation dimension 21), 2,118 on 16x16 (41) and 2,845 on 32x32 (73), which
 ``BYTES_PER_ENV + BYTES_PER_OBS_DIM * obs_dim + BYTES_PER_COMPONENT * n_components`` bounds.
 A randomised world also keeps the tables of every layout in use, at most
-``min(num_envs, hi - lo)`` of them (``KEPT_BYTES_PER_STATE`` a state: about 20 MiB on 16x16).
+``min(num_envs + KEPT_MODELS, hi - lo)`` of them: those in use and those ``model_for`` keeps
+(``KEPT_BYTES_PER_STATE`` a state: about 20 MiB on 16x16, 330 MiB on 64x64).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import lever_gym.checks as checks
 from lever_gym.checks import shown
 from lever_gym.envs.grid import LeverGridEnv
-from lever_gym.envs.model import N_ACTIONS
+from lever_gym.envs.model import KEPT_MODELS, N_ACTIONS
 from lever_gym.envs.vector_kernels import first_invalid
 from lever_gym.errors import ActionError, ConfigError, SeedError
 
@@ -64,11 +65,15 @@ def check_vector_size(
     than ``max_vector_bytes()`` (see ``vector_bytes``)."""
     need, limit = vector_bytes(num_envs, obs_dim, n_components, worlds, states), max_vector_bytes()
     if need > limit:
-        kept = f", {_count(worlds)} layouts' tables kept" if worlds else ""
+        kept = f" and {_count(worlds)} layouts' tables kept" if worlds else ""
+        fewer = (
+            "fewer envs, a narrower layout_seeds range or a smaller size"
+            if worlds
+            else "fewer envs"
+        )
         raise ConfigError(
-            f"num_envs={_count(num_envs)} would take about {_count(need >> 30)} GiB (about "
-            f"{_count(need // num_envs)} bytes per env{kept}), above the limit of "
-            f"{limit / 2**30:.1f} GiB. Use fewer envs, or raise the limit with "
+            f"num_envs={_count(num_envs)}{kept} would take about {_count(need >> 30)} GiB, above "
+            f"the limit of {limit / 2**30:.1f} GiB. Use {fewer}, or raise the limit with "
             f"{MAX_VECTOR_BYTES_VAR}=<bytes>."
         )
 
@@ -125,7 +130,7 @@ def checked_size(template: LeverGridEnv, num_envs: int, max_episode_steps: objec
         num_envs,
         template.observer.obs_dim,
         len(template.weights),
-        worlds=min(num_envs, hi - lo),
+        worlds=min(num_envs + KEPT_MODELS, hi - lo),  # in use, and the models kept
         states=template.model.n_states,
     )
     return int(max_episode_steps)

@@ -120,13 +120,14 @@ _CAPSULE_POINTER.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
 
 def pcg64_address(rng: np.random.Generator) -> int:
-    """The state address ``draw_below`` draws ``rng``'s numbers from; 0 unless PCG64 (those
-    are drawn by ``rng`` itself). Read from the bit generator's ``capsule`` (its C
-    ``bitgen_t``, whose first field is the state), as ``bit_generator.ctypes.state_address``
-    gives it but without the ctypes interface that property keeps on every generator."""
+    """The state address ``draw_below`` draws ``rng``'s numbers from; 0 unless a plain
+    ``Generator`` on a plain PCG64 (the others are drawn by ``rng`` itself). Read from the
+    bit generator's ``capsule`` (its C ``bitgen_t``, whose first field is the state), as
+    ``bit_generator.ctypes.state_address`` gives it but without the ctypes interface that
+    property keeps on every generator."""
     bits = rng.bit_generator
-    if type(bits) is not np.random.PCG64:
-        return 0
+    if type(rng) is not np.random.Generator or type(bits) is not np.random.PCG64:
+        return 0  # a subclass may draw otherwise
     bitgen = _CAPSULE_POINTER(bits.capsule, b"BitGenerator")
     return int(ctypes.c_void_p.from_address(bitgen).value or 0)
 

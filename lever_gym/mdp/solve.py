@@ -72,7 +72,7 @@ def value_iteration(
     within ``γ tol / (1 - γ)`` of the optimum, as plain value iteration's are."""
     gamma = checks.gamma(gamma)
     tol = checks.real(tol, "tol", 0.0, np.inf, closed="neither")
-    max_iterations = checks.positive_int(max_iterations, "max_iterations")
+    max_iterations = checks.int_in(max_iterations, "max_iterations", 1, 2**63 - 1)
     reward = model.reward(objective)
     if gamma == 0.0:
         return reward, 1
@@ -90,7 +90,8 @@ def value_iteration(
     )
     if sweeps < 0:  # pragma: no cover - positive-cycle objectives only
         raise ConfigError(
-            f"value iteration did not converge in {max_iterations} sweeps of a block."
+            f"value iteration did not converge in {max_iterations} sweeps of a block; pass a "
+            "larger max_iterations (solve and value_iteration take it) or a lower gamma."
         )
     return reward + cont * v[nxt], sweeps
 
@@ -126,11 +127,19 @@ def layer_blocks(
 
 
 def solve(
-    env: gym.Env | str, gamma: float = 0.99, *, tol: float = 1e-9, **env_kwargs: Any
+    env: gym.Env | str,
+    gamma: float = 0.99,
+    *,
+    tol: float = 1e-9,
+    max_iterations: int = 100_000,
+    **env_kwargs: Any,
 ) -> Solution:
-    """Optimal Q-values of a LeverGrid env (or id plus kwargs) under its own objective."""
+    """Optimal Q-values of a LeverGrid env (or id plus kwargs) under its own objective
+    (``tol`` and ``max_iterations``: as ``value_iteration``'s)."""
     base = lever_env(env, **env_kwargs)
-    q, iterations = value_iteration(base.model, base.objective, gamma, tol=tol)
+    q, iterations = value_iteration(
+        base.model, base.objective, gamma, tol=tol, max_iterations=max_iterations
+    )
     return Solution(base.model, base.weights.copy(), float(gamma), q, iterations)
 
 

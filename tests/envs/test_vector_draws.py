@@ -13,6 +13,7 @@ from gymnasium.utils import seeding
 import lever_gym.envs.vector as vector_module
 from lever_gym.envs.vector import COMPILED_DRAWS_FROM, LeverGridVectorEnv
 from lever_gym.envs.vector_kernels import draw_below, pcg64_address
+from lever_gym.errors import ConfigError
 from tests.envs.test_vector import make_pair, run_both
 
 
@@ -34,11 +35,17 @@ def test_compiled_draws_are_numpys_and_leave_its_state(span):
 
 
 def test_the_state_address_is_the_one_numpy_gives():
-    from lever_gym.envs.vector_kernels import pcg64_address
+    """Plain generators on PCG64 are drawn compiled; other bit generators and generator
+    subclasses (which may draw otherwise) by the generator itself."""
+
+    class Zeros(np.random.Generator):
+        def integers(self, *args, **kwargs):
+            return 0
 
     for rng in [np.random.default_rng(s) for s in range(5)]:
         assert pcg64_address(rng) == rng.bit_generator.ctypes.state_address != 0
     assert pcg64_address(np.random.Generator(np.random.MT19937(0))) == 0
+    assert pcg64_address(Zeros(np.random.PCG64(0))) == 0
 
 
 def test_random_starts_draw_each_envs_own_stream_whatever_its_generator(monkeypatch):
@@ -99,3 +106,10 @@ def test_a_copied_env_draws_from_its_own_generators(how):
             for x, y in zip(got, want, strict=True):
                 np.testing.assert_array_equal(x, y)
     assert twin._rng_addresses.tolist() == [pcg64_address(g) for g in twin.np_random]
+
+
+def test_set_attr_names_the_first_env_whose_generator_is_not_one():
+    envs = LeverGridVectorEnv(3, "Path", size=8)
+    values = [np.random.default_rng(0), None, np.random.RandomState(0)]
+    with pytest.raises(ConfigError, match=r"got NoneType for env 1 \(2 envs in all"):
+        envs.set_attr("np_random", values)

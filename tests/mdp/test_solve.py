@@ -178,7 +178,8 @@ def test_bad_gamma(gamma):
     ("kwargs", "message"),
     [({"tol": float("nan")}, "tol must be"), ({"tol": 0.0}, "tol must be"),
      ({"max_iterations": -1}, "max_iterations must be"),
-     ({"max_iterations": 2.5}, "max_iterations must be")],
+     ({"max_iterations": 2.5}, "max_iterations must be"),
+     ({"max_iterations": 2**63}, "max_iterations must be")],
 )  # fmt: skip
 def test_bad_tolerance_or_sweep_limit(kwargs, message):
     from lever_gym.mdp.solve import value_iteration
